@@ -1,0 +1,575 @@
+#!/usr/bin/env bash
+# eng/services.sh start|stop|status
+#
+# Local backing services for eventreplay development and tests, run as plain
+# background processes (no systemd, no Docker), loopback only, with data and
+# logs under the repo's git-ignored .local/ folder:
+#
+#   PostgreSQL 15  127.0.0.1:${ER_PG_PORT:-5432}      role/password eventreplay/eventreplay,
+#                                                     databases eventreplay, eventreplay_tests
+#   RabbitMQ 3.10  127.0.0.1:${ER_AMQP_PORT:-5672}    user eventreplay/eventreplay (administrator),
+#                  mgmt 127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}, vhosts / and eventreplay_tests
+#   Redis 7        127.0.0.1:${ER_REDIS_PORT:-6379}
+#
+# start  installs missing packages (apt, root only), starts what is not running,
+#        reuses a compatible server already listening on a port, is idempotent.
+# stop   stops only what this script started (.local/ instances).
+# status one line per service; exits non-zero if any service is down.
+set -euo pipefail
+
+# ---------------------------------------------------------------- settings ---
+export PATH="$PATH:/usr/sbin:/sbin"
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd -P)
+LOCAL="$REPO_ROOT/.local"
+LOGS="$LOCAL/logs"
+
+PG_PORT=${ER_PG_PORT:-5432}
+AMQP_PORT=${ER_AMQP_PORT:-5672}
+MGMT_PORT=${ER_RABBIT_MGMT_PORT:-15672}
+REDIS_PORT=${ER_REDIS_PORT:-6379}
+
+ER_USER=eventreplay
+ER_PASS=eventreplay
+ER_DBS=(eventreplay eventreplay_tests)
+ER_TEST_VHOST=eventreplay_tests
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_DIR="$LOCAL/postgres"
+PGDATA="$PG_DIR/data"
+RMQ_BIN=/usr/lib/rabbitmq/bin
+RMQ_DIR="$LOCAL/rabbitmq"
+RMQ_NODE=eventreplay@localhost
+RMQ_HOME="$RMQ_DIR/home"
+RMQ_PID_FILE="$RMQ_DIR/$RMQ_NODE.pid"
+REDIS_DIR="$LOCAL/redis"
+REDIS_PID_FILE="$REDIS_DIR/redis.pid"
+
+APT_PACKAGES="postgresql rabbitmq-server redis-server haproxy"
+
+if [[ $EUID -eq 0 ]]; then PG_OS_USER=postgres; else PG_OS_USER=$(id -un); fi
+PG_SUPER=$PG_OS_USER   # superuser created by initdb; peer auth over the unix socket
+
+# Unix socket dir for our PostgreSQL: inside .local unless the path would be too
+# long for sun_path (107 bytes incl. "/.s.PGSQL.NNNNN.lock"), then /tmp.
+PG_SOCK="$PG_DIR/run"
+if (( ${#PG_SOCK} > 80 )); then PG_SOCK=/tmp; fi
+
+# Environment for every RabbitMQ server/CLI invocation (same HOME = same cookie).
+RMQ_ENV=(
+  HOME="$RMQ_HOME"
+  RABBITMQ_NODENAME="$RMQ_NODE"
+  RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia"
+  RABBITMQ_LOG_BASE="$LOGS/rabbitmq"
+  RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq.conf"
+  RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ_DIR/advanced.config"
+  RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins"
+  RABBITMQ_CONF_ENV_FILE="$RMQ_DIR/rabbitmq-env.conf"
+  RABBITMQ_PID_FILE="$RMQ_PID_FILE"
+  RABBITMQ_DIST_PORT="$((AMQP_PORT + 20000))"
+  ERL_EPMD_ADDRESS=127.0.0.1
+  ERL_CRASH_DUMP="$LOGS/rabbitmq/erl_crash.dump"
+  RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+)
+
+# ----------------------------------------------------------------- helpers ---
+say() { echo "services: $*"; }
+die() { echo "services: ERROR: $*" >&2; exit 1; }
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# Alive and not a zombie (this machine's init does not reap daemons).
+pid_alive() {
+  local pid=${1:-} line rest
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  line=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  rest=${line##*) }
+  [[ ${rest%% *} != [ZX] ]]
+}
+
+# pidfile_alive FILE COMM -> prints the pid; true if it is alive and its
+# command name is COMM (guards against a stale pid file and a reused pid).
+pidfile_alive() {
+  local pid comm
+  [[ -f $1 ]] || return 1
+  pid=$(head -c 32 "$1" 2>/dev/null | head -n1 | tr -dc 0-9)
+  pid_alive "$pid" || return 1
+  comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+  [[ $comm == "$2" ]] || return 1
+  echo "$pid"
+}
+
+port_open() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# Run as the PostgreSQL OS user, from a cwd it can read.
+as_pg() {
+  if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else (cd / && "$@"); fi
+}
+
+rmqctl() { env "${RMQ_ENV[@]}" "$RMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" "$@"; }
+
+have_curl() { command -v curl >/dev/null 2>&1; }
+
+rmq_api() {  # rmq_api METHOD PATH [JSON]  (quiet; status only)
+  local args=(-fsS -o /dev/null --max-time 10 -u "$ER_USER:$ER_PASS" -X "$1"
+              "http://127.0.0.1:$MGMT_PORT/api/$2")
+  [[ $# -ge 3 ]] && args+=(-H 'content-type: application/json' -d "$3")
+  curl "${args[@]}" 2>/dev/null
+}
+
+pg_login_ok() {  # pg_login_ok DB
+  PGPASSWORD=$ER_PASS PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" \
+    -U "$ER_USER" -d "$1" -XAtqc 'select 1' >/dev/null 2>&1
+}
+
+check_port_var() {
+  if [[ ! $2 =~ ^[0-9]+$ ]] || (( $2 < 1 || $2 > 65535 )); then die "$1=$2 is not a valid port"; fi
+}
+
+# ---------------------------------------------------------------- install ---
+ensure_installed() {
+  local missing=()
+  [[ -x $PG_BIN/postgres ]] || missing+=(postgresql-15)
+  [[ -x $RMQ_BIN/rabbitmq-server ]] || missing+=(rabbitmq-server)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+  (( ${#missing[@]} == 0 )) && return 0
+  if [[ $EUID -ne 0 ]]; then
+    say "missing: ${missing[*]}; install them with:"
+    echo "sudo sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES'"
+    exit 1
+  fi
+  say "installing (missing: ${missing[*]}) ..."
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES
+  if [[ ! -x $PG_BIN/postgres || ! -x $RMQ_BIN/rabbitmq-server ]] \
+     || ! command -v redis-server >/dev/null || ! command -v haproxy >/dev/null; then
+    die "packages still missing after apt-get install"
+  fi
+}
+
+# --------------------------------------------------------------- rabbitmq ---
+RMQ_STATE=""        # launched | ours | external
+RMQ_LAUNCH_PID=""
+
+rmq_write_config() {
+  mkdir -p "$RMQ_DIR/mnesia" "$RMQ_HOME" "$LOGS/rabbitmq"
+  cat >"$RMQ_DIR/rabbitmq.conf" <<EOF
+# generated by eng/services.sh -- rewritten on every start
+listeners.tcp.default = 127.0.0.1:$AMQP_PORT
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $MGMT_PORT
+loopback_users = none
+# only applied when the node boots with an empty database
+default_user = $ER_USER
+default_pass = $ER_PASS
+default_user_tags.administrator = true
+default_permissions.configure = .*
+default_permissions.read = .*
+default_permissions.write = .*
+EOF
+  echo '[rabbitmq_management].' >"$RMQ_DIR/enabled_plugins"
+  echo '# intentionally empty: isolates this node from /etc/rabbitmq/rabbitmq-env.conf' \
+    >"$RMQ_DIR/rabbitmq-env.conf"
+  if [[ ! -s $RMQ_HOME/.erlang.cookie ]]; then
+    # Pre-create the cookie so server and CLI never race to create different ones.
+    (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F >"$RMQ_HOME/.erlang.cookie")
+    chmod 400 "$RMQ_HOME/.erlang.cookie"
+  fi
+}
+
+# epmd keeps whatever bind address the first Erlang program that spawned it
+# had (any earlier rabbitmqctl/erl call without ERL_EPMD_ADDRESS => 0.0.0.0 and
+# [::]). Start it ourselves loopback-only; restart an idle one that is not.
+rmq_epmd_loopback() {
+  local names
+  command -v epmd >/dev/null 2>&1 || return 0
+  if names=$(epmd -names 2>/dev/null); then
+    if command -v ss >/dev/null 2>&1 \
+       && ! ss -ltnH 'sport = :4369' 2>/dev/null | awk '{print $4}' | grep -qvE '^(127\.0\.0\.1|\[::1\]):'; then
+      return 0   # already loopback-only
+    fi
+    if grep -q '^name ' <<<"$names"; then
+      say "rabbitmq: warning: epmd (4369) is shared with other Erlang nodes and may listen beyond loopback"
+      return 0
+    fi
+    epmd -kill >/dev/null 2>&1 || true
+    sleep 0.2
+  fi
+  ERL_EPMD_ADDRESS=127.0.0.1 epmd -daemon </dev/null >/dev/null 2>&1 || true
+}
+
+rmq_reuse_external() {
+  have_curl || die "rabbitmq: port $AMQP_PORT/$MGMT_PORT is in use by a server this script did not start, and curl is missing to verify it; stop it or set ER_AMQP_PORT/ER_RABBIT_MGMT_PORT"
+  if rmq_api GET overview && port_open "$AMQP_PORT"; then
+    rmq_provision_api >/dev/null 2>&1 || true   # best effort: user may not be administrator
+    rmq_api GET "vhosts/$ER_TEST_VHOST" \
+      || die "rabbitmq: reusable server on :$AMQP_PORT lacks vhost $ER_TEST_VHOST for $ER_USER"
+    say "rabbitmq: reusing existing server on 127.0.0.1:$AMQP_PORT (mgmt :$MGMT_PORT accepts $ER_USER; not started by this script)"
+    return 0
+  fi
+  die "rabbitmq: port $AMQP_PORT or $MGMT_PORT is in use by something that is not a usable RabbitMQ (management API at 127.0.0.1:$MGMT_PORT rejects $ER_USER/$ER_PASS). Stop it (a Debian-started broker: rabbitmqctl stop) or set ER_AMQP_PORT/ER_RABBIT_MGMT_PORT."
+}
+
+# Decide ours / external / fresh before launching anything, so a port clash
+# fails the start before any daemon has been spawned.
+rmq_preflight() {
+  local pid
+  if pid=$(pidfile_alive "$RMQ_PID_FILE" beam.smp); then
+    RMQ_STATE=ours
+  elif port_open "$AMQP_PORT" || port_open "$MGMT_PORT"; then
+    rmq_reuse_external; RMQ_STATE=external
+  elif port_open "$((AMQP_PORT + 20000))"; then
+    die "rabbitmq: distribution port $((AMQP_PORT + 20000)) (ER_AMQP_PORT+20000) is already in use. Stop that or set ER_AMQP_PORT."
+  fi
+}
+
+rmq_launch() {
+  case $RMQ_STATE in
+    ours) say "rabbitmq: already running ($RMQ_NODE, pid $(pidfile_alive "$RMQ_PID_FILE" beam.smp))"; return 0 ;;
+    external) return 0 ;;
+  esac
+  rmq_write_config
+  rm -f "$RMQ_PID_FILE"
+  rmq_epmd_loopback
+  (cd "$RMQ_DIR" && exec env "${RMQ_ENV[@]}" nohup setsid "$RMQ_BIN/rabbitmq-server" \
+     </dev/null >>"$LOGS/rabbitmq/stdout.log" 2>&1) &
+  RMQ_LAUNCH_PID=$!
+  RMQ_STATE=launched
+  say "rabbitmq: booting $RMQ_NODE in background (amqp :$AMQP_PORT, mgmt :$MGMT_PORT)"
+}
+
+rmq_provision_api() {
+  local perms='{"configure":".*","write":".*","read":".*"}'
+  rmq_api PUT "vhosts/$ER_TEST_VHOST" '{}' \
+    && rmq_api PUT "permissions/%2F/$ER_USER" "$perms" \
+    && rmq_api PUT "permissions/$ER_TEST_VHOST/$ER_USER" "$perms"
+}
+
+rmq_provision_ctl() {
+  rmqctl -q authenticate_user "$ER_USER" "$ER_PASS" >/dev/null 2>&1 \
+    || rmqctl -q add_user "$ER_USER" "$ER_PASS" >/dev/null 2>&1 \
+    || rmqctl -q change_password "$ER_USER" "$ER_PASS" >/dev/null
+  rmqctl -q set_user_tags "$ER_USER" administrator >/dev/null
+  local vhosts
+  vhosts=$(rmqctl -s list_vhosts name 2>/dev/null || true)
+  grep -qx "$ER_TEST_VHOST" <<<"$vhosts" || rmqctl -q add_vhost "$ER_TEST_VHOST" >/dev/null
+  rmqctl -q set_permissions -p / "$ER_USER" '.*' '.*' '.*' >/dev/null
+  rmqctl -q set_permissions -p "$ER_TEST_VHOST" "$ER_USER" '.*' '.*' '.*' >/dev/null
+}
+
+rmq_finish() {
+  case $RMQ_STATE in
+    external) return 0 ;;
+    launched)
+      local deadline=$((SECONDS + 120))
+      until rmqctl -q await_startup >/dev/null 2>&1; do
+        pid_alive "$RMQ_LAUNCH_PID" || {
+          tail -n 20 "$LOGS/rabbitmq/stdout.log" >&2 || true
+          die "rabbitmq: server exited during boot; see $LOGS/rabbitmq/"
+        }
+        (( SECONDS < deadline )) || die "rabbitmq: not started after 120s; see $LOGS/rabbitmq/"
+        sleep 0.5
+      done
+      ;;
+    ours)
+      { have_curl && rmq_api GET overview; } || rmqctl -q await_startup >/dev/null 2>&1 \
+        || die "rabbitmq: our node $RMQ_NODE is running but not answering; try '$0 stop' then start"
+      ;;
+  esac
+  # Provision: fast path through the management API, rabbitmqctl as fallback
+  # (no curl, or our user was changed/removed so the API rejects it).
+  local code="" me=""
+  if have_curl; then
+    for _ in $(seq 1 40); do   # the HTTP listener can lag await_startup slightly
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -u "$ER_USER:$ER_PASS" \
+               "http://127.0.0.1:$MGMT_PORT/api/whoami" 2>/dev/null || true)
+      [[ $code == 000 || -z $code ]] || break
+      sleep 0.5
+    done
+    [[ $code == 200 ]] && me=$(curl -fsS --max-time 5 -u "$ER_USER:$ER_PASS" \
+               "http://127.0.0.1:$MGMT_PORT/api/whoami" 2>/dev/null || true)
+  fi
+  if [[ $me == *administrator* ]] && rmq_provision_api; then
+    :
+  else
+    rmq_provision_ctl || die "rabbitmq: provisioning $ER_USER via rabbitmqctl failed"
+  fi
+  if have_curl; then
+    for _ in $(seq 1 20); do rmq_api GET overview && break; sleep 0.5; done
+    rmq_api GET overview || die "rabbitmq: management API on 127.0.0.1:$MGMT_PORT not answering"
+  fi
+  port_open "$AMQP_PORT" || die "rabbitmq: AMQP port $AMQP_PORT not listening"
+  say "rabbitmq: up on 127.0.0.1:$AMQP_PORT (mgmt http://127.0.0.1:$MGMT_PORT, user $ER_USER, vhosts / and $ER_TEST_VHOST)"
+}
+
+rmq_stop() {
+  local pid
+  if ! pid=$(pidfile_alive "$RMQ_PID_FILE" beam.smp); then
+    if port_open "$AMQP_PORT"; then say "rabbitmq: :$AMQP_PORT is served by a server this script did not start; left alone"
+    else say "rabbitmq: not running"; fi
+    rm -f "$RMQ_PID_FILE"
+    return 0
+  fi
+  rmqctl -q stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do pid_alive "$pid" || break; sleep 0.5; done
+  if pid_alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; fi
+  rm -f "$RMQ_PID_FILE"
+  # Kill epmd only if no other Erlang node is still registered with it.
+  if command -v epmd >/dev/null && ! epmd -names 2>/dev/null | grep -q '^name '; then
+    epmd -kill >/dev/null 2>&1 || true
+  fi
+  say "rabbitmq: stopped ($RMQ_NODE)"
+}
+
+# --------------------------------------------------------------- postgres ---
+pg_ensure_traversable() {
+  # The postgres user must be able to reach .local/postgres (e.g. repo under /root).
+  [[ $EUID -eq 0 ]] || return 0
+  as_pg test -x "$PG_DIR" && as_pg test -w "$PG_DIR" && return 0
+  local d="" part
+  local IFS=/
+  for part in ${PG_DIR#/}; do
+    d="$d/$part"
+    if ! as_pg test -x "$d"; then
+      chmod o+x "$d"
+      say "postgres: chmod o+x $d (so the postgres user can reach $PG_DIR)"
+    fi
+  done
+  as_pg test -w "$PG_DIR" || die "postgres: user postgres cannot write $PG_DIR"
+}
+
+pg_provision() {  # pg_provision SOCKET_DIR -- ensure role + databases (as superuser)
+  as_pg "$PG_BIN/psql" -h "$1" -p "$PG_PORT" -U "$PG_SUPER" -d postgres \
+    -XqAt -v ON_ERROR_STOP=1 >/dev/null <<SQL
+DO \$\$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ER_USER') THEN
+    CREATE ROLE $ER_USER LOGIN CREATEDB PASSWORD '$ER_PASS';
+  ELSE
+    ALTER ROLE $ER_USER LOGIN CREATEDB PASSWORD '$ER_PASS';
+  END IF;
+END\$\$;
+SELECT format('CREATE DATABASE %I OWNER $ER_USER', d)
+  FROM unnest(ARRAY['${ER_DBS[0]}', '${ER_DBS[1]}']) AS d
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d)\gexec
+SQL
+}
+
+pg_verify() {
+  local db
+  for db in "${ER_DBS[@]}"; do
+    pg_login_ok "$db" || return 1
+  done
+}
+
+pg_reuse_external() {
+  if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 3; then
+    die "postgres: port $PG_PORT is in use by something that is not PostgreSQL. Stop it or set ER_PG_PORT."
+  fi
+  if pg_login_ok "${ER_DBS[0]}"; then
+    # CREATEDB lets our role add the test database itself if it is missing.
+    pg_login_ok "${ER_DBS[1]}" || PGPASSWORD=$ER_PASS "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" \
+      -U "$ER_USER" -d "${ER_DBS[0]}" -XAtqc "CREATE DATABASE ${ER_DBS[1]}" >/dev/null 2>&1 || true
+  elif [[ $EUID -eq 0 && -S /var/run/postgresql/.s.PGSQL.$PG_PORT ]]; then
+    # e.g. the Debian cluster started by the package's postinst: make it usable.
+    PG_SUPER=postgres pg_provision /var/run/postgresql >/dev/null 2>&1 || true
+  fi
+  pg_verify || die "postgres: port $PG_PORT is served by a PostgreSQL this script did not start, and $ER_USER/$ER_PASS cannot use databases ${ER_DBS[*]}. Stop it (e.g. pg_ctlcluster 15 main stop) or set ER_PG_PORT."
+  say "postgres: reusing existing server on 127.0.0.1:$PG_PORT (not started by this script)"
+}
+
+pg_write_config() {
+  local conf="$PGDATA/eventreplay.conf"
+  cat >"$conf" <<EOF
+# generated by eng/services.sh -- rewritten on every start
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCK'
+max_connections = 200
+EOF
+  chown "$PG_OS_USER": "$conf"
+  grep -q "^include_if_exists = 'eventreplay.conf'" "$PGDATA/postgresql.conf" \
+    || echo "include_if_exists = 'eventreplay.conf'" >>"$PGDATA/postgresql.conf"
+}
+
+PG_STATE=""   # ours | external | (empty: to be started)
+pg_preflight() {
+  local pid running_port
+  if pid=$(pidfile_alive "$PGDATA/postmaster.pid" postgres); then
+    running_port=$(sed -n 4p "$PGDATA/postmaster.pid")
+    [[ $running_port == "$PG_PORT" ]] \
+      || die "postgres: our server (pid $pid) runs on port $running_port, not $PG_PORT; run '$0 stop' first"
+    PG_STATE=ours
+  elif port_open "$PG_PORT"; then
+    pg_reuse_external; PG_STATE=external
+  fi
+}
+
+pg_start() {
+  if [[ $PG_STATE == external ]]; then
+    return 0
+  elif [[ $PG_STATE == ours ]]; then
+    say "postgres: already running (pid $(pidfile_alive "$PGDATA/postmaster.pid" postgres))"
+  else
+    mkdir -p "$PG_DIR"
+    [[ $(stat -c %U "$PG_DIR") == "$PG_OS_USER" ]] || chown -R "$PG_OS_USER": "$PG_DIR"
+    pg_ensure_traversable
+    [[ $PG_SOCK == /tmp ]] || as_pg mkdir -p "$PG_SOCK"
+    touch "$LOGS/postgres.log"; chown "$PG_OS_USER": "$LOGS/postgres.log"
+    if [[ ! -s $PGDATA/PG_VERSION ]]; then
+      as_pg "$PG_BIN/initdb" -D "$PGDATA" -U "$PG_SUPER" -E UTF8 --locale=C.UTF-8 \
+        --auth-local=peer --auth-host=scram-sha-256 >>"$LOGS/postgres.log" 2>&1 \
+        || die "postgres: initdb failed; see $LOGS/postgres.log"
+      say "postgres: initialized new cluster in ${PGDATA#"$REPO_ROOT"/}"
+    fi
+    pg_write_config
+    # A killed postmaster leaves postmaster.pid and the socket lock file behind;
+    # as its pid lingers as a zombie here, postgres itself would think it alive.
+    rm -f "$PGDATA/postmaster.pid"
+    local lock="$PG_SOCK/.s.PGSQL.$PG_PORT.lock"
+    if [[ -f $lock ]] && [[ $(sed -n 2p "$lock") == "$PGDATA" ]] \
+       && ! pid_alive "$(sed -n 1p "$lock" | tr -dc 0-9)"; then
+      rm -f "$lock" "$PG_SOCK/.s.PGSQL.$PG_PORT"
+    fi
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -w -t 60 start </dev/null >/dev/null \
+      || { tail -n 20 "$LOGS/postgres.log" >&2; die "postgres: failed to start; see $LOGS/postgres.log"; }
+  fi
+  for _ in $(seq 1 60); do
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.5
+  done
+  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || die "postgres: not ready on 127.0.0.1:$PG_PORT"
+  pg_provision "$PG_SOCK" || die "postgres: creating role/databases failed"
+  pg_verify || die "postgres: $ER_USER cannot log in over 127.0.0.1:$PG_PORT"
+  say "postgres: up on 127.0.0.1:$PG_PORT (user $ER_USER, databases ${ER_DBS[*]})"
+}
+
+pg_stop() {
+  if [[ -f $PGDATA/postmaster.pid ]] && pidfile_alive "$PGDATA/postmaster.pid" postgres >/dev/null; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null \
+      || die "postgres: pg_ctl stop failed"
+    say "postgres: stopped"
+  elif port_open "$PG_PORT"; then
+    say "postgres: :$PG_PORT is served by a server this script did not start; left alone"
+  else
+    say "postgres: not running"
+  fi
+}
+
+# ------------------------------------------------------------------ redis ---
+REDIS_STATE=""   # ours | external | (empty: to be started)
+redis_preflight() {
+  if pidfile_alive "$REDIS_PID_FILE" redis-server >/dev/null; then
+    REDIS_STATE=ours
+  elif port_open "$REDIS_PORT"; then
+    [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] \
+      || die "redis: port $REDIS_PORT is in use by something that does not answer PING with PONG. Stop it or set ER_REDIS_PORT."
+    say "redis: reusing existing server on 127.0.0.1:$REDIS_PORT (not started by this script)"
+    REDIS_STATE=external
+  fi
+}
+
+redis_start() {
+  if [[ $REDIS_STATE == external ]]; then
+    return 0
+  elif [[ $REDIS_STATE == ours ]]; then
+    say "redis: already running (pid $(pidfile_alive "$REDIS_PID_FILE" redis-server))"
+  else
+    mkdir -p "$REDIS_DIR"
+    rm -f "$REDIS_PID_FILE"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
+      --dir "$REDIS_DIR" --pidfile "$REDIS_PID_FILE" --logfile "$LOGS/redis.log" \
+      --appendonly yes </dev/null >/dev/null \
+      || die "redis: failed to start; see $LOGS/redis.log"
+  fi
+  for _ in $(seq 1 40); do
+    [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] && break
+    sleep 0.25
+  done
+  [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] \
+    || { tail -n 20 "$LOGS/redis.log" >&2 || true; die "redis: not answering on 127.0.0.1:$REDIS_PORT"; }
+  say "redis: up on 127.0.0.1:$REDIS_PORT"
+}
+
+redis_stop() {
+  local pid
+  if ! pid=$(pidfile_alive "$REDIS_PID_FILE" redis-server); then
+    if port_open "$REDIS_PORT"; then say "redis: :$REDIS_PORT is served by a server this script did not start; left alone"
+    else say "redis: not running"; fi
+    return 0
+  fi
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 40); do pid_alive "$pid" || break; sleep 0.25; done
+  pid_alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; }
+  rm -f "$REDIS_PID_FILE"
+  say "redis: stopped"
+}
+
+# -------------------------------------------------------------- commands ---
+cmd_start() {
+  local t0; t0=$(now_ms)
+  ensure_installed
+  mkdir -p "$LOGS"
+  chmod 755 "$LOCAL" "$LOGS"
+  pg_preflight        # reuse or reject anything already on our ports ...
+  redis_preflight
+  rmq_preflight       # ... before spawning anything
+  rmq_launch          # slowest first: boots in the background ...
+  pg_start            # ... while postgres and redis come up
+  redis_start
+  rmq_finish
+  local ms=$(( $(now_ms) - t0 ))
+  say "start done in $((ms / 1000)).$(printf '%03d' $((ms % 1000)) | cut -c1-1)s (logs in ${LOGS#"$REPO_ROOT"/})"
+}
+
+cmd_stop() {
+  local rpid
+  rmq_stop & rpid=$!   # RabbitMQ needs ~6 s to shut down: overlap it with the rest
+  pg_stop
+  redis_stop
+  wait "$rpid"
+}
+
+owner_note() {  # owner_note PIDFILE COMM -> " (pid N)" or " (not started by this script)"
+  local pid
+  if pid=$(pidfile_alive "$1" "$2"); then echo " (pid $pid)"; else echo " (not started by this script)"; fi
+}
+
+cmd_status() {
+  local down=0
+  if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 3 2>/dev/null; then
+    if pg_verify; then say "postgres  up    127.0.0.1:$PG_PORT$(owner_note "$PGDATA/postmaster.pid" postgres)"
+    else say "postgres  down  127.0.0.1:$PG_PORT (server answers but $ER_USER cannot use ${ER_DBS[*]})"; down=1; fi
+  else
+    say "postgres  down  127.0.0.1:$PG_PORT"; down=1
+  fi
+  if port_open "$AMQP_PORT" && { ! have_curl || rmq_api GET overview; }; then
+    say "rabbitmq  up    127.0.0.1:$AMQP_PORT mgmt :$MGMT_PORT$(owner_note "$RMQ_PID_FILE" beam.smp)"
+  elif pidfile_alive "$RMQ_PID_FILE" beam.smp >/dev/null; then
+    say "rabbitmq  down  127.0.0.1:$AMQP_PORT (node $RMQ_NODE running but not serving yet)"; down=1
+  else
+    say "rabbitmq  down  127.0.0.1:$AMQP_PORT"; down=1
+  fi
+  if [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; then
+    say "redis     up    127.0.0.1:$REDIS_PORT$(owner_note "$REDIS_PID_FILE" redis-server)"
+  else
+    say "redis     down  127.0.0.1:$REDIS_PORT"; down=1
+  fi
+  return $down
+}
+
+main() {
+  check_port_var ER_PG_PORT "$PG_PORT"
+  check_port_var ER_AMQP_PORT "$AMQP_PORT"
+  check_port_var ER_RABBIT_MGMT_PORT "$MGMT_PORT"
+  check_port_var ER_REDIS_PORT "$REDIS_PORT"
+  case "${1:-}" in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  esac
+}
+
+main "$@"
