@@ -1,0 +1,152 @@
+using System.Globalization;
+using EventReplay.Producer.Http;
+using EventReplay.Producer.Idempotency;
+using Microsoft.Net.Http.Headers;
+
+namespace EventReplay.Producer.Accounts;
+
+public sealed record OpenAccountRequest(string? AccountId, string? Owner);
+
+public sealed record AmountRequest(decimal? Amount);
+
+public sealed record AccountRecorded(string AccountId, long Version, long Position);
+
+public static class AccountEndpoints
+{
+    public static IEndpointRouteBuilder MapAccounts(this IEndpointRouteBuilder app)
+    {
+        var accounts = app.MapGroup("/api/accounts").WithTags("Accounts");
+        accounts.MapPost("/", OpenAsync)
+            .Accepts<OpenAccountRequest>("application/json")
+            .Produces<AccountRecorded>(StatusCodes.Status201Created);
+        accounts.MapPost("/{accountId}/deposits", (string accountId, HttpRequest request, AccountWriter writer, CancellationToken ct) =>
+                ChangeFundsAsync(accountId, request, writer, amount => new DepositFunds(accountId, amount), ct))
+            .Accepts<AmountRequest>("application/json")
+            .Produces<AccountRecorded>();
+        accounts.MapPost("/{accountId}/withdrawals", (string accountId, HttpRequest request, AccountWriter writer, CancellationToken ct) =>
+                ChangeFundsAsync(accountId, request, writer, amount => new WithdrawFunds(accountId, amount), ct))
+            .Accepts<AmountRequest>("application/json")
+            .Produces<AccountRecorded>();
+        accounts.MapPost("/{accountId}/close", CloseAsync)
+            .Produces<AccountRecorded>();
+        return app;
+    }
+
+    private static async Task<IResult> OpenAsync(HttpRequest request, AccountWriter writer, CancellationToken ct)
+    {
+        var (body, problem) = await JsonBody.ReadAsync<OpenAccountRequest>(request, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var errors = new Dictionary<string, string[]>();
+        AddError(errors, "accountId", AccountRules.CheckAccountId(body!.AccountId));
+        AddError(errors, "owner", AccountRules.CheckOwner(body.Owner));
+        return await ExecuteAsync(new OpenAccount(body.AccountId!, body.Owner?.Trim()!), request, writer, errors, ct);
+    }
+
+    private static async Task<IResult> ChangeFundsAsync(string accountId, HttpRequest request, AccountWriter writer,
+        Func<decimal, AccountCommand> command, CancellationToken ct)
+    {
+        var (body, problem) = await JsonBody.ReadAsync<AmountRequest>(request, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var errors = new Dictionary<string, string[]>();
+        AddError(errors, "accountId", AccountRules.CheckAccountId(accountId));
+        AddError(errors, "amount", AccountRules.CheckAmount(body!.Amount));
+        return await ExecuteAsync(command(body.Amount.GetValueOrDefault()), request, writer, errors, ct);
+    }
+
+    private static Task<IResult> CloseAsync(string accountId, HttpRequest request, AccountWriter writer, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        AddError(errors, "accountId", AccountRules.CheckAccountId(accountId));
+        return ExecuteAsync(new CloseAccount(accountId), request, writer, errors, ct);
+    }
+
+    private static async Task<IResult> ExecuteAsync(AccountCommand command, HttpRequest request, AccountWriter writer,
+        Dictionary<string, string[]> errors, CancellationToken ct)
+    {
+        var idempotencyKey = request.Headers["Idempotency-Key"].ToString();
+        if (idempotencyKey.Length > 0)
+        {
+            AddError(errors, "Idempotency-Key", IdempotencyRecord.CheckKey(idempotencyKey));
+        }
+
+        var expectedVersion = ParseIfMatch(request, errors);
+        if (errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
+        var options = new CommandOptions(idempotencyKey.Length > 0 ? idempotencyKey : null, expectedVersion);
+        var result = await writer.WriteAsync(command, options, ct);
+        return ToHttp(result, command, request.HttpContext.Response);
+    }
+
+    private static IResult ToHttp(WriteResult result, AccountCommand command, HttpResponse response)
+    {
+        switch (result)
+        {
+            case WriteResult.Recorded recorded:
+                response.Headers.ETag = Quote(recorded.Version);
+                var body = new AccountRecorded(recorded.AccountId, recorded.Version, recorded.Position);
+                return recorded.Created
+                    ? TypedResults.Created($"/api/accounts/{recorded.AccountId}", body)
+                    : TypedResults.Ok(body);
+            case WriteResult.VersionMismatch mismatch:
+                response.Headers.ETag = Quote(mismatch.Actual);
+                return Problems.PreconditionFailed(
+                    $"Account {command.AccountId} is at version {mismatch.Actual}, not {mismatch.Expected}.");
+            case WriteResult.Refused { Rejection: Rejection.NotFound }:
+                return Problems.NotFound($"Account {command.AccountId} does not exist.");
+            case WriteResult.Refused { Rejection: Rejection.AlreadyExists }:
+                return Problems.Conflict("Account already exists", $"Account {command.AccountId} already exists.");
+            case WriteResult.Refused { Rejection: Rejection.Closed }:
+                return Problems.Conflict("Account closed", $"Account {command.AccountId} is closed.");
+            case WriteResult.Refused { Rejection: Rejection.InsufficientFunds }:
+                return Problems.Conflict("Insufficient funds", $"Account {command.AccountId} has too little money for this withdrawal.");
+            case WriteResult.KeyReused:
+                return Problems.KeyReused();
+            case WriteResult.Contended:
+                response.Headers.RetryAfter = "1";
+                return Problems.Conflict("Concurrent modification",
+                    $"Account {command.AccountId} is being changed by other requests; retry.");
+            default:
+                throw new InvalidOperationException($"Unexpected write result {result}.");
+        }
+    }
+
+    private static long? ParseIfMatch(HttpRequest request, Dictionary<string, string[]> errors)
+    {
+        var header = request.Headers.IfMatch.ToString().Trim();
+        if (header.Length == 0)
+        {
+            return null;
+        }
+
+        var value = header.StartsWith("W/", StringComparison.Ordinal) ? header[2..] : header;
+        value = value.Trim('"');
+        if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var version))
+        {
+            return version;
+        }
+
+        AddError(errors, HeaderNames.IfMatch, "must be a stream version such as \"3\"");
+        return null;
+    }
+
+    private static void AddError(Dictionary<string, string[]> errors, string field, string? error)
+    {
+        if (error is not null)
+        {
+            errors[field] = [error];
+        }
+    }
+
+    private static string Quote(long version) => $"\"{version.ToString(CultureInfo.InvariantCulture)}\"";
+}

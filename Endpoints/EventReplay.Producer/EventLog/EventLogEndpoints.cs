@@ -1,0 +1,82 @@
+using EventReplay.Producer.Accounts;
+using EventReplay.Producer.Http;
+using Npgsql;
+
+namespace EventReplay.Producer.EventLog;
+
+public sealed record EventPage(IReadOnlyList<EventView> Events, long Next);
+
+public sealed record StreamPage(string StreamId, IReadOnlyList<EventView> Events, long Next);
+
+public static class EventLogEndpoints
+{
+    public const int MaxAllLimit = 10_000;
+    public const int MaxStreamLimit = 1_000;
+
+    public static IEndpointRouteBuilder MapEventLog(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/events", ReadAllAsync).WithTags("Event store").Produces<EventPage>();
+        app.MapGet("/api/streams/{streamId}/events", ReadStreamAsync).WithTags("Event store").Produces<StreamPage>();
+        return app;
+    }
+
+    /// <summary>The whole log in position order; <c>next</c> is the <c>after</c> to ask for the following page.</summary>
+    private static async Task<IResult> ReadAllAsync(NpgsqlDataSource dataSource, CancellationToken ct,
+        string? after = null, string? limit = null)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var from = Parse(after, "after", 0, 0, long.MaxValue, errors);
+        var take = Parse(limit, "limit", 1000, 1, MaxAllLimit, errors);
+        if (errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
+        var events = await EventLogReader.ReadAllAsync(dataSource, from, (int)take, ct);
+        return TypedResults.Ok(new EventPage(events, events.Count > 0 ? events[^1].Position : from));
+    }
+
+    /// <summary>One stream in version order; <c>next</c> is the <c>fromVersion</c> to ask for the following page.</summary>
+    private static async Task<IResult> ReadStreamAsync(string streamId, NpgsqlDataSource dataSource, CancellationToken ct,
+        string? fromVersion = null, string? limit = null)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (AccountRules.CheckAccountId(streamId) is { } idError)
+        {
+            errors["streamId"] = [idError];
+        }
+
+        var from = Parse(fromVersion, "fromVersion", 1, 1, long.MaxValue, errors);
+        var take = Parse(limit, "limit", 100, 1, MaxStreamLimit, errors);
+        if (errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
+        var events = await EventLogReader.ReadStreamAsync(dataSource, streamId, from, (int)take, ct);
+        if (events.Count == 0 && !await EventLogReader.StreamExistsAsync(dataSource, streamId, ct))
+        {
+            return Problems.NotFound($"Stream {streamId} does not exist.");
+        }
+
+        return TypedResults.Ok(new StreamPage(streamId, events, events.Count > 0 ? events[^1].Version + 1 : from));
+    }
+
+    // Query values are parsed here rather than bound, so a bad one is a 400 that names the parameter.
+    private static long Parse(string? text, string name, long fallback, long min, long max, Dictionary<string, string[]> errors)
+    {
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            && value >= min && value <= max)
+        {
+            return value;
+        }
+
+        errors[name] = [$"must be an integer from {min} to {max}"];
+        return fallback;
+    }
+}

@@ -1,0 +1,43 @@
+using EventReplay.Contracts.Accounts;
+using EventReplay.Producer.Accounts;
+using EventReplay.Producer.Idempotency;
+using JasperFx;
+using JasperFx.Events;
+using JasperFx.Events.Projections;
+using Marten;
+using Weasel.Core;
+
+namespace EventReplay.Producer.EventLog;
+
+public static class EventStoreSetup
+{
+    /// <summary>Marten as the event store: string stream ids, stable event names, camelCase JSON, own schema.</summary>
+    public static WebApplicationBuilder AddEventStore(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddMarten(options =>
+            {
+                options.DatabaseSchemaName = EventLogReader.Schema;
+                options.Events.DatabaseSchemaName = EventLogReader.Schema;
+                options.Events.StreamIdentity = StreamIdentity.AsString;
+                // Rich appends draw positions before writing, so the appended events know their position.
+                options.Events.AppendMode = EventAppendMode.Rich;
+                options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
+                foreach (var (name, type) in AccountEventTypes.All)
+                {
+                    options.Events.MapEventType(type, name);
+                }
+
+                options.Projections.Snapshot<Account>(SnapshotLifecycle.Inline);
+                options.Schema.For<IdempotencyRecord>();
+                options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+                // Commands run in a transaction of ours (see AccountWriter): a retry inside Marten would reuse a
+                // transaction that a dropped connection already ended. Failures surface instead, as 503s.
+                options.ConfigurePolly(_ => { });
+                options.ConfigureWritePolly(_ => { });
+            })
+            .UseNpgsqlDataSource()
+            .ApplyAllDatabaseChangesOnStartup();
+        builder.Services.AddSingleton<AccountWriter>();
+        return builder;
+    }
+}

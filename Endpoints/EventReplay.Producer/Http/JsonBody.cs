@@ -1,0 +1,73 @@
+using System.Text.Json;
+using EventReplay.Hosting;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+
+namespace EventReplay.Producer.Http;
+
+/// <summary>
+/// Reads a JSON request body with the exact statuses the API promises: 415 when it is not JSON, 413 past
+/// 64 KiB (checked here too, so the limit holds whatever server hosts the app), 400 when it does not parse.
+/// </summary>
+public static class JsonBody
+{
+    public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+        where T : class
+    {
+        if (!request.HasJsonContentType())
+        {
+            return (null, Problems.UnsupportedMediaType());
+        }
+
+        if (request.ContentLength > ServiceDefaults.MaxRequestBodyBytes)
+        {
+            return (null, Problems.TooLarge());
+        }
+
+        byte[] body;
+        try
+        {
+            body = await ReadCappedAsync(request.Body, cancellationToken);
+        }
+        catch (BadHttpRequestException exception) when (exception.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, Problems.TooLarge());
+        }
+
+        if (body.Length > ServiceDefaults.MaxRequestBodyBytes)
+        {
+            return (null, Problems.TooLarge());
+        }
+
+        var options = request.HttpContext.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
+        try
+        {
+            var value = JsonSerializer.Deserialize<T>(body, options);
+            return value is null
+                ? (null, Problems.Invalid("body", "must be a JSON object"))
+                : (value, null);
+        }
+        catch (JsonException exception)
+        {
+            return (null, Problems.Invalid(string.IsNullOrEmpty(exception.Path) || exception.Path == "$" ? "body" : exception.Path.TrimStart('$', '.'),
+                "is not valid JSON for this request" + (exception.LineNumber is { } line ? $" (line {line + 1})" : "")));
+        }
+    }
+
+    private static async Task<byte[]> ReadCappedAsync(Stream body, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > ServiceDefaults.MaxRequestBodyBytes)
+            {
+                break;
+            }
+        }
+
+        return buffer.ToArray();
+    }
+}

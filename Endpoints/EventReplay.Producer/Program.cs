@@ -1,0 +1,26 @@
+using System.Text.Json.Serialization;
+using EventReplay.Hosting;
+using EventReplay.Producer.Accounts;
+using EventReplay.Producer.EventLog;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddPostgres();
+builder.AddEventStore();
+builder.Services.AddOpenApi();
+builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
+
+var app = builder.Build();
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.MapOpenApi();
+app.MapDefaultEndpoints();
+
+// Write side: account commands become events in the store.
+app.MapAccounts();
+// Read side of the store: the log in position order, and single streams.
+app.MapEventLog();
+
+app.Run();
+
+public partial class Program;
