@@ -1,0 +1,28 @@
+using Npgsql;
+
+namespace EventReplay.Tests.Integration.Infrastructure;
+
+public static class Database
+{
+    /// <summary>Drops a service's schema so a fixture starts from an empty store.</summary>
+    public static async Task DropSchemaAsync(string connectionString, string schema)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"drop schema if exists \"{schema}\" cascade", connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public static async Task<long> ScalarAsync(string connectionString, string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Diagnostics;
+
+namespace EventReplay.Tests.Integration.Infrastructure;
+
+/// <summary>A PostgreSQL server of the test's own (eng/postgres-instance.sh), so a test can stop it without touching anyone else.</summary>
+public sealed class PostgresInstance : IAsyncDisposable
+{
+    private readonly string _directory = Path.Combine(TestEnvironment.RepoRoot, ".local", "test-postgres", Guid.NewGuid().ToString("N")[..8]);
+
+    public int Port { get; } = TestEnvironment.FreePort();
+
+    public string ConnectionString =>
+        $"Host=127.0.0.1;Port={Port};Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
+
+    public Task StartAsync() => RunAsync("start");
+
+    public Task StopAsync() => RunAsync("stop");
+
+    public Task KillAsync() => RunAsync("kill");
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await RunAsync("kill");
+        }
+        catch (InvalidOperationException)
+        {
+            // Already stopped.
+        }
+
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private async Task RunAsync(string action)
+    {
+        var script = Path.Combine(TestEnvironment.RepoRoot, "eng", "postgres-instance.sh");
+        using var process = Process.Start(new ProcessStartInfo("bash", [script, action, _directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        })!;
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"postgres-instance.sh {action} failed ({process.ExitCode}): {error}");
+        }
+    }
+}

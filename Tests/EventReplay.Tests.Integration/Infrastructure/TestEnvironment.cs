@@ -1,0 +1,45 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace EventReplay.Tests.Integration.Infrastructure;
+
+/// <summary>Where the repository, the built services and the test databases are.</summary>
+public static class TestEnvironment
+{
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    public static string Configuration { get; } =
+        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+            ? "Release"
+            : "Debug";
+
+    /// <summary>The tests' own database (never the one <c>eng/run.sh</c> uses); override with EVENTREPLAY_TEST_POSTGRES.</summary>
+    public static string PostgresConnectionString { get; } =
+        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_POSTGRES")
+        ?? "Host=127.0.0.1;Port=5432;Database=eventreplay_tests;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
+
+    public static string LogDirectory { get; } = Directory.CreateDirectory(Path.Combine(RepoRoot, ".local", "logs", "tests")).FullName;
+
+    public static string ServiceAssembly(string project) =>
+        Path.Combine(RepoRoot, "Endpoints", project, "bin", Configuration, "net10.0", project + ".dll");
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "EventReplay.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("EventReplay.sln not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,108 @@
+using System.Collections.Concurrent;
+using System.Net;
+using EventReplay.Tests.Integration.Infrastructure;
+
+namespace EventReplay.Tests.Integration.Producer;
+
+public class ConcurrencyTests
+{
+    private ProducerApi _api = null!;
+
+    [SetUp]
+    public void CreateClient() => _api = ProducerSetup.Api();
+
+    [TearDown]
+    public void DisposeClient() => _api.Http.Dispose();
+
+    [Test]
+    public async Task Twenty_concurrent_deposits_to_one_account_never_fail_and_never_share_a_version()
+    {
+        var id = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(id);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
+        {
+            using var response = await _api.DepositAsync(id, "1.25");
+            var text = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, Body: text);
+        }));
+
+        var successes = responses.Where(r => r.StatusCode == HttpStatusCode.OK)
+            .Select(r => System.Text.Json.JsonDocument.Parse(r.Body).RootElement.GetProperty("version").GetInt64())
+            .ToList();
+        var stream = (await _api.StreamAsync(id))!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(responses.Select(r => r.StatusCode),
+                Is.All.AnyOf(HttpStatusCode.OK, HttpStatusCode.Conflict, HttpStatusCode.PreconditionFailed));
+            Assert.That(successes, Is.Unique);
+            Assert.That(stream, Has.Count.EqualTo(successes.Count + 1));
+            Assert.That(stream.Skip(1).Select(e => e.GetProperty("version").GetInt64()), Is.EquivalentTo(successes));
+        });
+    }
+
+    [Test]
+    public async Task Concurrent_commands_with_the_same_If_Match_let_exactly_one_through()
+    {
+        var id = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(id);
+
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
+        {
+            using var response = await _api.DepositAsync(id, "1", ifMatch: "\"1\"");
+            return response.StatusCode;
+        }));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(statuses.Count(s => s == HttpStatusCode.OK), Is.EqualTo(1));
+            Assert.That(statuses.Count(s => s == HttpStatusCode.PreconditionFailed), Is.EqualTo(19));
+            Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+        });
+    }
+
+    [Test]
+    public async Task A_reader_tailing_the_log_while_8_writers_append_sees_every_position_exactly_once()
+    {
+        var start = await _api.HeadAsync();
+        var acknowledged = new ConcurrentBag<long>();
+        var writersDone = false;
+
+        var writers = Enumerable.Range(0, 8).Select(async _ =>
+        {
+            var id = ProducerApi.NewAccountId();
+            acknowledged.Add((await _api.OpenedAsync(id)).GetProperty("position").GetInt64());
+            for (var i = 0; i < 60; i++)
+            {
+                using var response = await _api.DepositAsync(id, "1");
+                acknowledged.Add((await ProducerApi.BodyAsync(response, 200)).GetProperty("position").GetInt64());
+            }
+        }).ToList();
+        var allWriters = Task.WhenAll(writers).ContinueWith(_ => writersDone = true, TaskScheduler.Default);
+
+        var seen = new List<long>();
+        var cursor = start;
+        while (true)
+        {
+            var finished = writersDone;
+            var (events, next) = await _api.EventsAsync(cursor, 7);
+            seen.AddRange(events.Select(e => e.GetProperty("position").GetInt64()));
+            cursor = next;
+            if (finished && events.Count == 0)
+            {
+                break;
+            }
+        }
+
+        await allWriters;
+        var (final, _) = await _api.EventsAsync(start, 10_000);
+        var log = final.Select(e => e.GetProperty("position").GetInt64()).ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(seen, Is.Unique.And.Ordered.Ascending);
+            Assert.That(seen, Is.EqualTo(log), "the tailing reader skipped or invented a position");
+            Assert.That(log, Is.SupersetOf(acknowledged));
+            Assert.That(acknowledged, Has.Count.EqualTo(8 * 61));
+        });
+    }
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using EventReplay.Tests.Integration.Infrastructure;
+using static EventReplay.Tests.Integration.Producer.AccountCommandTests;
+
+namespace EventReplay.Tests.Integration.Producer;
+
+public class IdempotencyTests
+{
+    private ProducerApi _api = null!;
+
+    [SetUp]
+    public void CreateClient() => _api = ProducerSetup.Api();
+
+    [TearDown]
+    public void DisposeClient() => _api.Http.Dispose();
+
+    [Test]
+    public async Task A_retry_with_the_same_key_returns_the_first_response_and_appends_once()
+    {
+        var id = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(id);
+        var key = Guid.NewGuid().ToString();
+
+        using var first = await _api.DepositAsync(id, "10.00", key);
+        using var retry = await _api.DepositAsync(id, "10", key);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(retry.StatusCode, Is.EqualTo(first.StatusCode));
+            Assert.That(await retry.Content.ReadAsStringAsync(), Is.EqualTo(await first.Content.ReadAsStringAsync()));
+            Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+        });
+    }
+
+    [Test]
+    public async Task A_retried_open_returns_201_with_the_same_location()
+    {
+        var id = ProducerApi.NewAccountId();
+        var key = Guid.NewGuid().ToString();
+
+        using var first = await _api.OpenAsync(id, "Ada", key);
+        using var retry = await _api.OpenAsync(id, "Ada", key);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(retry.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+            Assert.That(retry.Headers.Location, Is.EqualTo(first.Headers.Location));
+            Assert.That(await retry.Content.ReadAsStringAsync(), Is.EqualTo(await first.Content.ReadAsStringAsync()));
+        });
+    }
+
+    [Test]
+    public async Task The_same_key_with_a_different_body_is_422_and_appends_nothing()
+    {
+        var id = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(id);
+        var key = Guid.NewGuid().ToString();
+        using (var first = await _api.DepositAsync(id, "10", key)) { await ProducerApi.BodyAsync(first, 200); }
+
+        using var otherAmount = await _api.DepositAsync(id, "11", key);
+        using var otherCommand = await _api.WithdrawAsync(id, "10", key);
+
+        await AssertProblem(otherAmount, (HttpStatusCode)422);
+        await AssertProblem(otherCommand, (HttpStatusCode)422);
+        Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public async Task Concurrent_requests_with_one_key_append_once()
+    {
+        var id = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(id);
+        var key = Guid.NewGuid().ToString();
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => _api.DepositAsync(id, "3", key)));
+        var bodies = await Task.WhenAll(responses.Select(r => r.Content.ReadAsStringAsync()));
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(responses.Select(r => r.StatusCode), Is.All.EqualTo(HttpStatusCode.OK));
+            Assert.That(bodies.Distinct().Count(), Is.EqualTo(1));
+            Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+        });
+        foreach (var response in responses)
+        {
+            response.Dispose();
+        }
+    }
+
+    [Test]
+    public async Task A_retry_after_a_producer_restart_still_returns_the_first_response()
+    {
+        await using var producer = new ServiceProcess("EventReplay.Producer", ProducerSetup.Environment);
+        await producer.StartAsync();
+        var id = ProducerApi.NewAccountId();
+        var key = Guid.NewGuid().ToString();
+        string firstBody;
+        using (var client = producer.CreateClient())
+        {
+            var api = new ProducerApi(client);
+            await api.OpenedAsync(id);
+            using var first = await api.DepositAsync(id, "42.42", key);
+            firstBody = (await ProducerApi.BodyAsync(first, 200)).GetRawText();
+        }
+
+        producer.Kill();
+        await producer.StartAsync();
+
+        using var again = producer.CreateClient();
+        using var retry = await new ProducerApi(again).DepositAsync(id, "42.42", key);
+        Assert.Multiple(async () =>
+        {
+            Assert.That((await ProducerApi.BodyAsync(retry, 200)).GetRawText(), Is.EqualTo(firstBody));
+            Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+        });
+    }
+
+    [Test]
+    public async Task An_invalid_key_is_400()
+    {
+        var id = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(id);
+
+        using var response = await _api.DepositAsync(id, "3", new string('k', 201));
+
+        await AssertProblem(response, HttpStatusCode.BadRequest);
+    }
+}

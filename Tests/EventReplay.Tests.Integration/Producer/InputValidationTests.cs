@@ -1,0 +1,164 @@
+using System.Net;
+using System.Text;
+using EventReplay.Tests.Integration.Infrastructure;
+using static EventReplay.Tests.Integration.Producer.AccountCommandTests;
+
+namespace EventReplay.Tests.Integration.Producer;
+
+/// <summary>Bad input gets a clear 4xx problem and changes nothing.</summary>
+public class InputValidationTests
+{
+    private ProducerApi _api = null!;
+    private string _id = null!;
+
+    [SetUp]
+    public async Task OpenAccount()
+    {
+        _api = ProducerSetup.Api();
+        _id = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(_id);
+    }
+
+    [TearDown]
+    public async Task NothingWasAppended()
+    {
+        Assert.That((await _api.StreamAsync(_id))!, Has.Count.EqualTo(1), "a refused request must not append");
+        _api.Http.Dispose();
+    }
+
+    [TestCase("0")]
+    [TestCase("-5")]
+    [TestCase("0.001")]
+    [TestCase("12.345")]
+    [TestCase("1000000000.01")]
+    [TestCase("1e400")]
+    [TestCase("\"10\"")]
+    [TestCase("null")]
+    [TestCase("true")]
+    public async Task Invalid_amounts_are_400_with_errors(string amount)
+    {
+        using var deposit = await _api.DepositAsync(_id, amount);
+        using var withdrawal = await _api.WithdrawAsync(_id, amount);
+
+        var problem = await AssertProblem(deposit, HttpStatusCode.BadRequest);
+        Assert.That(problem.GetProperty("errors").EnumerateObject().Select(p => p.Name), Has.Some.Contains("amount"));
+        await AssertProblem(withdrawal, HttpStatusCode.BadRequest);
+    }
+
+    [TestCase("{\"amount\": 10")]
+    [TestCase("not json")]
+    [TestCase("")]
+    [TestCase("[1,2]")]
+    [TestCase("{}")]
+    public async Task Malformed_or_incomplete_bodies_are_400(string json)
+    {
+        using var response = await _api.PostJsonAsync($"/api/accounts/{_id}/deposits", json);
+
+        var problem = await AssertProblem(response, HttpStatusCode.BadRequest);
+        Assert.That(problem.TryGetProperty("errors", out _), Is.True);
+    }
+
+    [TestCase("text/plain")]
+    [TestCase("application/xml")]
+    [TestCase("application/x-www-form-urlencoded")]
+    public async Task Bodies_that_are_not_JSON_are_415(string contentType)
+    {
+        using var response = await _api.PostJsonAsync($"/api/accounts/{_id}/deposits", "{\"amount\":10}", contentType: contentType);
+
+        await AssertProblem(response, HttpStatusCode.UnsupportedMediaType);
+    }
+
+    [Test]
+    public async Task Bodies_over_64_KiB_are_413()
+    {
+        var padding = new string('x', 70 * 1024);
+        using var response = await _api.PostJsonAsync($"/api/accounts/{_id}/deposits", $$"""{"amount":10,"note":"{{padding}}"}""");
+
+        await AssertProblem(response, HttpStatusCode.RequestEntityTooLarge);
+    }
+
+    [Test]
+    public async Task Chunked_bodies_over_64_KiB_are_413()
+    {
+        var padding = Encoding.UTF8.GetBytes($$"""{"amount":10,"note":"{{new string('x', 70 * 1024)}}"}""");
+        using var content = new StreamContent(new MemoryStream(padding));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/accounts/{_id}/deposits") { Content = content };
+        request.Headers.TransferEncodingChunked = true;
+
+        using var response = await _api.Http.SendAsync(request);
+
+        await AssertProblem(response, HttpStatusCode.RequestEntityTooLarge);
+    }
+
+    [TestCase("")]
+    [TestCase("   ")]
+    public async Task Blank_owners_are_400(string owner)
+    {
+        var id = ProducerApi.NewAccountId();
+        using var response = await _api.OpenAsync(id, owner);
+
+        await AssertProblem(response, HttpStatusCode.BadRequest);
+        Assert.That(await _api.StreamAsync(id), Is.Null);
+    }
+
+    [TestCase("konto-ü")]
+    [TestCase("a/b")]
+    [TestCase("..")]
+    [TestCase("a.b")]
+    [TestCase("")]
+    [TestCase("has space")]
+    public async Task Invalid_account_ids_in_the_body_are_400(string accountId)
+    {
+        using var response = await _api.OpenAsync(accountId);
+
+        var problem = await AssertProblem(response, HttpStatusCode.BadRequest);
+        Assert.That(problem.GetProperty("errors").TryGetProperty("accountId", out _), Is.True);
+    }
+
+    [Test]
+    public async Task Account_ids_longer_than_64_characters_are_400()
+    {
+        var id = new string('a', 65);
+        using var open = await _api.OpenAsync(id);
+        using var deposit = await _api.DepositAsync(id, "1");
+
+        await AssertProblem(open, HttpStatusCode.BadRequest);
+        await AssertProblem(deposit, HttpStatusCode.BadRequest);
+        Assert.That(await Database.ScalarAsync(TestEnvironment.PostgresConnectionString,
+            "select count(*) from producer.mt_streams where id = @id", ("id", id)), Is.Zero);
+    }
+
+    [TestCase("%C3%BC")]
+    [TestCase("a%2Fb")]
+    [TestCase("a%2F..%2Fb")]
+    [TestCase("..")]
+    [TestCase("%2E%2E")]
+    public async Task Invalid_account_ids_in_the_path_are_4xx(string encodedId)
+    {
+        using var response = await _api.PostJsonAsync($"/api/accounts/{encodedId}/deposits", "{\"amount\":10}");
+
+        Assert.That((int)response.StatusCode, Is.InRange(400, 499), await response.Content.ReadAsStringAsync());
+        Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+    }
+
+    [TestCase("after=-1")]
+    [TestCase("after=abc")]
+    [TestCase("limit=0")]
+    [TestCase("limit=10001")]
+    public async Task Invalid_event_log_queries_are_400(string query)
+    {
+        using var response = await _api.Http.GetAsync(new Uri($"/api/events?{query}", UriKind.Relative));
+
+        await AssertProblem(response, HttpStatusCode.BadRequest);
+    }
+
+    [TestCase("fromVersion=0")]
+    [TestCase("limit=1001")]
+    public async Task Invalid_stream_queries_are_400(string query)
+    {
+        using var response = await _api.Http.GetAsync(new Uri($"/api/streams/{_id}/events?{query}", UriKind.Relative));
+
+        await AssertProblem(response, HttpStatusCode.BadRequest);
+    }
+}
