@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# eng/run.sh: runs the whole system in the foreground. Installs and starts the local services, builds,
+# starts the producer with the public API on http://127.0.0.1:8080, and on Ctrl-C or SIGTERM stops
+# every process it started (the services too, unless they were already running before).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+PORT=${EVENTREPLAY_HTTP_PORT:-8080}
+LOGS="$ROOT/.local/logs"
+
+services_were_up=false
+if eng/services.sh status >/dev/null 2>&1; then services_were_up=true; fi
+eng/services.sh start
+
+echo "run: building"
+dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo "run: stopping"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $services_were_up == false ]]; then eng/services.sh stop; fi
+}
+trap stop_all INT TERM EXIT
+
+start_service() {  # start_service NAME URL PROJECT
+  local name=$1 url=$2 project=$3
+  mkdir -p "$LOGS"
+  # Run from the build output so the service finds its appsettings.json.
+  (cd "Endpoints/$project/bin/Release/net10.0" && ASPNETCORE_URLS=$url exec dotnet "$project.dll") \
+    > >(sed -u "s/^/[$name] /" | tee -a "$LOGS/$name.log") 2>&1 &
+  pids+=($!)
+}
+
+start_service producer "http://127.0.0.1:$PORT" EventReplay.Producer
+
+for _ in $(seq 1 120); do
+  if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health"; then break; fi
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "run: a service exited; see $LOGS" >&2; exit 1; }; done
+  sleep 0.5
+done
+curl -fsS -o /dev/null "http://127.0.0.1:$PORT/health" || { echo "run: the API did not become ready; see $LOGS" >&2; exit 1; }
+
+cat <<INFO
+run: EventReplay is up
+  public API     http://127.0.0.1:$PORT/api/...
+  health         http://127.0.0.1:$PORT/health
+  OpenAPI        http://127.0.0.1:$PORT/openapi/v1.json
+  RabbitMQ UI    http://127.0.0.1:15672 (eventreplay / eventreplay)
+  logs           $LOGS
+run: press Ctrl-C to stop
+INFO
+
+# Stay in the foreground until a service exits or we are told to stop.
+wait -n "${pids[@]}"
+echo "run: a service exited; see $LOGS" >&2
+exit 1

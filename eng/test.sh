@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# eng/test.sh: installs and starts the local services, builds, runs every test project,
+# and ends with one line "N passed, N failed" summed over all projects. Exits non-zero on any failure.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+started=$(date +%s)
+
+eng/services.sh start
+
+echo "test: building"
+dotnet build EventReplay.sln -c Debug -nologo -v:q -clp:ErrorsOnly
+
+results="$ROOT/.local/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+
+passed=0
+failed=0
+status=0
+for project in Tests/*/*.csproj; do
+  name=$(basename "$project" .csproj)
+  echo "test: running $name"
+  log="$results/$name.log"
+  set +e
+  dotnet test "$project" --no-build -c Debug --blame-hang-timeout 10m \
+    --logger "trx;LogFileName=$name.trx" --results-directory "$results" 2>&1 | tee "$log"
+  code=${PIPESTATUS[0]}
+  set -e
+  counters=$(grep -o '<Counters [^>]*>' "$results/$name.trx" 2>/dev/null || true)
+  if [[ -z $counters ]]; then
+    echo "test: $name produced no results (exit $code)"
+    failed=$((failed + 1))
+    status=1
+    continue
+  fi
+  p=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
+  total=$(sed -E 's/.* total="([0-9]+)".*/\1/' <<<"$counters")
+  f=$((total - p))
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [[ $code -ne 0 || $f -ne 0 ]]; then status=1; fi
+done
+
+echo "test: finished in $(( $(date +%s) - started )) s (results in $results)"
+echo "$passed passed, $failed failed"
+exit $status
