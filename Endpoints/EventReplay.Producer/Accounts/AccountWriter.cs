@@ -37,11 +37,6 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         var requestHash = IdempotencyRecord.Hash(command);
         for (var attempt = 1; ; attempt++)
         {
-            if (options.IdempotencyKey is { } key && await FindPriorAsync(key, requestHash, cancellationToken) is { } prior)
-            {
-                return prior;
-            }
-
             try
             {
                 return await WriteOnceAsync(command, options, requestHash, cancellationToken);
@@ -59,9 +54,9 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
                     return new WriteResult.Contended();
                 }
             }
-            catch (DocumentAlreadyExistsException) when (options.IdempotencyKey is not null)
+            catch (DocumentAlreadyExistsException) when (options.IdempotencyKey is not null && attempt < MaxAttempts)
             {
-                // A concurrent request with the same key won the race; the next pass returns its response.
+                // The same key was used at the same time on another account and won; the next pass answers 422.
             }
         }
     }
@@ -72,6 +67,14 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var session = store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(transaction));
+        await AppendLock.LockStreamAsync(connection, transaction, command.AccountId, cancellationToken);
+
+        // Checked under the stream lock, so a concurrent retry of the same request waits for the first and finds its key.
+        if (options.IdempotencyKey is { } usedKey
+            && await session.LoadAsync<IdempotencyRecord>(usedKey, cancellationToken) is { } prior)
+        {
+            return await PriorResultAsync(prior, requestHash, cancellationToken);
+        }
 
         var stream = await session.Events.FetchForWriting<Account>(command.AccountId, cancellationToken);
         var version = stream.StartingVersion ?? 0;
@@ -106,15 +109,8 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         return new WriteResult.Recorded(command.AccountId, appended.Version, appended.Sequence, created);
     }
 
-    private async Task<WriteResult?> FindPriorAsync(string key, string requestHash, CancellationToken cancellationToken)
+    private async Task<WriteResult> PriorResultAsync(IdempotencyRecord record, string requestHash, CancellationToken cancellationToken)
     {
-        await using var session = store.QuerySession();
-        var record = await session.LoadAsync<IdempotencyRecord>(key, cancellationToken);
-        if (record is null)
-        {
-            return null;
-        }
-
         if (record.RequestHash != requestHash)
         {
             return new WriteResult.KeyReused();

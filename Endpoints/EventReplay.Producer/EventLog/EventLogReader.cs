@@ -6,21 +6,31 @@ namespace EventReplay.Producer.EventLog;
 public sealed record EventView(long Position, string StreamId, long Version, string Type, JsonElement Data, DateTimeOffset Timestamp);
 
 /// <summary>
-/// Reads the log straight from Marten's events table. Every row a reader can see is safe to hand out in
-/// position order, because appends commit in position order (see <see cref="AppendLock"/>).
+/// Reads the log straight from Marten's events table, never past the safe head (see <see cref="AppendLock"/>),
+/// so a reader paging by position never skips an event that commits later.
 /// </summary>
 public static class EventLogReader
 {
     public const string Schema = "producer";
+
+    // Marten fills the positions of failed appends with tombstone rows; they are not events of ours.
+    private const string MartenTombstone = "tombstone";
 
     private const string Columns = "seq_id, stream_id, version, type, data::text, timestamp";
 
     public static async Task<IReadOnlyList<EventView>> ReadAllAsync(NpgsqlDataSource dataSource, long after, int limit,
         CancellationToken cancellationToken)
     {
+        var head = await AppendLock.SafeHeadAsync(dataSource, Schema, cancellationToken);
+        if (head is null || head <= after)
+        {
+            return [];
+        }
+
         await using var command = dataSource.CreateCommand(
-            $"select {Columns} from {Schema}.mt_events where seq_id > @after order by seq_id limit @limit");
+            $"select {Columns} from {Schema}.mt_events where seq_id > @after and seq_id <= @head and type <> '{MartenTombstone}' order by seq_id limit @limit");
         command.Parameters.AddWithValue("after", after);
+        command.Parameters.AddWithValue("head", head.Value);
         command.Parameters.AddWithValue("limit", limit);
         return await ReadAsync(command, cancellationToken);
     }

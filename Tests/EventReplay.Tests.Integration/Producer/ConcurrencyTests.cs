@@ -42,6 +42,39 @@ public class ConcurrencyTests
     }
 
     [Test]
+    public async Task A_failed_append_leaves_nothing_in_the_log()
+    {
+        var start = await _api.HeadAsync();
+        var key = Guid.NewGuid().ToString();
+        var accounts = new[] { ProducerApi.NewAccountId(), ProducerApi.NewAccountId(), ProducerApi.NewAccountId() };
+        foreach (var account in accounts)
+        {
+            await _api.OpenedAsync(account);
+        }
+
+        // One key on three accounts at once: one append wins, the others fail at commit and are refused.
+        var statuses = await Task.WhenAll(accounts.Select(async account =>
+        {
+            using var response = await _api.DepositAsync(account, "1", key);
+            return response.StatusCode;
+        }));
+        // Marten fills the positions the failed appends had drawn with tombstone rows, in the background.
+        await Eventually.Until(
+            () => Database.ScalarAsync(TestEnvironment.PostgresConnectionString,
+                "select count(*) from producer.mt_events where seq_id > @start and type = 'tombstone'", ("start", start)),
+            tombstones => tombstones > 0, TimeSpan.FromSeconds(10), "Marten to record the failed appends' tombstones");
+        var (events, _) = await _api.EventsAsync(start, 10_000);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(statuses.Count(s => s == HttpStatusCode.OK), Is.EqualTo(1));
+            Assert.That(statuses.Count(s => s == (HttpStatusCode)422), Is.EqualTo(2));
+            Assert.That(events.Select(e => e.GetProperty("type").GetString()),
+                Is.EqualTo(new[] { "AccountOpened", "AccountOpened", "AccountOpened", "FundsDeposited" }));
+        });
+    }
+
+    [Test]
     public async Task Concurrent_commands_with_the_same_If_Match_let_exactly_one_through()
     {
         var id = ProducerApi.NewAccountId();
@@ -99,6 +132,7 @@ public class ConcurrencyTests
         var log = final.Select(e => e.GetProperty("position").GetInt64()).ToList();
         Assert.Multiple(() =>
         {
+            Assert.That(final.Select(e => e.GetProperty("type").GetString()), Is.All.AnyOf("AccountOpened", "FundsDeposited"));
             Assert.That(seen, Is.Unique.And.Ordered.Ascending);
             Assert.That(seen, Is.EqualTo(log), "the tailing reader skipped or invented a position");
             Assert.That(log, Is.SupersetOf(acknowledged));

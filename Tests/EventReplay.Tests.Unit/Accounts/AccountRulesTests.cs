@@ -19,6 +19,7 @@ public class AccountRulesTests
     [TestCase("a.b")]
     [TestCase("konto-ü")]
     [TestCase("acc 1")]
+    [TestCase("mt_tombstone")]
     [TestCase(null)]
     public void Invalid_account_ids_are_refused(string? accountId)
     {
