@@ -35,7 +35,7 @@ seq 1 "$ACCOUNTS" | xargs -P 8 -I{} curl -fs -o /dev/null -X POST "$API/api/acco
 
 run() {  # run LABEL CONNECTIONS ACCOUNTS
   local result rps p50 p99 errors
-  result=$(ACCOUNTS=$3 wrk -t2 -c"$2" -d"$DURATION" --latency -s eng/bench/deposit.lua "$API")
+  result=$(ACCOUNTS=$3 wrk -t"$(( $2 < 2 ? 1 : 2 ))" -c"$2" -d"$DURATION" --latency -s eng/bench/deposit.lua "$API")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$result")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$result")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$result")
@@ -43,7 +43,7 @@ run() {  # run LABEL CONNECTIONS ACCOUNTS
   printf "%-22s %5s %10s %10s %10s %8s\n" "$1" "$2" "$rps" "$p50" "$p99" "${errors:-0}"
 }
 
-echo "bench: producer deposits, $DURATION per row, wrk -t2, Release build, PostgreSQL fsync on, $(nproc) cores shared by all"
+echo "bench: producer deposits, $DURATION per row, wrk (2 threads, 1 for one connection), Release build, PostgreSQL fsync on, $(nproc) cores shared by all"
 printf "%-22s %5s %10s %10s %10s %8s\n" "case" "conns" "req/s" "p50" "p99" "non-2xx"
 for c in $CONCURRENCIES; do run "spread over $ACCOUNTS" "$c" "$ACCOUNTS"; done
 run "one account" 8 1

@@ -3,22 +3,14 @@ using EventReplay.Tests.Integration.Infrastructure;
 
 namespace EventReplay.Tests.Integration.Producer;
 
-public class AccountCommandTests
+public class AccountCommandTests : ProducerTest
 {
-    private ProducerApi _api = null!;
-
-    [SetUp]
-    public void CreateClient() => _api = ProducerSetup.Api();
-
-    [TearDown]
-    public void DisposeClient() => _api.Http.Dispose();
-
     [Test]
     public async Task Opening_an_account_returns_201_with_location_version_and_position()
     {
         var id = ProducerApi.NewAccountId();
 
-        using var response = await _api.OpenAsync(id, "Ada");
+        using var response = await Api.OpenAsync(id, "Ada");
         var body = await ProducerApi.BodyAsync(response, 201);
 
         Assert.Multiple(() =>
@@ -35,12 +27,12 @@ public class AccountCommandTests
     public async Task Events_are_stored_under_their_stable_names_with_the_documented_data()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
-        using (var deposit = await _api.DepositAsync(id, "125.50")) { await ProducerApi.BodyAsync(deposit, 200); }
-        using (var withdrawal = await _api.WithdrawAsync(id, "20.00")) { await ProducerApi.BodyAsync(withdrawal, 200); }
-        using (var close = await _api.CloseAsync(id)) { await ProducerApi.BodyAsync(close, 200); }
+        await Api.OpenedAsync(id);
+        using (var deposit = await Api.DepositAsync(id, "125.50")) { await ProducerApi.BodyAsync(deposit, 200); }
+        using (var withdrawal = await Api.WithdrawAsync(id, "20.00")) { await ProducerApi.BodyAsync(withdrawal, 200); }
+        using (var close = await Api.CloseAsync(id)) { await ProducerApi.BodyAsync(close, 200); }
 
-        var events = (await _api.StreamAsync(id))!;
+        var events = (await Api.StreamAsync(id))!;
 
         Assert.Multiple(() =>
         {
@@ -63,35 +55,35 @@ public class AccountCommandTests
     public async Task Opening_an_existing_account_is_409()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
 
-        using var response = await _api.OpenAsync(id, "Someone else");
+        using var response = await Api.OpenAsync(id, "Someone else");
 
         await AssertProblem(response, HttpStatusCode.Conflict);
-        Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(1));
+        Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(1));
     }
 
     [Test]
     public async Task Withdrawal_beyond_the_balance_is_409_and_appends_nothing()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
-        using (var deposit = await _api.DepositAsync(id, "10.00")) { await ProducerApi.BodyAsync(deposit, 200); }
+        await Api.OpenedAsync(id);
+        using (var deposit = await Api.DepositAsync(id, "10.00")) { await ProducerApi.BodyAsync(deposit, 200); }
 
-        using var response = await _api.WithdrawAsync(id, "10.01");
+        using var response = await Api.WithdrawAsync(id, "10.01");
 
         await AssertProblem(response, HttpStatusCode.Conflict);
-        Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+        Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(2));
     }
 
     [Test]
     public async Task Withdrawal_of_the_whole_balance_succeeds()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
-        using (var deposit = await _api.DepositAsync(id, "10.00")) { await ProducerApi.BodyAsync(deposit, 200); }
+        await Api.OpenedAsync(id);
+        using (var deposit = await Api.DepositAsync(id, "10.00")) { await ProducerApi.BodyAsync(deposit, 200); }
 
-        using var response = await _api.WithdrawAsync(id, "10");
+        using var response = await Api.WithdrawAsync(id, "10");
 
         Assert.That((await ProducerApi.BodyAsync(response, 200)).GetProperty("version").GetInt64(), Is.EqualTo(3));
     }
@@ -100,15 +92,15 @@ public class AccountCommandTests
     public async Task Commands_on_a_closed_account_are_409()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
-        using (var close = await _api.CloseAsync(id)) { await ProducerApi.BodyAsync(close, 200); }
+        await Api.OpenedAsync(id);
+        using (var close = await Api.CloseAsync(id)) { await ProducerApi.BodyAsync(close, 200); }
 
-        using var deposit = await _api.DepositAsync(id, "1");
-        using var closeAgain = await _api.CloseAsync(id);
+        using var deposit = await Api.DepositAsync(id, "1");
+        using var closeAgain = await Api.CloseAsync(id);
 
         await AssertProblem(deposit, HttpStatusCode.Conflict);
         await AssertProblem(closeAgain, HttpStatusCode.Conflict);
-        Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+        Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(2));
     }
 
     [Test]
@@ -116,10 +108,10 @@ public class AccountCommandTests
     {
         var id = ProducerApi.NewAccountId();
 
-        using var deposit = await _api.DepositAsync(id, "1");
-        using var withdrawal = await _api.WithdrawAsync(id, "1");
-        using var close = await _api.CloseAsync(id);
-        using var stream = await _api.Http.GetAsync(new Uri($"/api/streams/{id}/events", UriKind.Relative));
+        using var deposit = await Api.DepositAsync(id, "1");
+        using var withdrawal = await Api.WithdrawAsync(id, "1");
+        using var close = await Api.CloseAsync(id);
+        using var stream = await Api.Http.GetAsync(new Uri($"/api/streams/{id}/events", UriKind.Relative));
 
         await AssertProblem(deposit, HttpStatusCode.NotFound);
         await AssertProblem(withdrawal, HttpStatusCode.NotFound);
@@ -131,38 +123,26 @@ public class AccountCommandTests
     public async Task A_matching_If_Match_applies_and_a_stale_one_is_412()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
 
-        using var matching = await _api.DepositAsync(id, "5", ifMatch: "\"1\"");
-        using var stale = await _api.DepositAsync(id, "5", ifMatch: "\"1\"");
+        using var matching = await Api.DepositAsync(id, "5", ifMatch: "\"1\"");
+        using var stale = await Api.DepositAsync(id, "5", ifMatch: "\"1\"");
 
         Assert.That((await ProducerApi.BodyAsync(matching, 200)).GetProperty("version").GetInt64(), Is.EqualTo(2));
         await AssertProblem(stale, HttpStatusCode.PreconditionFailed);
         Assert.That(stale.Headers.ETag?.Tag, Is.EqualTo("\"2\""));
-        Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+        Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(2));
     }
 
     [Test]
     public async Task A_malformed_If_Match_is_400()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
 
-        using var response = await _api.DepositAsync(id, "5", ifMatch: "\"one\"");
+        using var response = await Api.DepositAsync(id, "5", ifMatch: "\"one\"");
 
         var problem = await AssertProblem(response, HttpStatusCode.BadRequest);
         Assert.That(problem.GetProperty("errors").TryGetProperty("If-Match", out _), Is.True);
-    }
-
-    internal static async Task<System.Text.Json.JsonElement> AssertProblem(HttpResponseMessage response, HttpStatusCode status)
-    {
-        var body = await ProducerApi.BodyAsync(response, (int)status);
-        Assert.Multiple(() =>
-        {
-            Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
-            Assert.That(body.GetProperty("status").GetInt32(), Is.EqualTo((int)status));
-            Assert.That(body.GetProperty("title").GetString(), Is.Not.Empty);
-        });
-        return body;
     }
 }

@@ -4,25 +4,17 @@ using EventReplay.Tests.Integration.Infrastructure;
 
 namespace EventReplay.Tests.Integration.Producer;
 
-public class ConcurrencyTests
+public class ConcurrencyTests : ProducerTest
 {
-    private ProducerApi _api = null!;
-
-    [SetUp]
-    public void CreateClient() => _api = ProducerSetup.Api();
-
-    [TearDown]
-    public void DisposeClient() => _api.Http.Dispose();
-
     [Test]
     public async Task Twenty_concurrent_deposits_to_one_account_never_fail_and_never_share_a_version()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
 
         var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
         {
-            using var response = await _api.DepositAsync(id, "1.25");
+            using var response = await Api.DepositAsync(id, "1.25");
             var text = await response.Content.ReadAsStringAsync();
             return (response.StatusCode, Body: text);
         }));
@@ -30,7 +22,7 @@ public class ConcurrencyTests
         var successes = responses.Where(r => r.StatusCode == HttpStatusCode.OK)
             .Select(r => System.Text.Json.JsonDocument.Parse(r.Body).RootElement.GetProperty("version").GetInt64())
             .ToList();
-        var stream = (await _api.StreamAsync(id))!;
+        var stream = (await Api.StreamAsync(id))!;
         Assert.Multiple(() =>
         {
             Assert.That(responses.Select(r => r.StatusCode),
@@ -44,18 +36,18 @@ public class ConcurrencyTests
     [Test]
     public async Task A_failed_append_leaves_nothing_in_the_log()
     {
-        var start = await _api.HeadAsync();
+        var start = await Api.HeadAsync();
         var key = Guid.NewGuid().ToString();
         var accounts = new[] { ProducerApi.NewAccountId(), ProducerApi.NewAccountId(), ProducerApi.NewAccountId() };
         foreach (var account in accounts)
         {
-            await _api.OpenedAsync(account);
+            await Api.OpenedAsync(account);
         }
 
         // One key on three accounts at once: one append wins, the others fail at commit and are refused.
         var statuses = await Task.WhenAll(accounts.Select(async account =>
         {
-            using var response = await _api.DepositAsync(account, "1", key);
+            using var response = await Api.DepositAsync(account, "1", key);
             return response.StatusCode;
         }));
         // Marten fills the positions the failed appends had drawn with tombstone rows, in the background.
@@ -63,7 +55,7 @@ public class ConcurrencyTests
             () => Database.ScalarAsync(TestEnvironment.PostgresConnectionString,
                 "select count(*) from producer.mt_events where seq_id > @start and type = 'tombstone'", ("start", start)),
             tombstones => tombstones > 0, TimeSpan.FromSeconds(10), "Marten to record the failed appends' tombstones");
-        var (events, _) = await _api.EventsAsync(start, 10_000);
+        var (events, _) = await Api.EventsAsync(start, 10_000);
 
         Assert.Multiple(() =>
         {
@@ -78,11 +70,11 @@ public class ConcurrencyTests
     public async Task Concurrent_commands_with_the_same_If_Match_let_exactly_one_through()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
 
         var statuses = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
         {
-            using var response = await _api.DepositAsync(id, "1", ifMatch: "\"1\"");
+            using var response = await Api.DepositAsync(id, "1", ifMatch: "\"1\"");
             return response.StatusCode;
         }));
 
@@ -90,24 +82,24 @@ public class ConcurrencyTests
         {
             Assert.That(statuses.Count(s => s == HttpStatusCode.OK), Is.EqualTo(1));
             Assert.That(statuses.Count(s => s == HttpStatusCode.PreconditionFailed), Is.EqualTo(19));
-            Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+            Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(2));
         });
     }
 
     [Test]
     public async Task A_reader_tailing_the_log_while_8_writers_append_sees_every_position_exactly_once()
     {
-        var start = await _api.HeadAsync();
+        var start = await Api.HeadAsync();
         var acknowledged = new ConcurrentBag<long>();
         var writersDone = false;
 
         var writers = Enumerable.Range(0, 8).Select(async _ =>
         {
             var id = ProducerApi.NewAccountId();
-            acknowledged.Add((await _api.OpenedAsync(id)).GetProperty("position").GetInt64());
+            acknowledged.Add((await Api.OpenedAsync(id)).GetProperty("position").GetInt64());
             for (var i = 0; i < 60; i++)
             {
-                using var response = await _api.DepositAsync(id, "1");
+                using var response = await Api.DepositAsync(id, "1");
                 acknowledged.Add((await ProducerApi.BodyAsync(response, 200)).GetProperty("position").GetInt64());
             }
         }).ToList();
@@ -118,7 +110,7 @@ public class ConcurrencyTests
         while (true)
         {
             var finished = writersDone;
-            var (events, next) = await _api.EventsAsync(cursor, 7);
+            var (events, next) = await Api.EventsAsync(cursor, 7);
             seen.AddRange(events.Select(e => e.GetProperty("position").GetInt64()));
             cursor = next;
             if (finished && events.Count == 0)
@@ -128,7 +120,7 @@ public class ConcurrencyTests
         }
 
         await allWriters;
-        var (final, _) = await _api.EventsAsync(start, 10_000);
+        var (final, _) = await Api.EventsAsync(start, 10_000);
         var log = final.Select(e => e.GetProperty("position").GetInt64()).ToList();
         Assert.Multiple(() =>
         {

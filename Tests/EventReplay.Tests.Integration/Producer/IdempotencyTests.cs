@@ -1,34 +1,25 @@
 using System.Net;
 using EventReplay.Tests.Integration.Infrastructure;
-using static EventReplay.Tests.Integration.Producer.AccountCommandTests;
 
 namespace EventReplay.Tests.Integration.Producer;
 
-public class IdempotencyTests
+public class IdempotencyTests : ProducerTest
 {
-    private ProducerApi _api = null!;
-
-    [SetUp]
-    public void CreateClient() => _api = ProducerSetup.Api();
-
-    [TearDown]
-    public void DisposeClient() => _api.Http.Dispose();
-
     [Test]
     public async Task A_retry_with_the_same_key_returns_the_first_response_and_appends_once()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
         var key = Guid.NewGuid().ToString();
 
-        using var first = await _api.DepositAsync(id, "10.00", key);
-        using var retry = await _api.DepositAsync(id, "10", key);
+        using var first = await Api.DepositAsync(id, "10.00", key);
+        using var retry = await Api.DepositAsync(id, "10", key);
 
         Assert.Multiple(async () =>
         {
             Assert.That(retry.StatusCode, Is.EqualTo(first.StatusCode));
             Assert.That(await retry.Content.ReadAsStringAsync(), Is.EqualTo(await first.Content.ReadAsStringAsync()));
-            Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+            Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(2));
         });
     }
 
@@ -38,8 +29,8 @@ public class IdempotencyTests
         var id = ProducerApi.NewAccountId();
         var key = Guid.NewGuid().ToString();
 
-        using var first = await _api.OpenAsync(id, "Ada", key);
-        using var retry = await _api.OpenAsync(id, "Ada", key);
+        using var first = await Api.OpenAsync(id, "Ada", key);
+        using var retry = await Api.OpenAsync(id, "Ada", key);
 
         Assert.Multiple(async () =>
         {
@@ -53,33 +44,33 @@ public class IdempotencyTests
     public async Task The_same_key_with_a_different_body_is_422_and_appends_nothing()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
         var key = Guid.NewGuid().ToString();
-        using (var first = await _api.DepositAsync(id, "10", key)) { await ProducerApi.BodyAsync(first, 200); }
+        using (var first = await Api.DepositAsync(id, "10", key)) { await ProducerApi.BodyAsync(first, 200); }
 
-        using var otherAmount = await _api.DepositAsync(id, "11", key);
-        using var otherCommand = await _api.WithdrawAsync(id, "10", key);
+        using var otherAmount = await Api.DepositAsync(id, "11", key);
+        using var otherCommand = await Api.WithdrawAsync(id, "10", key);
 
         await AssertProblem(otherAmount, (HttpStatusCode)422);
         await AssertProblem(otherCommand, (HttpStatusCode)422);
-        Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+        Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(2));
     }
 
     [Test]
     public async Task Concurrent_requests_with_one_key_append_once()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
         var key = Guid.NewGuid().ToString();
 
-        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => _api.DepositAsync(id, "3", key)));
+        var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Api.DepositAsync(id, "3", key)));
         var bodies = await Task.WhenAll(responses.Select(r => r.Content.ReadAsStringAsync()));
 
         Assert.Multiple(async () =>
         {
             Assert.That(responses.Select(r => r.StatusCode), Is.All.EqualTo(HttpStatusCode.OK));
             Assert.That(bodies.Distinct().Count(), Is.EqualTo(1));
-            Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+            Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(2));
         });
         foreach (var response in responses)
         {
@@ -111,7 +102,7 @@ public class IdempotencyTests
         Assert.Multiple(async () =>
         {
             Assert.That((await ProducerApi.BodyAsync(retry, 200)).GetRawText(), Is.EqualTo(firstBody));
-            Assert.That((await _api.StreamAsync(id))!, Has.Count.EqualTo(2));
+            Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(2));
         });
     }
 
@@ -119,9 +110,9 @@ public class IdempotencyTests
     public async Task An_invalid_key_is_400()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
 
-        using var response = await _api.DepositAsync(id, "3", new string('k', 201));
+        using var response = await Api.DepositAsync(id, "3", new string('k', 201));
 
         await AssertProblem(response, HttpStatusCode.BadRequest);
     }

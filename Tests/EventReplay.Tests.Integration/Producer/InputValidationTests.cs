@@ -1,29 +1,25 @@
 using System.Net;
 using System.Text;
 using EventReplay.Tests.Integration.Infrastructure;
-using static EventReplay.Tests.Integration.Producer.AccountCommandTests;
 
 namespace EventReplay.Tests.Integration.Producer;
 
 /// <summary>Bad input gets a clear 4xx problem and changes nothing.</summary>
-public class InputValidationTests
+public class InputValidationTests : ProducerTest
 {
-    private ProducerApi _api = null!;
     private string _id = null!;
 
     [SetUp]
     public async Task OpenAccount()
     {
-        _api = ProducerSetup.Api();
         _id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(_id);
+        await Api.OpenedAsync(_id);
     }
 
     [TearDown]
     public async Task NothingWasAppended()
     {
-        Assert.That((await _api.StreamAsync(_id))!, Has.Count.EqualTo(1), "a refused request must not append");
-        _api.Http.Dispose();
+        Assert.That((await Api.StreamAsync(_id))!, Has.Count.EqualTo(1), "a refused request must not append");
     }
 
     [TestCase("0")]
@@ -37,8 +33,8 @@ public class InputValidationTests
     [TestCase("true")]
     public async Task Invalid_amounts_are_400_with_errors(string amount)
     {
-        using var deposit = await _api.DepositAsync(_id, amount);
-        using var withdrawal = await _api.WithdrawAsync(_id, amount);
+        using var deposit = await Api.DepositAsync(_id, amount);
+        using var withdrawal = await Api.WithdrawAsync(_id, amount);
 
         var problem = await AssertProblem(deposit, HttpStatusCode.BadRequest);
         Assert.That(problem.GetProperty("errors").EnumerateObject().Select(p => p.Name), Has.Some.Contains("amount"));
@@ -52,7 +48,7 @@ public class InputValidationTests
     [TestCase("{}")]
     public async Task Malformed_or_incomplete_bodies_are_400(string json)
     {
-        using var response = await _api.PostJsonAsync($"/api/accounts/{_id}/deposits", json);
+        using var response = await Api.PostJsonAsync($"/api/accounts/{_id}/deposits", json);
 
         var problem = await AssertProblem(response, HttpStatusCode.BadRequest);
         Assert.That(problem.TryGetProperty("errors", out _), Is.True);
@@ -63,7 +59,7 @@ public class InputValidationTests
     [TestCase("application/x-www-form-urlencoded")]
     public async Task Bodies_that_are_not_JSON_are_415(string contentType)
     {
-        using var response = await _api.PostJsonAsync($"/api/accounts/{_id}/deposits", "{\"amount\":10}", contentType: contentType);
+        using var response = await Api.PostJsonAsync($"/api/accounts/{_id}/deposits", "{\"amount\":10}", contentType: contentType);
 
         await AssertProblem(response, HttpStatusCode.UnsupportedMediaType);
     }
@@ -72,7 +68,7 @@ public class InputValidationTests
     public async Task Bodies_over_64_KiB_are_413()
     {
         var padding = new string('x', 70 * 1024);
-        using var response = await _api.PostJsonAsync($"/api/accounts/{_id}/deposits", $$"""{"amount":10,"note":"{{padding}}"}""");
+        using var response = await Api.PostJsonAsync($"/api/accounts/{_id}/deposits", $$"""{"amount":10,"note":"{{padding}}"}""");
 
         await AssertProblem(response, HttpStatusCode.RequestEntityTooLarge);
     }
@@ -86,7 +82,7 @@ public class InputValidationTests
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/accounts/{_id}/deposits") { Content = content };
         request.Headers.TransferEncodingChunked = true;
 
-        using var response = await _api.Http.SendAsync(request);
+        using var response = await Api.Http.SendAsync(request);
 
         await AssertProblem(response, HttpStatusCode.RequestEntityTooLarge);
     }
@@ -96,10 +92,10 @@ public class InputValidationTests
     public async Task Blank_owners_are_400(string owner)
     {
         var id = ProducerApi.NewAccountId();
-        using var response = await _api.OpenAsync(id, owner);
+        using var response = await Api.OpenAsync(id, owner);
 
         await AssertProblem(response, HttpStatusCode.BadRequest);
-        Assert.That(await _api.StreamAsync(id), Is.Null);
+        Assert.That(await Api.StreamAsync(id), Is.Null);
     }
 
     [TestCase("konto-ü")]
@@ -110,7 +106,7 @@ public class InputValidationTests
     [TestCase("has space")]
     public async Task Invalid_account_ids_in_the_body_are_400(string accountId)
     {
-        using var response = await _api.OpenAsync(accountId);
+        using var response = await Api.OpenAsync(accountId);
 
         var problem = await AssertProblem(response, HttpStatusCode.BadRequest);
         Assert.That(problem.GetProperty("errors").TryGetProperty("accountId", out _), Is.True);
@@ -120,8 +116,8 @@ public class InputValidationTests
     public async Task Account_ids_longer_than_64_characters_are_400()
     {
         var id = new string('a', 65);
-        using var open = await _api.OpenAsync(id);
-        using var deposit = await _api.DepositAsync(id, "1");
+        using var open = await Api.OpenAsync(id);
+        using var deposit = await Api.DepositAsync(id, "1");
 
         await AssertProblem(open, HttpStatusCode.BadRequest);
         await AssertProblem(deposit, HttpStatusCode.BadRequest);
@@ -136,7 +132,7 @@ public class InputValidationTests
     [TestCase("%2E%2E")]
     public async Task Invalid_account_ids_in_the_path_are_4xx(string encodedId)
     {
-        using var response = await _api.PostJsonAsync($"/api/accounts/{encodedId}/deposits", "{\"amount\":10}");
+        using var response = await Api.PostJsonAsync($"/api/accounts/{encodedId}/deposits", "{\"amount\":10}");
 
         Assert.That((int)response.StatusCode, Is.InRange(400, 499), await response.Content.ReadAsStringAsync());
         Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
@@ -148,7 +144,7 @@ public class InputValidationTests
     [TestCase("limit=10001")]
     public async Task Invalid_event_log_queries_are_400(string query)
     {
-        using var response = await _api.Http.GetAsync(new Uri($"/api/events?{query}", UriKind.Relative));
+        using var response = await Api.Http.GetAsync(new Uri($"/api/events?{query}", UriKind.Relative));
 
         await AssertProblem(response, HttpStatusCode.BadRequest);
     }
@@ -157,7 +153,7 @@ public class InputValidationTests
     [TestCase("limit=1001")]
     public async Task Invalid_stream_queries_are_400(string query)
     {
-        using var response = await _api.Http.GetAsync(new Uri($"/api/streams/{_id}/events?{query}", UriKind.Relative));
+        using var response = await Api.Http.GetAsync(new Uri($"/api/streams/{_id}/events?{query}", UriKind.Relative));
 
         await AssertProblem(response, HttpStatusCode.BadRequest);
     }
