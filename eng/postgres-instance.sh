@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# eng/postgres-instance.sh start|stop|kill DIR PORT
+# eng/postgres-instance.sh start|stop|kill|pause|resume DIR PORT
 #
 # A throwaway PostgreSQL 15 server for tests that must stop and restart the database (outage tests),
 # so they never touch the shared server that eng/services.sh runs. Loopback only, role and database
@@ -7,9 +7,9 @@
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
-action=${1:?usage: $0 start|stop|kill DIR PORT}
-dir=${2:?usage: $0 start|stop|kill DIR PORT}
-port=${3:?usage: $0 start|stop|kill DIR PORT}
+action=${1:?usage: $0 start|stop|kill|pause|resume DIR PORT}
+dir=${2:?usage: $0 start|stop|kill|pause|resume DIR PORT}
+port=${3:?usage: $0 start|stop|kill|pause|resume DIR PORT}
 bin=/usr/lib/postgresql/15/bin
 data="$dir/data"
 
@@ -40,8 +40,15 @@ case "$action" in
     # Like a crash or a pulled plug: no shutdown checkpoint, clients see their connections drop.
     as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null
     ;;
+  pause|resume)
+    # pause freezes every server process (SIGSTOP): connections stay open but nothing answers, like a hung host.
+    pid=$(head -1 "$data/postmaster.pid")
+    signal=STOP; [[ $action == resume ]] && signal=CONT
+    # shellcheck disable=SC2046
+    kill -"$signal" "$pid" $(pgrep -P "$pid")
+    ;;
   *)
-    echo "usage: $0 start|stop|kill DIR PORT" >&2
+    echo "usage: $0 start|stop|kill|pause|resume DIR PORT" >&2
     exit 2
     ;;
 esac

@@ -11,8 +11,7 @@ builder.Services.AddOpenApi();
 builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
 
 var app = builder.Build();
-app.UseExceptionHandler();
-app.UseStatusCodePages();
+app.UseServiceDefaults();
 app.MapOpenApi();
 app.MapDefaultEndpoints();
 

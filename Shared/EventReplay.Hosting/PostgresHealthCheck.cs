@@ -11,13 +11,18 @@ internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealth
         timeout.CancelAfter(TimeSpan.FromSeconds(2));
         try
         {
-            await using var command = dataSource.CreateCommand("select 1");
-            await command.ExecuteScalarAsync(timeout.Token);
+            await Deadline.Within(PingAsync(timeout.Token), timeout.Token);
             return HealthCheckResult.Healthy();
         }
         catch (Exception exception) when (exception is NpgsqlException or OperationCanceledException or TimeoutException)
         {
             return HealthCheckResult.Unhealthy("PostgreSQL is unreachable.", exception);
         }
+    }
+
+    private async Task<object?> PingAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("select 1");
+        return await command.ExecuteScalarAsync(cancellationToken);
     }
 }

@@ -19,6 +19,14 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
         ProblemDetails problem;
+        var deadline = httpContext.Features.Get<RequestDeadlineFeature>();
+        if (deadline is { ClientAborted: true } && exception is OperationCanceledException)
+        {
+            // Nobody is listening any more; nothing to answer.
+            httpContext.Response.StatusCode = StatusCodes.Status499ClientClosedRequest;
+            return true;
+        }
+
         if (exception is BadHttpRequestException badRequest)
         {
             problem = new ProblemDetails
@@ -28,7 +36,7 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
                 Detail = badRequest.Message,
             };
         }
-        else if (DependencyFailure.IsDependencyDown(exception))
+        else if (DependencyFailure.IsDependencyDown(exception) || deadline is { Expired: true })
         {
             logger.LogWarning(exception, "Dependency unavailable for {Method} {Path}", httpContext.Request.Method, httpContext.Request.Path);
             httpContext.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -36,7 +44,9 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
             {
                 Status = StatusCodes.Status503ServiceUnavailable,
                 Title = "A dependency is unavailable",
-                Detail = "The database could not be reached. Nothing was changed; retry later.",
+                // A commit may have been cut off after PostgreSQL applied it: do not promise that nothing changed.
+                Detail = "The database did not answer in time. The request may or may not have been applied; "
+                    + "retry with the same Idempotency-Key to apply it exactly once.",
             };
         }
         else
@@ -64,7 +74,8 @@ public static class DependencyFailure
             switch (current)
             {
                 case PostgresException postgres:
-                    return postgres.IsTransient;
+                    // Connection trouble (08), resources (53), shutdown or cancellation (57), system errors (58).
+                    return postgres.IsTransient || postgres.SqlState[..2] is "08" or "53" or "57" or "58";
                 case NpgsqlException:
                 case SocketException:
                 case TimeoutException:

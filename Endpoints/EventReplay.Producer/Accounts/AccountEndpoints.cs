@@ -1,4 +1,5 @@
 using System.Globalization;
+using EventReplay.Hosting;
 using EventReplay.Producer.Http;
 using EventReplay.Producer.Idempotency;
 using Microsoft.Net.Http.Headers;
@@ -71,20 +72,26 @@ public static class AccountEndpoints
     private static async Task<IResult> ExecuteAsync(AccountCommand command, HttpRequest request, AccountWriter writer,
         Dictionary<string, string[]> errors, CancellationToken ct)
     {
-        var idempotencyKey = request.Headers["Idempotency-Key"].ToString();
-        if (idempotencyKey.Length > 0)
+        var keys = request.Headers["Idempotency-Key"];
+        string? idempotencyKey = null;
+        if (keys.Count > 1)
         {
+            AddError(errors, "Idempotency-Key", "must be given once");
+        }
+        else if (keys.Count == 1)
+        {
+            idempotencyKey = keys[0]!;
             AddError(errors, "Idempotency-Key", IdempotencyRecord.CheckKey(idempotencyKey));
         }
 
-        var expectedVersion = ParseIfMatch(request, errors);
+        var (precondition, ifMatchError) = VersionPrecondition.Parse(request.Headers.IfMatch);
+        AddError(errors, HeaderNames.IfMatch, ifMatchError);
         if (errors.Count > 0)
         {
             return Problems.Invalid(errors);
         }
 
-        var options = new CommandOptions(idempotencyKey.Length > 0 ? idempotencyKey : null, expectedVersion);
-        var result = await writer.WriteAsync(command, options, ct);
+        var result = await Deadline.Within(writer.WriteAsync(command, new CommandOptions(idempotencyKey, precondition), ct), ct);
         return ToHttp(result, command, request.HttpContext.Response);
     }
 
@@ -101,7 +108,7 @@ public static class AccountEndpoints
             case WriteResult.VersionMismatch mismatch:
                 response.Headers.ETag = Quote(mismatch.Actual);
                 return Problems.PreconditionFailed(
-                    $"Account {command.AccountId} is at version {mismatch.Actual}, not {mismatch.Expected}.");
+                    $"Account {command.AccountId} is at version {mismatch.Actual}, which If-Match does not name.");
             case WriteResult.Refused { Rejection: Rejection.NotFound }:
                 return Problems.NotFound($"Account {command.AccountId} does not exist.");
             case WriteResult.Refused { Rejection: Rejection.AlreadyExists }:
@@ -119,25 +126,6 @@ public static class AccountEndpoints
             default:
                 throw new InvalidOperationException($"Unexpected write result {result}.");
         }
-    }
-
-    private static long? ParseIfMatch(HttpRequest request, Dictionary<string, string[]> errors)
-    {
-        var header = request.Headers.IfMatch.ToString().Trim();
-        if (header.Length == 0)
-        {
-            return null;
-        }
-
-        var value = header.StartsWith("W/", StringComparison.Ordinal) ? header[2..] : header;
-        value = value.Trim('"');
-        if (long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var version))
-        {
-            return version;
-        }
-
-        AddError(errors, HeaderNames.IfMatch, "must be a stream version such as \"3\"");
-        return null;
     }
 
     private static void AddError(Dictionary<string, string[]> errors, string field, string? error)

@@ -8,7 +8,7 @@ using Npgsql;
 
 namespace EventReplay.Producer.Accounts;
 
-public sealed record CommandOptions(string? IdempotencyKey, long? ExpectedVersion);
+public sealed record CommandOptions(string? IdempotencyKey, VersionPrecondition? Precondition);
 
 public abstract record WriteResult
 {
@@ -16,7 +16,7 @@ public abstract record WriteResult
 
     public sealed record Refused(Rejection Rejection) : WriteResult;
 
-    public sealed record VersionMismatch(long Expected, long Actual) : WriteResult;
+    public sealed record VersionMismatch(long Actual) : WriteResult;
 
     public sealed record KeyReused : WriteResult;
 
@@ -25,14 +25,34 @@ public abstract record WriteResult
 
 /// <summary>
 /// Runs one account command against the event store: read the stream, decide, append under optimistic
-/// concurrency, and record the idempotency key in the same transaction as the append.
+/// concurrency, and record the idempotency key with its outcome in the same transaction.
 /// </summary>
 public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocumentStore store, ILogger<AccountWriter> logger)
 {
-    // Enough for a burst of writers on one account; each retry re-reads the stream and decides again.
+    // Each retry re-reads the stream and decides again; with the stream lock below, retries are rare.
     private const int MaxAttempts = 10;
 
+    // Commands on one account wait here, holding no database connection, so a hot account cannot drain the
+    // pool. Striped rather than per account to keep memory bounded; a shared stripe only adds a short wait.
+    private static readonly SemaphoreSlim[] Queues = [.. Enumerable.Range(0, 512).Select(_ => new SemaphoreSlim(1, 1))];
+
     public async Task<WriteResult> WriteAsync(AccountCommand command, CommandOptions options, CancellationToken cancellationToken)
+    {
+        // Bounded by the request's deadline: a queue that does not move in time is answered like a slow database.
+        var queue = Queues[(uint)StringComparer.Ordinal.GetHashCode(command.AccountId) % (uint)Queues.Length];
+        await queue.WaitAsync(cancellationToken);
+
+        try
+        {
+            return await WriteWithRetriesAsync(command, options, cancellationToken);
+        }
+        finally
+        {
+            queue.Release();
+        }
+    }
+
+    private async Task<WriteResult> WriteWithRetriesAsync(AccountCommand command, CommandOptions options, CancellationToken cancellationToken)
     {
         var requestHash = IdempotencyRecord.Hash(command);
         for (var attempt = 1; ; attempt++)
@@ -43,9 +63,9 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
             }
             catch (Exception exception) when (IsStreamConflict(exception))
             {
-                if (options.ExpectedVersion is { } expected)
+                if (options.Precondition is not null)
                 {
-                    return new WriteResult.VersionMismatch(expected, await CurrentVersionAsync(command.AccountId, cancellationToken));
+                    return new WriteResult.VersionMismatch(await CurrentVersionAsync(command.AccountId, cancellationToken));
                 }
 
                 if (attempt == MaxAttempts)
@@ -56,7 +76,7 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
             }
             catch (DocumentAlreadyExistsException) when (options.IdempotencyKey is not null && attempt < MaxAttempts)
             {
-                // The same key was used at the same time on another account and won; the next pass answers 422.
+                // The same key was used at the same moment on another account and won; the next pass answers 422.
             }
         }
     }
@@ -70,54 +90,54 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         await AppendLock.LockStreamAsync(connection, transaction, command.AccountId, cancellationToken);
 
         // Checked under the stream lock, so a concurrent retry of the same request waits for the first and finds its key.
-        if (options.IdempotencyKey is { } usedKey
-            && await session.LoadAsync<IdempotencyRecord>(usedKey, cancellationToken) is { } prior)
+        var key = options.IdempotencyKey;
+        if (key is not null && await session.LoadAsync<IdempotencyRecord>(key, cancellationToken) is { } prior)
         {
-            return await PriorResultAsync(prior, requestHash, cancellationToken);
+            return prior.RequestHash == requestHash ? prior.ToResult() : new WriteResult.KeyReused();
         }
 
         var stream = await session.Events.FetchForWriting<Account>(command.AccountId, cancellationToken);
         var version = stream.StartingVersion ?? 0;
-        if (stream.Aggregate is null && command is not OpenAccount)
+        if (stream.Aggregate is not null || command is OpenAccount)
         {
-            return new WriteResult.Refused(Rejection.NotFound);
+            if (options.Precondition is { } precondition && !precondition.IsMetBy(stream.Aggregate is not null, version))
+            {
+                return new WriteResult.VersionMismatch(version);
+            }
         }
 
-        if (options.ExpectedVersion is { } expected && expected != version)
-        {
-            return new WriteResult.VersionMismatch(expected, version);
-        }
-
-        var decision = AccountDecisions.Decide(stream.Aggregate, command);
+        var decision = stream.Aggregate is null && command is not OpenAccount
+            ? Decision.Refuse(Rejection.NotFound)
+            : AccountDecisions.Decide(stream.Aggregate, command);
         if (decision.Rejection is { } rejection)
         {
-            return new WriteResult.Refused(rejection);
+            var refused = new WriteResult.Refused(rejection);
+            if (key is not null)
+            {
+                // A refusal is an answer too: a retry with the key gets it again rather than a fresh decision.
+                session.Insert(IdempotencyRecord.For(key, requestHash, command.AccountId, refused));
+                await session.SaveChangesAsync(cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+            }
+
+            return refused;
         }
 
         stream.AppendOne(decision.Event!);
-        var created = command is OpenAccount;
-        if (options.IdempotencyKey is { } key)
-        {
-            session.Insert(new IdempotencyRecord(key, requestHash, command.AccountId, version + 1, created, DateTimeOffset.UtcNow));
-        }
-
         await AppendLock.AcquireAsync(connection, transaction, cancellationToken);
         await session.SaveChangesAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
 
         var appended = stream.Events[^1];
-        return new WriteResult.Recorded(command.AccountId, appended.Version, appended.Sequence, created);
-    }
-
-    private async Task<WriteResult> PriorResultAsync(IdempotencyRecord record, string requestHash, CancellationToken cancellationToken)
-    {
-        if (record.RequestHash != requestHash)
+        var recorded = new WriteResult.Recorded(command.AccountId, appended.Version, appended.Sequence, command is OpenAccount);
+        if (key is not null)
         {
-            return new WriteResult.KeyReused();
+            // Saved after the append, once its position is known, and committed with it.
+            session.Insert(IdempotencyRecord.For(key, requestHash, command.AccountId, recorded));
+            await session.SaveChangesAsync(cancellationToken);
         }
 
-        var position = await EventLogReader.PositionOfAsync(dataSource, record.AccountId, record.Version, cancellationToken);
-        return new WriteResult.Recorded(record.AccountId, record.Version, position, record.Created);
+        await transaction.CommitAsync(cancellationToken);
+        return recorded;
     }
 
     private async Task<long> CurrentVersionAsync(string accountId, CancellationToken cancellationToken)

@@ -26,7 +26,7 @@ public static class AppendLock
     // Namespace of the per-stream locks: the two-int form keeps them apart from the bigint key above.
     private const int StreamLockSpace = 0x4556_5253;
 
-    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(3);
 
     /// <summary>
     /// Queues commands on one stream behind each other for the rest of the transaction, so a busy account is
@@ -51,8 +51,8 @@ public static class AppendLock
     }
 
     /// <summary>
-    /// The highest position below which no in-flight append can still commit an event, or null when appends in
-    /// flight did not finish within a few seconds (the caller then hands out nothing new rather than risk a gap).
+    /// The highest position up to which no in-flight append can still commit an event, or null when appends in
+    /// flight did not finish within a few seconds (the caller answers 503 rather than risk a gap).
     /// </summary>
     public static async Task<long?> SafeHeadAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken)
     {
@@ -67,6 +67,8 @@ public static class AppendLock
         // Read after the sequence, never before: see the summary.
         var holders = await HoldersAsync(connection, null, cancellationToken);
         var deadline = DateTime.UtcNow + MaxWait;
+        // Appends commit within milliseconds; back off so that waiting readers do not crowd the lock manager.
+        var pause = TimeSpan.FromMilliseconds(1);
         while (holders.Length > 0)
         {
             if (DateTime.UtcNow > deadline)
@@ -74,7 +76,8 @@ public static class AppendLock
                 return null;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(1), cancellationToken);
+            await Task.Delay(pause, cancellationToken);
+            pause = TimeSpan.FromMilliseconds(Math.Min(pause.TotalMilliseconds * 2, 20));
             holders = await HoldersAsync(connection, holders, cancellationToken);
         }
 

@@ -1,3 +1,4 @@
+using EventReplay.Hosting;
 using EventReplay.Producer.Accounts;
 using EventReplay.Producer.Http;
 using Npgsql;
@@ -21,7 +22,7 @@ public static class EventLogEndpoints
     }
 
     /// <summary>The whole log in position order; <c>next</c> is the <c>after</c> to ask for the following page.</summary>
-    private static async Task<IResult> ReadAllAsync(NpgsqlDataSource dataSource, CancellationToken ct,
+    private static async Task<IResult> ReadAllAsync(NpgsqlDataSource dataSource, HttpResponse response, CancellationToken ct,
         string? after = null, string? limit = null)
     {
         var errors = new Dictionary<string, string[]>();
@@ -32,7 +33,12 @@ public static class EventLogEndpoints
             return Problems.Invalid(errors);
         }
 
-        var events = await EventLogReader.ReadAllAsync(dataSource, from, (int)take, ct);
+        var events = await Deadline.Within(EventLogReader.ReadAllAsync(dataSource, from, (int)take, ct), ct);
+        if (events is null)
+        {
+            return Problems.Unavailable(response, "Appends in flight did not finish in time, so the log's safe end is unknown.");
+        }
+
         return TypedResults.Ok(new EventPage(events, events.Count > 0 ? events[^1].Position : from));
     }
 
@@ -53,8 +59,8 @@ public static class EventLogEndpoints
             return Problems.Invalid(errors);
         }
 
-        var events = await EventLogReader.ReadStreamAsync(dataSource, streamId, from, (int)take, ct);
-        if (events.Count == 0 && !await EventLogReader.StreamExistsAsync(dataSource, streamId, ct))
+        var events = await Deadline.Within(EventLogReader.ReadStreamAsync(dataSource, streamId, from, (int)take, ct), ct);
+        if (events.Count == 0 && !await Deadline.Within(EventLogReader.StreamExistsAsync(dataSource, streamId, ct), ct))
         {
             return Problems.NotFound($"Stream {streamId} does not exist.");
         }

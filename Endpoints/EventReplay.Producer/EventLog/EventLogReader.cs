@@ -18,11 +18,17 @@ public static class EventLogReader
 
     private const string Columns = "seq_id, stream_id, version, type, data::text, timestamp";
 
-    public static async Task<IReadOnlyList<EventView>> ReadAllAsync(NpgsqlDataSource dataSource, long after, int limit,
+    /// <summary>Events after a position, or null when appends in flight kept the safe head from being known.</summary>
+    public static async Task<IReadOnlyList<EventView>?> ReadAllAsync(NpgsqlDataSource dataSource, long after, int limit,
         CancellationToken cancellationToken)
     {
         var head = await AppendLock.SafeHeadAsync(dataSource, Schema, cancellationToken);
-        if (head is null || head <= after)
+        if (head is null)
+        {
+            return null;
+        }
+
+        if (head <= after)
         {
             return [];
         }
@@ -51,17 +57,6 @@ public static class EventLogReader
         await using var command = dataSource.CreateCommand($"select exists(select 1 from {Schema}.mt_streams where id = @stream)");
         command.Parameters.AddWithValue("stream", streamId);
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
-    }
-
-    public static async Task<long> PositionOfAsync(NpgsqlDataSource dataSource, string streamId, long version,
-        CancellationToken cancellationToken)
-    {
-        await using var command = dataSource.CreateCommand(
-            $"select seq_id from {Schema}.mt_events where stream_id = @stream and version = @version");
-        command.Parameters.AddWithValue("stream", streamId);
-        command.Parameters.AddWithValue("version", version);
-        return (long)(await command.ExecuteScalarAsync(cancellationToken)
-            ?? throw new InvalidOperationException($"Event {streamId}/{version} is missing from the log."));
     }
 
     private static async Task<IReadOnlyList<EventView>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)

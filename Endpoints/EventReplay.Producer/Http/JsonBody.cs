@@ -8,13 +8,14 @@ namespace EventReplay.Producer.Http;
 /// <summary>
 /// Reads a JSON request body with the exact statuses the API promises: 415 when it is not JSON, 413 past
 /// 64 KiB (checked here too, so the limit holds whatever server hosts the app), 400 when it does not parse.
+/// JSON is UTF-8 (RFC 8259): another charset is a 415.
 /// </summary>
 public static class JsonBody
 {
     public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
         where T : class
     {
-        if (!request.HasJsonContentType())
+        if (!request.HasJsonContentType() || !IsUtf8(request.ContentType))
         {
             return (null, Problems.UnsupportedMediaType());
         }
@@ -39,10 +40,17 @@ public static class JsonBody
             return (null, Problems.TooLarge());
         }
 
+        // A UTF-8 byte order mark is allowed (RFC 8259 lets a parser ignore it); the parser itself would refuse it.
+        var json = body.AsMemory();
+        if (json.Span.StartsWith("\uFEFF"u8))
+        {
+            json = json[3..];
+        }
+
         var options = request.HttpContext.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
         try
         {
-            var value = JsonSerializer.Deserialize<T>(body, options);
+            var value = JsonSerializer.Deserialize<T>(json.Span, options);
             return value is null
                 ? (null, Problems.Invalid("body", "must be a JSON object"))
                 : (value, null);
@@ -53,6 +61,12 @@ public static class JsonBody
                 "is not valid JSON for this request" + (exception.LineNumber is { } line ? $" (line {line + 1})" : "")));
         }
     }
+
+    private static bool IsUtf8(string? contentType) =>
+        Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var mediaType)
+        && (mediaType.Charset.Length == 0
+            || mediaType.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase)
+            || mediaType.Charset.Equals("utf8", StringComparison.OrdinalIgnoreCase));
 
     private static async Task<byte[]> ReadCappedAsync(Stream body, CancellationToken cancellationToken)
     {

@@ -26,6 +26,12 @@ public static class Problems
         TypedResults.Problem("The request body must be JSON (Content-Type: application/json).",
             statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type");
 
+    public static IResult Unavailable(HttpResponse response, string detail)
+    {
+        response.Headers.RetryAfter = "1";
+        return TypedResults.Problem(detail, statusCode: StatusCodes.Status503ServiceUnavailable, title: "Temporarily unavailable");
+    }
+
     public static IResult KeyReused() =>
         TypedResults.Problem("This Idempotency-Key was already used with a different request.",
             statusCode: StatusCodes.Status422UnprocessableEntity, title: "Idempotency-Key reused");

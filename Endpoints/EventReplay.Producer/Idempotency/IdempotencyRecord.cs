@@ -6,13 +6,25 @@ using EventReplay.Producer.Accounts;
 namespace EventReplay.Producer.Idempotency;
 
 /// <summary>
-/// A used <c>Idempotency-Key</c>: stored in the same transaction as the append it produced, so a retry, even
-/// after a restart, finds it and gets the first response back instead of a second append.
+/// A used <c>Idempotency-Key</c> and the answer it got: stored in the same transaction as the append (or the
+/// refusal), so a retry, even after a restart, gets the first answer back instead of a second append.
 /// </summary>
-public sealed record IdempotencyRecord(string Id, string RequestHash, string AccountId, long Version, bool Created,
-    DateTimeOffset RecordedAt)
+public sealed record IdempotencyRecord(string Id, string RequestHash, string AccountId, long Version, long Position,
+    bool Created, Rejection? Rejection, DateTimeOffset RecordedAt)
 {
     public const int MaxKeyLength = 200;
+
+    public static IdempotencyRecord For(string key, string requestHash, string accountId, WriteResult result) => result switch
+    {
+        WriteResult.Recorded recorded => new(key, requestHash, accountId, recorded.Version, recorded.Position, recorded.Created,
+            null, DateTimeOffset.UtcNow),
+        WriteResult.Refused refused => new(key, requestHash, accountId, 0, 0, false, refused.Rejection, DateTimeOffset.UtcNow),
+        _ => throw new ArgumentOutOfRangeException(nameof(result), result, "Only appends and refusals are kept."),
+    };
+
+    public WriteResult ToResult() => Rejection is { } rejection
+        ? new WriteResult.Refused(rejection)
+        : new WriteResult.Recorded(AccountId, Version, Position, Created);
 
     /// <summary>A hash of the command's meaning, so equal bodies match whatever their formatting (10 and 10.00 alike).</summary>
     public static string Hash(AccountCommand command)

@@ -18,10 +18,16 @@ public sealed class PostgresInstance : IAsyncDisposable
 
     public Task KillAsync() => RunAsync("kill");
 
+    /// <summary>Freezes the server: connections stay open and nothing answers, like a hung host.</summary>
+    public Task PauseAsync() => RunAsync("pause");
+
+    public Task ResumeAsync() => RunAsync("resume");
+
     public async ValueTask DisposeAsync()
     {
         try
         {
+            await RunAsync("resume");
             await RunAsync("kill");
         }
         catch (InvalidOperationException)

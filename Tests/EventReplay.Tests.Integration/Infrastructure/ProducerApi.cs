@@ -24,8 +24,12 @@ public sealed class ProducerApi(HttpClient http)
         SendAsync(new HttpRequestMessage(HttpMethod.Post, $"/api/accounts/{accountId}/close"), key, ifMatch);
 
     public Task<HttpResponseMessage> PostJsonAsync(string path, string json, string? key = null, string? ifMatch = null,
-        string contentType = "application/json") =>
-        SendAsync(new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(json, Encoding.UTF8, contentType) }, key, ifMatch);
+        string contentType = "application/json")
+    {
+        var content = new StringContent(json, Encoding.UTF8);
+        content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+        return SendAsync(new HttpRequestMessage(HttpMethod.Post, path) { Content = content }, key, ifMatch);
+    }
 
     public async Task<JsonElement> OpenedAsync(string accountId)
     {

@@ -140,9 +140,32 @@ public class AccountCommandTests : ProducerTest
         var id = ProducerApi.NewAccountId();
         await Api.OpenedAsync(id);
 
-        using var response = await Api.DepositAsync(id, "5", ifMatch: "\"one\"");
+        using var response = await Api.DepositAsync(id, "5", ifMatch: "one, two");
 
         var problem = await AssertProblem(response, HttpStatusCode.BadRequest);
         Assert.That(problem.GetProperty("errors").TryGetProperty("If-Match", out _), Is.True);
+    }
+
+    [TestCase("*", HttpStatusCode.OK)]
+    [TestCase("\"7\", \"1\"", HttpStatusCode.OK)]
+    [TestCase("\"7\", \"8\"", HttpStatusCode.PreconditionFailed)]
+    [TestCase("W/\"1\"", HttpStatusCode.PreconditionFailed)]
+    [TestCase("\"abc\"", HttpStatusCode.PreconditionFailed)]
+    public async Task If_Match_follows_strong_comparison_over_stream_versions(string ifMatch, HttpStatusCode expected)
+    {
+        var id = ProducerApi.NewAccountId();
+        await Api.OpenedAsync(id);
+
+        using var response = await Api.DepositAsync(id, "5", ifMatch: ifMatch);
+
+        Assert.That(response.StatusCode, Is.EqualTo(expected), await response.Content.ReadAsStringAsync());
+    }
+
+    [Test]
+    public async Task If_Match_star_on_an_account_that_does_not_exist_is_412_for_open()
+    {
+        using var response = await Api.OpenAsync(ProducerApi.NewAccountId(), ifMatch: "*");
+
+        await AssertProblem(response, HttpStatusCode.PreconditionFailed);
     }
 }

@@ -116,4 +116,35 @@ public class IdempotencyTests : ProducerTest
 
         await AssertProblem(response, HttpStatusCode.BadRequest);
     }
+
+    [Test]
+    public async Task A_refusal_is_remembered_under_its_key_even_after_the_state_changes()
+    {
+        var id = ProducerApi.NewAccountId();
+        await Api.OpenedAsync(id);
+        var key = Guid.NewGuid().ToString();
+        using (var refused = await Api.WithdrawAsync(id, "50", key)) { await AssertProblem(refused, HttpStatusCode.Conflict); }
+        using (var deposit = await Api.DepositAsync(id, "100")) { await ProducerApi.BodyAsync(deposit, 200); }
+
+        using var retry = await Api.WithdrawAsync(id, "50", key);
+
+        await AssertProblem(retry, HttpStatusCode.Conflict);
+        Assert.That((await Api.StreamAsync(id))!, Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public async Task A_key_given_twice_is_400()
+    {
+        var id = ProducerApi.NewAccountId();
+        await Api.OpenedAsync(id);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/accounts/{id}/deposits")
+        {
+            Content = new StringContent("{\"amount\":1}", System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", ["a", "b"]);
+
+        using var response = await Api.Http.SendAsync(request);
+
+        await AssertProblem(response, HttpStatusCode.BadRequest);
+    }
 }

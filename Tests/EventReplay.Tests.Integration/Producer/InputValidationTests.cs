@@ -54,6 +54,8 @@ public class InputValidationTests : ProducerTest
         Assert.That(problem.TryGetProperty("errors", out _), Is.True);
     }
 
+    [TestCase("application/json; charset=utf-16")]
+    [TestCase("application/json; charset=iso-8859-1")]
     [TestCase("text/plain")]
     [TestCase("application/xml")]
     [TestCase("application/x-www-form-urlencoded")]
@@ -156,5 +158,17 @@ public class InputValidationTests : ProducerTest
         using var response = await Api.Http.GetAsync(new Uri($"/api/streams/{_id}/events?{query}", UriKind.Relative));
 
         await AssertProblem(response, HttpStatusCode.BadRequest);
+    }
+
+    [Test]
+    public async Task A_UTF8_byte_order_mark_is_accepted()
+    {
+        var id = ProducerApi.NewAccountId();
+        using var content = new ByteArrayContent([0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes($$"""{"accountId":"{{id}}","owner":"Bom"}""")]);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+
+        using var response = await Api.Http.PostAsync(new Uri("/api/accounts", UriKind.Relative), content);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Created), await response.Content.ReadAsStringAsync());
     }
 }
