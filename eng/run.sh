@@ -19,11 +19,18 @@ dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
 
 pids=()
 stop_all() {
-  trap - INT TERM EXIT
-  echo "run: stopping"
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $services_were_up == false ]]; then eng/services.sh stop; fi
+  # Finish the clean-up even if the terminal or a pipe reading our output is already gone.
+  trap '' INT TERM PIPE
+  trap - EXIT
+  set +e
+  echo "run: stopping" 2>/dev/null
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  if [[ $services_were_up == false ]]; then
+    eng/services.sh stop 2>&1 | tee -p -a "$LOGS/run.log"
+  fi
+  echo "run: stopped" 2>/dev/null
+  exit 0
 }
 trap stop_all INT TERM EXIT
 
