@@ -24,6 +24,7 @@ public static class ServiceDefaults
         builder.Logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;
+            console.IncludeScopes = true;
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
 
@@ -65,12 +66,20 @@ public static class ServiceDefaults
         return builder;
     }
 
-    /// <summary>The middleware every service runs first: problem details for errors and a deadline per request.</summary>
+    /// <summary>The middleware every service runs first: problem details, correlation id, a deadline per request.</summary>
     public static WebApplication UseServiceDefaults(this WebApplication app)
+    {
+        app.UseProblemResponses();
+        app.UseCorrelationId();
+        app.UseMiddleware<RequestDeadline>();
+        return app;
+    }
+
+    /// <summary>Problem details for exceptions and for error statuses written without a body.</summary>
+    public static WebApplication UseProblemResponses(this WebApplication app)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseMiddleware<RequestDeadline>();
         return app;
     }
 

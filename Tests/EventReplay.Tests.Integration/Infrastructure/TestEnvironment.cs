@@ -20,8 +20,11 @@ public static class TestEnvironment
 
     public static string LogDirectory { get; } = Directory.CreateDirectory(Path.Combine(RepoRoot, ".local", "logs", "tests")).FullName;
 
-    public static string ServiceAssembly(string project) =>
-        Path.Combine(RepoRoot, "Endpoints", project, "bin", Configuration, "net10.0", project + ".dll");
+    public static string ServiceAssembly(string project)
+    {
+        var folder = new[] { "Endpoints", "Gateway" }.Select(top => Path.Combine(RepoRoot, top, project)).First(Directory.Exists);
+        return Path.Combine(folder, "bin", Configuration, "net10.0", project + ".dll");
+    }
 
     public static int FreePort()
     {

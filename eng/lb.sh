@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# eng/lb.sh start DIR PORT BACKEND... | stop DIR
+#
+# HAProxy (Debian package) as the load balancer in front of the API gateways: listens on 127.0.0.1:PORT,
+# round-robins over the BACKEND host:port pairs, checks each gateway's /health/live every second and takes a
+# gateway out after two failed checks. Only connection failures are retried (on another gateway): a request
+# that reached a gateway is never sent twice, so a command cannot be applied twice by the balancer.
+# Config, pid file and error pages are written to DIR.
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+action=${1:?usage: $0 start DIR PORT BACKEND... | stop DIR}
+dir=${2:?usage: $0 start DIR PORT BACKEND... | stop DIR}
+
+stop() {
+  if [[ -f "$dir/haproxy.pid" ]]; then
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$dir/haproxy.pid"
+    rm -f "$dir/haproxy.pid"
+  fi
+}
+
+case "$action" in
+  start)
+    port=${3:?usage: $0 start DIR PORT BACKEND...}
+    shift 3
+    (( $# > 0 )) || { echo "lb: no backends given" >&2; exit 2; }
+    command -v haproxy >/dev/null || { echo "lb: haproxy is not installed; run eng/services.sh start" >&2; exit 1; }
+    mkdir -p "$dir"
+    stop
+    for code in 502 503 504; do cp "$ROOT/eng/haproxy/$code.http" "$dir/$code.http"; done
+    {
+      cat <<CFG
+global
+    daemon
+    maxconn 4096
+    pidfile $dir/haproxy.pid
+
+defaults
+    mode http
+    option forwardfor
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout http-request 10s
+    retries 2
+    retry-on conn-failure
+    option redispatch
+    errorfile 502 $dir/502.http
+    errorfile 503 $dir/503.http
+    errorfile 504 $dir/504.http
+
+frontend api
+    bind 127.0.0.1:$port
+    default_backend gateways
+
+backend gateways
+    balance roundrobin
+    option httpchk GET /health/live
+    http-check expect status 200
+    default-server inter 1s fastinter 500ms fall 2 rise 1
+CFG
+      n=0
+      for backend in "$@"; do
+        n=$((n + 1))
+        echo "    server gateway$n $backend check"
+      done
+    } >"$dir/haproxy.cfg"
+    haproxy -q -c -f "$dir/haproxy.cfg"
+    haproxy -f "$dir/haproxy.cfg"
+    for _ in $(seq 1 50); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then exit 0; fi
+      sleep 0.1
+    done
+    echo "lb: haproxy did not start listening on 127.0.0.1:$port" >&2
+    exit 1
+    ;;
+  stop)
+    stop
+    ;;
+  *)
+    echo "usage: $0 start DIR PORT BACKEND... | stop DIR" >&2
+    exit 2
+    ;;
+esac
