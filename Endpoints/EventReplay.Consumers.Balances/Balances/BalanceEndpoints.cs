@@ -1,0 +1,63 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using EventReplay.Hosting;
+
+namespace EventReplay.Consumers.Balances.Balances;
+
+public sealed record AccountView(string AccountId, string Owner, decimal Balance, string Status, long Version, DateTimeOffset UpdatedAt);
+
+public static partial class BalanceEndpoints
+{
+    /// <summary>Set on answers that come from the cache while PostgreSQL cannot be reached: they may be behind.</summary>
+    public const string StaleHeader = "X-Data-Stale";
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex AccountIdPattern();
+
+    public static IEndpointRouteBuilder MapBalances(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/accounts/{accountId}", GetAsync).WithTags("Balances").Produces<AccountView>();
+        return app;
+    }
+
+    /// <summary>Redis first; PostgreSQL on a miss, which also refills the cache.</summary>
+    private static async Task<IResult> GetAsync(string accountId, HttpResponse response, BalanceCache cache, BalanceStore store,
+        PostgresMonitor postgres, CancellationToken ct)
+    {
+        if (!AccountIdPattern().IsMatch(accountId))
+        {
+            return TypedResults.ValidationProblem(
+                new Dictionary<string, string[]> { ["accountId"] = ["must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"] },
+                title: "The request is invalid");
+        }
+
+        var cached = await cache.GetAsync(accountId);
+        if (cached is not null)
+        {
+            response.Headers["X-Cache"] = "hit";
+            if (!postgres.IsReachable)
+            {
+                response.Headers[StaleHeader] = "true";
+            }
+
+            return Answer(cached, response);
+        }
+
+        var row = await Deadline.Within(store.FindAsync(accountId, ct), ct);
+        if (row is null)
+        {
+            return TypedResults.Problem($"Account {accountId} does not exist.", statusCode: StatusCodes.Status404NotFound,
+                title: "Not found");
+        }
+
+        response.Headers["X-Cache"] = "miss";
+        await cache.SetAsync([row]);
+        return Answer(row, response);
+    }
+
+    private static IResult Answer(AccountBalance row, HttpResponse response)
+    {
+        response.Headers.ETag = $"\"{row.Version.ToString(CultureInfo.InvariantCulture)}\"";
+        return TypedResults.Ok(new AccountView(row.AccountId, row.Owner, row.Balance, row.Status, row.Version, row.UpdatedAt));
+    }
+}

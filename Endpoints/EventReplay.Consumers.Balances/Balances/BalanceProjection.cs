@@ -1,0 +1,84 @@
+using EventReplay.Contracts;
+using EventReplay.Contracts.Accounts;
+
+namespace EventReplay.Consumers.Balances.Balances;
+
+/// <summary>One account's row in the balances read model.</summary>
+public sealed record AccountBalance(
+    string AccountId, string Owner, decimal Balance, string Status, long Version, long Position, DateTimeOffset UpdatedAt);
+
+public enum ApplyOutcome
+{
+    Applied,
+    Duplicate,
+    Gap,
+}
+
+/// <summary>The outcome of a batch: the rows it changed, what it skipped, and the events it could not apply yet.</summary>
+public sealed record BatchResult(IReadOnlyList<AccountBalance> Changed, int Applied, int Duplicates, IReadOnlyList<RecordedEvent> Gaps);
+
+/// <summary>
+/// The balances read model as a pure fold, the one apply path for live and replayed events. Version rule:
+/// event v of a stream applies only to a row at v-1; v or lower is a duplicate and changes nothing; anything
+/// higher is a gap and is never skipped over.
+/// </summary>
+public static class BalanceProjection
+{
+    public const string Open = "open";
+    public const string Closed = "closed";
+
+    public static (AccountBalance? State, ApplyOutcome Outcome) Apply(AccountBalance? current, RecordedEvent recorded)
+    {
+        var stored = current?.Version ?? 0;
+        if (recorded.Version <= stored)
+        {
+            return (current, ApplyOutcome.Duplicate);
+        }
+
+        if (recorded.Version > stored + 1)
+        {
+            return (current, ApplyOutcome.Gap);
+        }
+
+        AccountBalance next = (AccountEventData.Read(recorded), current) switch
+        {
+            (AccountOpened opened, null) => new AccountBalance(opened.AccountId, opened.Owner, 0m, Open, 0, 0, default),
+            (FundsDeposited deposited, not null) => current with { Balance = current.Balance + deposited.Amount },
+            (FundsWithdrawn withdrawn, not null) => current with { Balance = current.Balance - withdrawn.Amount },
+            (AccountClosed, not null) => current with { Status = Closed },
+            _ => throw new InvalidEventException(
+                $"{recorded.Type} cannot be version {recorded.Version} of {recorded.StreamId} (position {recorded.Position})."),
+        };
+        return (next with { Version = recorded.Version, Position = recorded.Position, UpdatedAt = recorded.Timestamp },
+            ApplyOutcome.Applied);
+    }
+
+    /// <summary>Applies a batch in order over the rows it touches; rows are keyed by account id.</summary>
+    public static BatchResult ApplyBatch(IReadOnlyDictionary<string, AccountBalance> rows, IEnumerable<RecordedEvent> batch)
+    {
+        var states = new Dictionary<string, AccountBalance>(rows);
+        var changed = new HashSet<string>();
+        var gaps = new List<RecordedEvent>();
+        int applied = 0, duplicates = 0;
+        foreach (var recorded in batch)
+        {
+            var (state, outcome) = Apply(states.GetValueOrDefault(recorded.StreamId), recorded);
+            switch (outcome)
+            {
+                case ApplyOutcome.Applied:
+                    states[recorded.StreamId] = state!;
+                    changed.Add(recorded.StreamId);
+                    applied++;
+                    break;
+                case ApplyOutcome.Duplicate:
+                    duplicates++;
+                    break;
+                default:
+                    gaps.Add(recorded);
+                    break;
+            }
+        }
+
+        return new BatchResult([.. changed.Select(id => states[id])], applied, duplicates, gaps);
+    }
+}

@@ -1,0 +1,102 @@
+using EventReplay.Contracts;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace EventReplay.Consumers.Balances.Balances;
+
+/// <summary>
+/// The balances read model in PostgreSQL (schema <c>balances</c>): a batch is applied in one transaction that
+/// also moves the checkpoint, so the rows and the last applied position never disagree.
+/// </summary>
+public sealed class BalanceStore(NpgsqlDataSource dataSource)
+{
+    public const string Schema = "balances";
+
+    public async Task EnsureSchemaAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"""
+            create schema if not exists {Schema};
+            create table if not exists {Schema}.accounts (
+                account_id text primary key,
+                owner text not null,
+                balance numeric(22, 2) not null,
+                status text not null,
+                version bigint not null,
+                position bigint not null,
+                updated_at timestamptz not null);
+            create table if not exists {Schema}.checkpoint (
+                id int primary key check (id = 1),
+                position bigint not null,
+                updated_at timestamptz not null);
+            insert into {Schema}.checkpoint values (1, 0, now()) on conflict (id) do nothing;
+            """);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<BatchResult> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var ids = batch.Select(e => e.StreamId).Distinct().ToArray();
+        var rows = await ReadAsync(connection, "where account_id = any(@ids) for update", ids, cancellationToken);
+        var result = BalanceProjection.ApplyBatch(rows.ToDictionary(row => row.AccountId), batch);
+
+        if (result.Changed.Count > 0)
+        {
+            await using var upsert = new NpgsqlCommand(
+                $"""
+                insert into {Schema}.accounts (account_id, owner, balance, status, version, position, updated_at)
+                select * from unnest(@ids, @owners, @balances, @statuses, @versions, @positions, @updated)
+                on conflict (account_id) do update set owner = excluded.owner, balance = excluded.balance,
+                    status = excluded.status, version = excluded.version, position = excluded.position,
+                    updated_at = excluded.updated_at
+                """, connection, transaction);
+            var changed = result.Changed;
+            upsert.Parameters.Add(new NpgsqlParameter<string[]>("ids", [.. changed.Select(r => r.AccountId)]));
+            upsert.Parameters.Add(new NpgsqlParameter<string[]>("owners", [.. changed.Select(r => r.Owner)]));
+            upsert.Parameters.Add(new NpgsqlParameter<decimal[]>("balances", [.. changed.Select(r => r.Balance)]));
+            upsert.Parameters.Add(new NpgsqlParameter<string[]>("statuses", [.. changed.Select(r => r.Status)]));
+            upsert.Parameters.Add(new NpgsqlParameter<long[]>("versions", [.. changed.Select(r => r.Version)]));
+            upsert.Parameters.Add(new NpgsqlParameter<long[]>("positions", [.. changed.Select(r => r.Position)]));
+            upsert.Parameters.Add(new NpgsqlParameter<DateTimeOffset[]>("updated", [.. changed.Select(r => r.UpdatedAt)])
+            {
+                NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
+            });
+            await upsert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var checkpoint = new NpgsqlCommand(
+            $"update {Schema}.checkpoint set position = greatest(position, @position), updated_at = now()", connection, transaction))
+        {
+            checkpoint.Parameters.AddWithValue("position", batch.Count > 0 ? batch.Max(e => e.Position) : 0L);
+            await checkpoint.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return result;
+    }
+
+    public async Task<AccountBalance?> FindAsync(string accountId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return (await ReadAsync(connection, "where account_id = any(@ids)", [accountId], cancellationToken)).SingleOrDefault();
+    }
+
+    private static async Task<List<AccountBalance>> ReadAsync(NpgsqlConnection connection, string where, string[] ids,
+        CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            $"select account_id, owner, balance, status, version, position, updated_at from {Schema}.accounts {where}", connection);
+        command.Parameters.Add(new NpgsqlParameter<string[]>("ids", ids));
+        var rows = new List<AccountBalance>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new AccountBalance(reader.GetString(0), reader.GetString(1), reader.GetDecimal(2), reader.GetString(3),
+                reader.GetInt64(4), reader.GetInt64(5), reader.GetFieldValue<DateTimeOffset>(6)));
+        }
+
+        return rows;
+    }
+}

@@ -1,0 +1,27 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using StackExchange.Redis;
+
+namespace EventReplay.Hosting;
+
+public static class RedisSetup
+{
+    /// <summary>
+    /// One shared multiplexer from <c>ConnectionStrings:redis</c>, tuned to fail fast: a service must keep
+    /// working on PostgreSQL alone while Redis is away, and reconnect by itself when it is back.
+    /// </summary>
+    public static WebApplicationBuilder AddRedis(this WebApplicationBuilder builder)
+    {
+        var connectionString = builder.Configuration.GetConnectionString("redis")
+            ?? throw new InvalidOperationException("ConnectionStrings:redis is not configured.");
+        var options = ConfigurationOptions.Parse(connectionString);
+        options.AbortOnConnectFail = false;
+        options.ConnectTimeout = 1000;
+        options.SyncTimeout = 500;
+        options.AsyncTimeout = 500;
+        options.ConnectRetry = 1;
+        builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(options));
+        return builder;
+    }
+}
