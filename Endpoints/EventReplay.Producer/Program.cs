@@ -2,11 +2,13 @@ using System.Text.Json.Serialization;
 using EventReplay.Hosting;
 using EventReplay.Producer.Accounts;
 using EventReplay.Producer.EventLog;
+using EventReplay.Producer.Publishing;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddPostgres();
 builder.AddEventStore();
+builder.AddPublishing();
 builder.Services.AddOpenApi();
 builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
 
@@ -19,6 +21,7 @@ app.MapDefaultEndpoints();
 app.MapAccounts();
 // Read side of the store: the log in position order, and single streams.
 app.MapEventLog();
+// Sends: every committed event, in position order, to the RabbitMQ exchange "events" (EventPublisher).
 
 app.Run();
 

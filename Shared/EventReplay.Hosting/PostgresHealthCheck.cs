@@ -7,11 +7,14 @@ internal sealed class PostgresHealthCheck(NpgsqlDataSource dataSource) : IHealth
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(2));
+        // Separate timers for the query and for giving up on it: cancelling a query can block its token's callbacks.
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        work.CancelAfter(TimeSpan.FromSeconds(2));
+        wait.CancelAfter(TimeSpan.FromSeconds(2));
         try
         {
-            await Deadline.Within(PingAsync(timeout.Token), timeout.Token);
+            await Deadline.Within(PingAsync(work.Token), wait.Token);
             return HealthCheckResult.Healthy();
         }
         catch (Exception exception) when (exception is NpgsqlException or OperationCanceledException or TimeoutException)

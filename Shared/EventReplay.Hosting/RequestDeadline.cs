@@ -13,11 +13,14 @@ public sealed class RequestDeadline(RequestDelegate next)
     public async Task InvokeAsync(HttpContext context)
     {
         var clientAborted = context.RequestAborted;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
-        deadline.CancelAfter(Limit);
-        var feature = new RequestDeadlineFeature(deadline.Token, clientAborted);
-        context.Features.Set(feature);
-        context.RequestAborted = deadline.Token;
+        // Two timers: the driver's cancellation of the work can block its token's callbacks for a while (it has to
+        // reach the server to cancel a query), so the caller waits on a token of its own.
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(clientAborted);
+        work.CancelAfter(Limit);
+        wait.CancelAfter(Limit);
+        context.Features.Set(new RequestDeadlineFeature(work.Token, wait.Token, clientAborted));
+        context.RequestAborted = work.Token;
         try
         {
             await next(context);
@@ -29,9 +32,12 @@ public sealed class RequestDeadline(RequestDelegate next)
     }
 }
 
-public sealed class RequestDeadlineFeature(CancellationToken deadline, CancellationToken clientAborted)
+public sealed class RequestDeadlineFeature(CancellationToken work, CancellationToken wait, CancellationToken clientAborted)
 {
-    public bool Expired => deadline.IsCancellationRequested && !clientAborted.IsCancellationRequested;
+    /// <summary>The token to stop waiting on; it fires at the deadline independently of the work's token.</summary>
+    public CancellationToken Wait => wait;
+
+    public bool Expired => (work.IsCancellationRequested || wait.IsCancellationRequested) && !clientAborted.IsCancellationRequested;
 
     public bool ClientAborted => clientAborted.IsCancellationRequested;
 }

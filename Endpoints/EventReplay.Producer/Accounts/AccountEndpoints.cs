@@ -91,7 +91,7 @@ public static class AccountEndpoints
             return Problems.Invalid(errors);
         }
 
-        var result = await Deadline.Within(writer.WriteAsync(command, new CommandOptions(idempotencyKey, precondition), ct), ct);
+        var result = await Deadline.Within(writer.WriteAsync(command, new CommandOptions(idempotencyKey, precondition), ct), request.HttpContext);
         return ToHttp(result, command, request.HttpContext.Response);
     }
 

@@ -1,5 +1,6 @@
 using EventReplay.Producer.EventLog;
 using EventReplay.Producer.Idempotency;
+using EventReplay.Producer.Publishing;
 using JasperFx;
 using JasperFx.Events;
 using Marten;
@@ -27,7 +28,8 @@ public abstract record WriteResult
 /// Runs one account command against the event store: read the stream, decide, append under optimistic
 /// concurrency, and record the idempotency key with its outcome in the same transaction.
 /// </summary>
-public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocumentStore store, ILogger<AccountWriter> logger)
+public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocumentStore store, PublishSignal published,
+    ILogger<AccountWriter> logger)
 {
     // Each retry re-reads the stream and decides again; with the stream lock below, retries are rare.
     private const int MaxAttempts = 10;
@@ -137,6 +139,7 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         }
 
         await transaction.CommitAsync(cancellationToken);
+        published.Notify();
         return recorded;
     }
 

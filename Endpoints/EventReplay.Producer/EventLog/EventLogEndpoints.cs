@@ -33,7 +33,7 @@ public static class EventLogEndpoints
             return Problems.Invalid(errors);
         }
 
-        var events = await Deadline.Within(EventLogReader.ReadAllAsync(dataSource, from, (int)take, ct), ct);
+        var events = await Deadline.Within(EventLogReader.ReadAllAsync(dataSource, from, (int)take, ct), response.HttpContext);
         if (events is null)
         {
             return Problems.Unavailable(response, "Appends in flight did not finish in time, so the log's safe end is unknown.");
@@ -43,7 +43,8 @@ public static class EventLogEndpoints
     }
 
     /// <summary>One stream in version order; <c>next</c> is the <c>fromVersion</c> to ask for the following page.</summary>
-    private static async Task<IResult> ReadStreamAsync(string streamId, NpgsqlDataSource dataSource, CancellationToken ct,
+    private static async Task<IResult> ReadStreamAsync(string streamId, NpgsqlDataSource dataSource, HttpResponse response,
+        CancellationToken ct,
         string? fromVersion = null, string? limit = null)
     {
         var errors = new Dictionary<string, string[]>();
@@ -59,8 +60,8 @@ public static class EventLogEndpoints
             return Problems.Invalid(errors);
         }
 
-        var events = await Deadline.Within(EventLogReader.ReadStreamAsync(dataSource, streamId, from, (int)take, ct), ct);
-        if (events.Count == 0 && !await Deadline.Within(EventLogReader.StreamExistsAsync(dataSource, streamId, ct), ct))
+        var events = await Deadline.Within(EventLogReader.ReadStreamAsync(dataSource, streamId, from, (int)take, ct), response.HttpContext);
+        if (events.Count == 0 && !await Deadline.Within(EventLogReader.StreamExistsAsync(dataSource, streamId, ct), response.HttpContext))
         {
             return Problems.NotFound($"Stream {streamId} does not exist.");
         }

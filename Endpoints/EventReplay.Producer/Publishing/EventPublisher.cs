@@ -1,0 +1,156 @@
+using System.Globalization;
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Hosting;
+using EventReplay.Producer.EventLog;
+using Npgsql;
+using RabbitMQ.Client;
+
+namespace EventReplay.Producer.Publishing;
+
+/// <summary>
+/// Publishes every committed event to RabbitMQ, in position order, at least once, from a checkpoint kept in
+/// PostgreSQL. It reads the log through the same safe head as <c>GET /api/events</c>, so an append still in flight
+/// is waited for rather than skipped (Marten's own forwarding passes over a gap once it is a few seconds old).
+/// Messages are persistent and confirmed by the broker before the checkpoint moves; a crash in between only
+/// re-publishes, and consumers drop what they have already applied. One producer instance publishes at a time
+/// (a PostgreSQL advisory lock held on its own connection); the others stand by.
+/// </summary>
+public sealed partial class EventPublisher(
+    NpgsqlDataSource dataSource, IConnectionFactory rabbit, PublishSignal signal, ILogger<EventPublisher> logger) : BackgroundService
+{
+    public const int BatchSize = 500;
+
+    private const int ConfirmWindow = 100;
+
+    // Session-level advisory lock naming the publishing instance ("EVRPUBLI").
+    private const long LeaderKey = 0x4556_5250_5542_4C49;
+
+    private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(200);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(250);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await RunAsLeaderAsync(stoppingToken);
+                backoff = TimeSpan.FromMilliseconds(250);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception exception)
+            {
+                LogFailed(exception, backoff.TotalMilliseconds);
+                await Task.Delay(backoff, stoppingToken);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private async Task RunAsLeaderAsync(CancellationToken stoppingToken)
+    {
+        await using var leadership = await dataSource.OpenConnectionAsync(stoppingToken);
+        if (!await TryLeadAsync(leadership, stoppingToken))
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken);
+            return;
+        }
+
+        await EnsureCheckpointAsync(stoppingToken);
+        await using var connection = await rabbit.CreateConnectionAsync(stoppingToken);
+        await using var channel = await connection.CreateChannelAsync(
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
+            stoppingToken);
+        await channel.DeclareTopologyAsync(stoppingToken);
+        LogLeading();
+
+        var checkpoint = await ReadCheckpointAsync(stoppingToken);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var events = await EventLogReader.ReadAllAsync(dataSource, checkpoint, BatchSize, stoppingToken);
+            if (events is null || events.Count == 0)
+            {
+                await signal.WaitAsync(IdlePoll, stoppingToken);
+                continue;
+            }
+
+            // Issued in order on one channel, so the queues receive them in order; confirms are awaited a window at a
+            // time (the client refuses more than 128 unconfirmed publishes by default).
+            foreach (var window in events.Chunk(ConfirmWindow))
+            {
+                var confirms = new List<ValueTask>(window.Length);
+                foreach (var recorded in window)
+                {
+                    confirms.Add(channel.BasicPublishAsync(Topology.EventsExchange, routingKey: "", mandatory: false,
+                        Properties(recorded), JsonSerializer.SerializeToUtf8Bytes(ToRecordedEvent(recorded)), stoppingToken));
+                }
+
+                foreach (var confirm in confirms)
+                {
+                    await confirm;
+                }
+            }
+
+            checkpoint = events[^1].Position;
+            await WriteCheckpointAsync(checkpoint, stoppingToken);
+            LogPublished(events.Count, checkpoint);
+        }
+    }
+
+    private static RecordedEvent ToRecordedEvent(EventView view) =>
+        new(view.Position, view.StreamId, view.Version, view.Type, view.Timestamp, view.Data);
+
+    private static BasicProperties Properties(EventView view) => new()
+    {
+        Persistent = true,
+        ContentType = "application/json",
+        Type = Topology.RecordedEventType,
+        MessageId = view.Position.ToString(CultureInfo.InvariantCulture),
+        Timestamp = new AmqpTimestamp(view.Timestamp.ToUnixTimeSeconds()),
+    };
+
+    private static async Task<bool> TryLeadAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("select pg_try_advisory_lock(@key)", connection);
+        command.Parameters.AddWithValue("key", LeaderKey);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private async Task EnsureCheckpointAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"""
+            create table if not exists {EventLogReader.Schema}.publisher_checkpoint (
+                id int primary key check (id = 1), position bigint not null, updated_at timestamptz not null);
+            insert into {EventLogReader.Schema}.publisher_checkpoint values (1, 0, now()) on conflict (id) do nothing;
+            """);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private async Task<long> ReadCheckpointAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand($"select position from {EventLogReader.Schema}.publisher_checkpoint");
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private async Task WriteCheckpointAsync(long position, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"update {EventLogReader.Schema}.publisher_checkpoint set position = @position, updated_at = now()");
+        command.Parameters.AddWithValue("position", position);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Publishing committed events to RabbitMQ from this instance")]
+    private partial void LogLeading();
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Published {Count} events up to position {Position}")]
+    private partial void LogPublished(int count, long position);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publishing stopped; retrying in {DelayMs} ms")]
+    private partial void LogFailed(Exception exception, double delayMs);
+}
