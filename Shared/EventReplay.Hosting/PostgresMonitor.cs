@@ -29,11 +29,13 @@ public sealed partial class PostgresMonitor(NpgsqlDataSource dataSource, ILogger
 
     private async Task<bool> PingAsync(CancellationToken stoppingToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(1));
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        work.CancelAfter(TimeSpan.FromSeconds(1));
+        wait.CancelAfter(TimeSpan.FromSeconds(1));
         try
         {
-            await Deadline.Within(Ping(timeout.Token), timeout.Token);
+            await Deadline.Within(Ping(work.Token), wait.Token);
             return true;
         }
         catch (Exception exception) when (exception is NpgsqlException or OperationCanceledException or TimeoutException

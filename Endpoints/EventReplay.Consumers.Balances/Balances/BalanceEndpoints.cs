@@ -43,7 +43,7 @@ public static partial class BalanceEndpoints
             return Answer(cached, response);
         }
 
-        var row = await Deadline.Within(store.FindAsync(accountId, ct), ct);
+        var row = await Deadline.Within(store.FindAsync(accountId, ct), response.HttpContext);
         if (row is null)
         {
             return TypedResults.Problem($"Account {accountId} does not exist.", statusCode: StatusCodes.Status404NotFound,

@@ -14,8 +14,16 @@ public enum ApplyOutcome
     Gap,
 }
 
-/// <summary>The outcome of a batch: the rows it changed, what it skipped, and the events it could not apply yet.</summary>
-public sealed record BatchResult(IReadOnlyList<AccountBalance> Changed, int Applied, int Duplicates, IReadOnlyList<RecordedEvent> Gaps);
+/// <summary>
+/// The outcome of a batch: the rows it changed, the duplicates it skipped, the events waiting for an earlier
+/// version (gaps) and those that can never apply (invalid, with the reason).
+/// </summary>
+public sealed record BatchResult(
+    IReadOnlyList<AccountBalance> Changed,
+    int Applied,
+    int Duplicates,
+    IReadOnlyList<RecordedEvent> Gaps,
+    IReadOnlyList<(RecordedEvent Event, string Reason)> Invalid);
 
 /// <summary>
 /// The balances read model as a pure fold, the one apply path for live and replayed events. Version rule:
@@ -42,7 +50,8 @@ public static class BalanceProjection
 
         AccountBalance next = (AccountEventData.Read(recorded), current) switch
         {
-            (AccountOpened opened, null) => new AccountBalance(opened.AccountId, opened.Owner, 0m, Open, 0, 0, default),
+            // The stream is the account: its id, not a field of the data, keys the row.
+            (AccountOpened opened, null) => new AccountBalance(recorded.StreamId, opened.Owner, 0m, Open, 0, 0, default),
             (FundsDeposited deposited, not null) => current with { Balance = current.Balance + deposited.Amount },
             (FundsWithdrawn withdrawn, not null) => current with { Balance = current.Balance - withdrawn.Amount },
             (AccountClosed, not null) => current with { Status = Closed },
@@ -59,10 +68,22 @@ public static class BalanceProjection
         var states = new Dictionary<string, AccountBalance>(rows);
         var changed = new HashSet<string>();
         var gaps = new List<RecordedEvent>();
+        var invalid = new List<(RecordedEvent, string)>();
         int applied = 0, duplicates = 0;
         foreach (var recorded in batch)
         {
-            var (state, outcome) = Apply(states.GetValueOrDefault(recorded.StreamId), recorded);
+            AccountBalance? state;
+            ApplyOutcome outcome;
+            try
+            {
+                (state, outcome) = Apply(states.GetValueOrDefault(recorded.StreamId), recorded);
+            }
+            catch (InvalidEventException exception)
+            {
+                invalid.Add((recorded, exception.Message));
+                continue;
+            }
+
             switch (outcome)
             {
                 case ApplyOutcome.Applied:
@@ -79,6 +100,6 @@ public static class BalanceProjection
             }
         }
 
-        return new BatchResult([.. changed.Select(id => states[id])], applied, duplicates, gaps);
+        return new BatchResult([.. changed.Select(id => states[id])], applied, duplicates, gaps, invalid);
     }
 }

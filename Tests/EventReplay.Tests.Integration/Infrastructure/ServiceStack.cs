@@ -1,15 +1,21 @@
 namespace EventReplay.Tests.Integration.Infrastructure;
 
 /// <summary>
-/// The public path as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer,
-/// each a real process, over the tests' database.
+/// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer and the
+/// balances consumer, each a real process, over the tests' database, RabbitMQ vhost and Redis database.
 /// </summary>
 public sealed class ServiceStack : IAsyncDisposable
 {
-    public ServiceProcess Producer { get; } = new("EventReplay.Producer", new Dictionary<string, string>
+    private static readonly Dictionary<string, string> Connections = new()
     {
         ["ConnectionStrings__postgres"] = TestEnvironment.PostgresConnectionString,
-    });
+        ["ConnectionStrings__rabbitmq"] = TestEnvironment.RabbitMqConnectionString,
+        ["ConnectionStrings__redis"] = TestEnvironment.RedisConnectionString,
+    };
+
+    public ServiceProcess Producer { get; } = new("EventReplay.Producer", Connections);
+
+    public ServiceProcess Balances { get; } = new("EventReplay.Consumers.Balances", Connections);
 
     public IReadOnlyList<ServiceProcess> Gateways { get; private set; } = [];
 
@@ -22,9 +28,10 @@ public sealed class ServiceStack : IAsyncDisposable
         var backends = new Dictionary<string, string>
         {
             ["ReverseProxy__Clusters__producer__Destinations__p1__Address"] = Producer.BaseAddress.ToString(),
+            ["ReverseProxy__Clusters__balances__Destinations__b1__Address"] = Balances.BaseAddress.ToString(),
         };
         Gateways = [new ServiceProcess("EventReplay.Gateway", backends), new ServiceProcess("EventReplay.Gateway", backends)];
-        await Task.WhenAll(Gateways.Select(gateway => gateway.StartAsync()).Append(Producer.StartAsync()));
+        await Task.WhenAll(Gateways.Select(gateway => gateway.StartAsync()).Append(Producer.StartAsync()).Append(Balances.StartAsync()));
         await LoadBalancer.StartAsync(Gateways.Select(gateway => gateway.Port));
     }
 
@@ -37,5 +44,6 @@ public sealed class ServiceStack : IAsyncDisposable
         }
 
         await Producer.DisposeAsync();
+        await Balances.DisposeAsync();
     }
 }

@@ -18,6 +18,14 @@ public static class TestEnvironment
         Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_POSTGRES")
         ?? "Host=127.0.0.1;Port=5432;Database=eventreplay_tests;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
 
+    /// <summary>The tests' own RabbitMQ vhost; override with EVENTREPLAY_TEST_RABBITMQ.</summary>
+    public static string RabbitMqConnectionString { get; } =
+        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_RABBITMQ") ?? "amqp://eventreplay:eventreplay@127.0.0.1:5672/eventreplay_tests";
+
+    /// <summary>The tests' own Redis database (1; eng/run.sh uses 0); override with EVENTREPLAY_TEST_REDIS.</summary>
+    public static string RedisConnectionString { get; } =
+        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_REDIS") ?? "127.0.0.1:6379,defaultDatabase=1";
+
     public static string LogDirectory { get; } = Directory.CreateDirectory(Path.Combine(RepoRoot, ".local", "logs", "tests")).FullName;
 
     public static string ServiceAssembly(string project)

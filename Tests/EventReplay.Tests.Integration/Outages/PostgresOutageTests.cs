@@ -17,7 +17,12 @@ public class PostgresOutageTests
         _postgres = new PostgresInstance();
         await _postgres.StartAsync();
         _producer = new ServiceProcess("EventReplay.Producer",
-            new Dictionary<string, string> { ["ConnectionStrings__postgres"] = _postgres.ConnectionString });
+            new Dictionary<string, string>
+            {
+                ["ConnectionStrings__postgres"] = _postgres.ConnectionString,
+                // This store is not the tests' log: keep its events out of the tests' queues.
+                ["Publishing__Enabled"] = "false",
+            });
         await _producer.StartAsync();
         _api = new ProducerApi(_producer.CreateClient());
     }

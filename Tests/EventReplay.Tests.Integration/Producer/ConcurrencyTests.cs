@@ -111,7 +111,7 @@ public class ConcurrencyTests : ProducerTest
             $"""
             insert into producer.mt_streams (id, version) values ('{heldStream}', 1);
             insert into producer.mt_events (seq_id, id, stream_id, version, data, type, mt_dotnet_type)
-            select {held}, gen_random_uuid(), '{heldStream}', 1, data, type, mt_dotnet_type
+            select {held}, gen_random_uuid(), '{heldStream}', 1, jsonb_set(data, array['accountId'], to_jsonb('{heldStream}'::text)), type, mt_dotnet_type
             from producer.mt_events where seq_id = {laterPosition}
             """);
         await transaction.CommitAsync();

@@ -11,6 +11,7 @@ public class ProducerSetup
     public static Dictionary<string, string> Environment { get; } = new()
     {
         ["ConnectionStrings__postgres"] = TestEnvironment.PostgresConnectionString,
+        ["ConnectionStrings__rabbitmq"] = TestEnvironment.RabbitMqConnectionString,
     };
 
     public static ProducerApi Api() => new(Producer.CreateClient());

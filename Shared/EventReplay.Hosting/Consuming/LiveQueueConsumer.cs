@@ -1,0 +1,230 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using EventReplay.Contracts;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace EventReplay.Hosting.Consuming;
+
+/// <summary>
+/// Consumes a consumer's live queue in order and in batches: up to <see cref="BatchSize"/> waiting messages are
+/// applied together (one transaction), then acknowledged with one multiple-ack. Nothing is acknowledged before it
+/// is applied, so a crash only redelivers. A database that is down stalls the queue (retried with back-off) rather
+/// than losing anything; a message that can never be applied (unreadable, unknown type, impossible) goes to the
+/// consumer's dead-letter queue with the reason and the queue moves on.
+/// </summary>
+public sealed partial class LiveQueueConsumer(
+    string consumer, IEventBatchHandler handler, IConnectionFactory rabbit, ILogger<LiveQueueConsumer> logger) : BackgroundService
+{
+    public const int BatchSize = 500;
+
+    // A batch that keeps failing for reasons other than a dependency being down is retried this often, then
+    // taken apart so the one bad message can be set aside.
+    private const int AttemptsBeforeIsolating = 3;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(250);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ConsumeAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception exception)
+            {
+                LogStopped(exception, consumer, backoff.TotalMilliseconds);
+                await Task.Delay(backoff, stoppingToken);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+                continue;
+            }
+
+            backoff = TimeSpan.FromMilliseconds(250);
+        }
+    }
+
+    private async Task ConsumeAsync(CancellationToken stoppingToken)
+    {
+        await using var connection = await rabbit.CreateConnectionAsync(stoppingToken);
+        await using var channel = await connection.CreateChannelAsync(
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
+            stoppingToken);
+        await channel.DeclareTopologyAsync(stoppingToken);
+        await channel.BasicQosAsync(0, BatchSize * 2, global: false, stoppingToken);
+
+        var inbox = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var listener = new AsyncEventingBasicConsumer(channel);
+        listener.ReceivedAsync += async (_, message) =>
+            await inbox.Writer.WriteAsync(new Delivery(message.DeliveryTag, message.Body.ToArray(), message.BasicProperties.Type), stoppingToken);
+        channel.ChannelShutdownAsync += (_, _) =>
+        {
+            inbox.Writer.TryComplete();
+            return Task.CompletedTask;
+        };
+        await channel.BasicConsumeAsync(Topology.LiveQueue(consumer), autoAck: false, listener, stoppingToken);
+        LogListening(consumer);
+
+        var batch = new List<Delivery>(BatchSize);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            batch.Clear();
+            using (var idle = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken))
+            {
+                idle.CancelAfter(TimeSpan.FromSeconds(1));
+                try
+                {
+                    if (!await inbox.Reader.WaitToReadAsync(idle.Token))
+                    {
+                        throw new InvalidOperationException($"The channel of {Topology.LiveQueue(consumer)} closed.");
+                    }
+                }
+                catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+                {
+                    await handler.IdleAsync(stoppingToken);
+                    continue;
+                }
+            }
+
+            while (batch.Count < BatchSize && inbox.Reader.TryRead(out var delivery))
+            {
+                batch.Add(delivery);
+            }
+
+            await ProcessAsync(channel, batch, stoppingToken);
+        }
+    }
+
+    private async Task ProcessAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
+    {
+        var events = new List<RecordedEvent>(batch.Count);
+        var rejected = new List<(ReadOnlyMemory<byte> Body, string Reason)>();
+        foreach (var delivery in batch)
+        {
+            if (Read(delivery, out var recorded, out var reason))
+            {
+                events.Add(recorded!);
+            }
+            else
+            {
+                rejected.Add((delivery.Body, reason!));
+            }
+        }
+
+        foreach (var invalid in await ApplyWithRetriesAsync(events, stoppingToken))
+        {
+            rejected.Add((JsonSerializer.SerializeToUtf8Bytes(invalid.Event, Json), invalid.Reason));
+        }
+
+        foreach (var (body, reason) in rejected)
+        {
+            LogDeadLettered(consumer, reason);
+            var properties = new BasicProperties
+            {
+                Persistent = true,
+                ContentType = "application/json",
+                Headers = new Dictionary<string, object?> { ["x-reason"] = reason, ["x-consumer"] = consumer },
+            };
+            await channel.BasicPublishAsync("", Topology.DeadLetterQueue(consumer), mandatory: false, properties, body, stoppingToken);
+        }
+
+        await channel.BasicAckAsync(batch[^1].Tag, multiple: true, stoppingToken);
+    }
+
+    private async Task<IReadOnlyList<Rejected>> ApplyWithRetriesAsync(List<RecordedEvent> events, CancellationToken stoppingToken)
+    {
+        if (events.Count == 0)
+        {
+            return [];
+        }
+
+        var backoff = TimeSpan.FromMilliseconds(100);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await handler.ApplyAsync(events, stoppingToken);
+            }
+            catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
+            {
+                var dependency = DependencyFailure.IsDependencyDown(exception);
+                if (!dependency && attempt >= AttemptsBeforeIsolating)
+                {
+                    return await ApplyOneByOneAsync(events, stoppingToken);
+                }
+
+                LogRetrying(exception, consumer, events.Count, attempt, backoff.TotalMilliseconds);
+                await Task.Delay(backoff, stoppingToken);
+                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private async Task<IReadOnlyList<Rejected>> ApplyOneByOneAsync(List<RecordedEvent> events, CancellationToken stoppingToken)
+    {
+        var rejected = new List<Rejected>();
+        foreach (var recorded in events)
+        {
+            try
+            {
+                rejected.AddRange(await handler.ApplyAsync([recorded], stoppingToken));
+            }
+            catch (Exception exception) when (!DependencyFailure.IsDependencyDown(exception))
+            {
+                rejected.Add(new Rejected(recorded, $"{exception.GetType().Name}: {exception.Message}"));
+            }
+        }
+
+        return rejected;
+    }
+
+    private static bool Read(Delivery delivery, out RecordedEvent? recorded, out string? reason)
+    {
+        recorded = null;
+        reason = null;
+        if (delivery.Type is not (null or Topology.RecordedEventType))
+        {
+            reason = $"Unexpected message type '{delivery.Type}'.";
+            return false;
+        }
+
+        try
+        {
+            recorded = JsonSerializer.Deserialize<RecordedEvent>(delivery.Body.Span, Json);
+            if (recorded is null || string.IsNullOrEmpty(recorded.StreamId) || string.IsNullOrEmpty(recorded.Type)
+                || recorded.Version < 1 || recorded.Position < 1)
+            {
+                reason = "Not a recorded event: position, streamId, version and type are required.";
+                return false;
+            }
+
+            return true;
+        }
+        catch (JsonException exception)
+        {
+            reason = $"Unreadable JSON: {exception.Message}";
+            return false;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Consuming {Consumer} live events")]
+    private partial void LogListening(string consumer);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} dead-lettered a message: {Reason}")]
+    private partial void LogDeadLettered(string consumer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} could not apply {Count} events (attempt {Attempt}); retrying in {DelayMs} ms")]
+    private partial void LogRetrying(Exception exception, string consumer, int count, int attempt, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} lost its queue; reconnecting in {DelayMs} ms")]
+    private partial void LogStopped(Exception exception, string consumer, double delayMs);
+}

@@ -1,0 +1,176 @@
+using System.Net;
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Tests.Integration.Infrastructure;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace EventReplay.Tests.Integration.Pipeline;
+
+/// <summary>
+/// Commands through the load balancer, events through RabbitMQ, balances read back through the load balancer.
+/// The fixture republishes the whole test log into emptied queues and an emptied read model, so every test can
+/// compare the read model with a fold of the log.
+/// </summary>
+public class LivePipelineTests
+{
+    private const string Synthetic = "synthetic-";
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
+    private ServiceStack _stack = null!;
+    private ProducerApi _api = null!;
+
+    [OneTimeSetUp]
+    public async Task StartFromAnEmptyReadModel()
+    {
+        var postgres = TestEnvironment.PostgresConnectionString;
+        await Database.DropSchemaAsync(postgres, "balances");
+        await using (var connection = new NpgsqlConnection(postgres))
+        {
+            await connection.OpenAsync();
+            await Database.ExecuteAsync(connection,
+                "do $$ begin if to_regclass('producer.publisher_checkpoint') is not null then update producer.publisher_checkpoint set position = 0; end if; end $$");
+        }
+
+        await Broker.PurgeAsync();
+        await using (var redis = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.RedisConnectionString + ",allowAdmin=true"))
+        {
+            await redis.GetServers()[0].FlushDatabaseAsync(1);
+        }
+
+        _stack = new ServiceStack();
+        await _stack.StartAsync();
+        _api = new ProducerApi(_stack.CreateClient());
+    }
+
+    [OneTimeTearDown]
+    public async Task StopStack()
+    {
+        _api.Http.Dispose();
+        await _stack.DisposeAsync();
+    }
+
+    [Test]
+    public async Task A_command_shows_in_the_balance_within_seconds()
+    {
+        var id = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(id);
+        using (var deposit = await _api.DepositAsync(id, "125.50")) { await ProducerApi.BodyAsync(deposit, 200); }
+        using (var withdrawal = await _api.WithdrawAsync(id, "20")) { await ProducerApi.BodyAsync(withdrawal, 200); }
+
+        var account = await Eventually.Until(() => GetAccountAsync(id), a => a?.GetProperty("version").GetInt64() == 3, Settle,
+            $"{id} to reach version 3 in the balances read model");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(account!.Value.GetProperty("balance").GetDecimal(), Is.EqualTo(105.50m));
+            Assert.That(account.Value.GetProperty("owner").GetString(), Is.EqualTo("Ada"));
+            Assert.That(account.Value.GetProperty("status").GetString(), Is.EqualTo("open"));
+        });
+    }
+
+    [Test]
+    public async Task After_a_burst_of_commands_the_read_model_equals_the_fold_of_the_log()
+    {
+        var ids = Enumerable.Range(0, 20).Select(_ => ProducerApi.NewAccountId()).ToList();
+        foreach (var id in ids)
+        {
+            await _api.OpenedAsync(id);
+        }
+
+        await Task.WhenAll(ids.Select(async (id, i) =>
+        {
+            for (var n = 0; n < 25; n++)
+            {
+                using var response = n % 5 == 4 ? await _api.WithdrawAsync(id, "3") : await _api.DepositAsync(id, $"{i + 1}.25");
+                Assert.That((int)response.StatusCode, Is.AnyOf(200, 409));
+            }
+        }));
+
+        await AssertReadModelEqualsFoldAsync();
+    }
+
+    [Test]
+    public async Task A_poison_message_is_dead_lettered_with_its_reason_and_later_events_still_apply()
+    {
+        await Broker.SendAsync(Topology.LiveQueue("balances"), "{not json");
+        await Broker.SendAsync(Topology.LiveQueue("balances"), "{}", type: "SomethingElse");
+        var id = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(id);
+
+        await Eventually.Until(() => GetAccountAsync(id), a => a is not null, Settle, $"{id} to be applied after the poison");
+        var dead = await Eventually.Until(() => Broker.DrainAsync(Topology.DeadLetterQueue("balances")), d => d.Count >= 2, Settle,
+            "the poison messages to be dead-lettered");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(dead.Select(d => d.Body), Is.SupersetOf(new[] { "{not json", "{}" }));
+            Assert.That(dead.Single(d => d.Body == "{not json").Reason, Does.StartWith("Unreadable JSON"));
+            Assert.That(dead.Single(d => d.Body == "{}").Reason, Does.Contain("SomethingElse"));
+        });
+    }
+
+    [Test]
+    public async Task Duplicated_and_reordered_deliveries_leave_the_read_model_correct()
+    {
+        var id = Synthetic + Guid.NewGuid().ToString("N");
+        var queue = Topology.LiveQueue("balances");
+        var opened = Recorded(id, 1, "AccountOpened", new { accountId = id, owner = "Syn" });
+        var deposit = Recorded(id, 2, "FundsDeposited", new { accountId = id, amount = 10.5m });
+        var withdrawal = Recorded(id, 3, "FundsWithdrawn", new { accountId = id, amount = 0.5m });
+
+        // Version 3 before 2 (a gap, parked), then 2 (fills it), then duplicates of everything.
+        await Broker.SendAsync(queue, opened);
+        await Broker.SendAsync(queue, withdrawal);
+        await Broker.SendAsync(queue, deposit);
+        await Broker.SendAsync(queue, opened);
+        await Broker.SendAsync(queue, deposit);
+        await Broker.SendAsync(queue, withdrawal);
+        var marker = ProducerApi.NewAccountId();
+        await _api.OpenedAsync(marker);
+        await Eventually.Until(() => GetAccountAsync(marker), a => a is not null, Settle, "the messages sent before the marker to be applied");
+
+        var account = await GetAccountAsync(id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(account?.GetProperty("version").GetInt64(), Is.EqualTo(3));
+            Assert.That(account?.GetProperty("balance").GetDecimal(), Is.EqualTo(10m));
+        });
+    }
+
+    private async Task AssertReadModelEqualsFoldAsync()
+    {
+        var (expected, head) = await LogFold.BalancesAsync(_api);
+        await Eventually.Until(() => Database.ScalarAsync(TestEnvironment.PostgresConnectionString, "select position from balances.checkpoint"),
+            position => position >= head, Settle, $"the balances consumer to reach position {head}");
+
+        var actual = new Dictionary<string, ExpectedBalance>();
+        await using var connection = new NpgsqlConnection(TestEnvironment.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            $"select account_id, owner, balance, status, version from balances.accounts where account_id not like '{Synthetic}%'", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            actual[reader.GetString(0)] = new ExpectedBalance(reader.GetString(1), reader.GetDecimal(2), reader.GetString(3), reader.GetInt64(4));
+        }
+
+        Assert.That(actual, Is.EquivalentTo(expected));
+    }
+
+    private async Task<JsonElement?> GetAccountAsync(string id)
+    {
+        using var response = await _api.Http.GetAsync(new Uri($"/api/accounts/{id}", UriKind.Relative));
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        return await ProducerApi.BodyAsync(response, 200);
+    }
+
+    private static string Recorded(string id, long version, string type, object data) =>
+        // Low positions: they never move a consumer's checkpoint past the real log.
+        JsonSerializer.Serialize(new RecordedEvent(
+            version, id, version, type, DateTimeOffset.UtcNow,
+            JsonSerializer.SerializeToElement(data)), new JsonSerializerOptions(JsonSerializerDefaults.Web));
+}
