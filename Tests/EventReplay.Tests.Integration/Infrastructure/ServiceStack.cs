@@ -4,18 +4,21 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 /// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer and the
 /// balances consumer, each a real process, over the tests' database, RabbitMQ vhost and Redis database.
 /// </summary>
-public sealed class ServiceStack : IAsyncDisposable
+public sealed class ServiceStack(string? postgres = null, string? redis = null) : IAsyncDisposable
 {
-    private static readonly Dictionary<string, string> Connections = new()
+    private readonly Dictionary<string, string> _connections = new()
     {
-        ["ConnectionStrings__postgres"] = TestEnvironment.PostgresConnectionString,
+        ["ConnectionStrings__postgres"] = postgres ?? TestEnvironment.PostgresConnectionString,
         ["ConnectionStrings__rabbitmq"] = TestEnvironment.RabbitMqConnectionString,
-        ["ConnectionStrings__redis"] = TestEnvironment.RedisConnectionString,
+        ["ConnectionStrings__redis"] = redis ?? TestEnvironment.RedisConnectionString,
     };
 
-    public ServiceProcess Producer { get; } = new("EventReplay.Producer", Connections);
+    private ServiceProcess? _producer;
+    private ServiceProcess? _balances;
 
-    public ServiceProcess Balances { get; } = new("EventReplay.Consumers.Balances", Connections);
+    public ServiceProcess Producer => _producer ??= new("EventReplay.Producer", _connections);
+
+    public ServiceProcess Balances => _balances ??= new("EventReplay.Consumers.Balances", _connections);
 
     public IReadOnlyList<ServiceProcess> Gateways { get; private set; } = [];
 

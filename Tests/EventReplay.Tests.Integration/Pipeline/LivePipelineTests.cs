@@ -3,7 +3,6 @@ using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Tests.Integration.Infrastructure;
 using Npgsql;
-using StackExchange.Redis;
 
 namespace EventReplay.Tests.Integration.Pipeline;
 
@@ -15,28 +14,14 @@ namespace EventReplay.Tests.Integration.Pipeline;
 public class LivePipelineTests
 {
     private const string Synthetic = "synthetic-";
-    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
+    internal static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
     private ServiceStack _stack = null!;
     private ProducerApi _api = null!;
 
     [OneTimeSetUp]
     public async Task StartFromAnEmptyReadModel()
     {
-        var postgres = TestEnvironment.PostgresConnectionString;
-        await Database.DropSchemaAsync(postgres, "balances");
-        await using (var connection = new NpgsqlConnection(postgres))
-        {
-            await connection.OpenAsync();
-            await Database.ExecuteAsync(connection,
-                "do $$ begin if to_regclass('producer.publisher_checkpoint') is not null then update producer.publisher_checkpoint set position = 0; end if; end $$");
-        }
-
-        await Broker.PurgeAsync();
-        await using (var redis = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.RedisConnectionString + ",allowAdmin=true"))
-        {
-            await redis.GetServers()[0].FlushDatabaseAsync(1);
-        }
-
+        await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
         _stack = new ServiceStack();
         await _stack.StartAsync();
         _api = new ProducerApi(_stack.CreateClient());
@@ -86,7 +71,7 @@ public class LivePipelineTests
             }
         }));
 
-        await AssertReadModelEqualsFoldAsync();
+        await AssertReadModelEqualsFoldAsync(_api, TestEnvironment.PostgresConnectionString);
     }
 
     [Test]
@@ -137,14 +122,14 @@ public class LivePipelineTests
         });
     }
 
-    private async Task AssertReadModelEqualsFoldAsync()
+    internal static async Task AssertReadModelEqualsFoldAsync(ProducerApi api, string postgres)
     {
-        var (expected, head) = await LogFold.BalancesAsync(_api);
-        await Eventually.Until(() => Database.ScalarAsync(TestEnvironment.PostgresConnectionString, "select position from balances.checkpoint"),
+        var (expected, head) = await LogFold.BalancesAsync(api);
+        await Eventually.Until(() => Database.ScalarAsync(postgres, "select position from balances.checkpoint"),
             position => position >= head, Settle, $"the balances consumer to reach position {head}");
 
         var actual = new Dictionary<string, ExpectedBalance>();
-        await using var connection = new NpgsqlConnection(TestEnvironment.PostgresConnectionString);
+        await using var connection = new NpgsqlConnection(postgres);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
             $"select account_id, owner, balance, status, version from balances.accounts where account_id not like '{Synthetic}%'", connection);
@@ -157,9 +142,11 @@ public class LivePipelineTests
         Assert.That(actual, Is.EquivalentTo(expected));
     }
 
-    private async Task<JsonElement?> GetAccountAsync(string id)
+    private Task<JsonElement?> GetAccountAsync(string id) => GetAccountAsync(_api, id);
+
+    internal static async Task<JsonElement?> GetAccountAsync(ProducerApi api, string id)
     {
-        using var response = await _api.Http.GetAsync(new Uri($"/api/accounts/{id}", UriKind.Relative));
+        using var response = await api.Http.GetAsync(new Uri($"/api/accounts/{id}", UriKind.Relative));
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;

@@ -1,0 +1,27 @@
+using Npgsql;
+using StackExchange.Redis;
+
+namespace EventReplay.Tests.Integration.Infrastructure;
+
+public static class PipelineState
+{
+    /// <summary>
+    /// Empties the consumers' side (read model, queues, cache) and rewinds the publisher, so the whole log is
+    /// published again into a fresh read model: tests can then compare it with a fold of the log.
+    /// </summary>
+    public static async Task ResetAsync(string postgres, string redis)
+    {
+        await Database.DropSchemaAsync(postgres, "balances");
+        await using (var connection = new NpgsqlConnection(postgres))
+        {
+            await connection.OpenAsync();
+            await Database.ExecuteAsync(connection,
+                "do $$ begin if to_regclass('producer.publisher_checkpoint') is not null then update producer.publisher_checkpoint set position = 0; end if; end $$");
+        }
+
+        await Broker.PurgeAsync();
+        await using var cache = await ConnectionMultiplexer.ConnectAsync(redis + ",allowAdmin=true");
+        var options = ConfigurationOptions.Parse(redis);
+        await cache.GetServers()[0].FlushDatabaseAsync(options.DefaultDatabase ?? 0);
+    }
+}

@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace EventReplay.Tests.Integration.Infrastructure;
+
+/// <summary>A Redis server of the test's own (a child process, data kept across restarts), so a test can stop it.</summary>
+public sealed class RedisInstance : IAsyncDisposable
+{
+    private readonly string _directory = Directory.CreateDirectory(
+        Path.Combine(TestEnvironment.RepoRoot, ".local", "test-redis", Guid.NewGuid().ToString("N")[..8])).FullName;
+
+    private Process? _process;
+
+    public int Port { get; } = TestEnvironment.FreePort();
+
+    public string ConnectionString => $"127.0.0.1:{Port}";
+
+    public async Task StartAsync()
+    {
+        _process = Process.Start(new ProcessStartInfo("redis-server",
+            ["--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", _directory,
+             "--appendonly", "yes", "--save", ""])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        await Eventually.Until(async () =>
+        {
+            try
+            {
+                using var client = new System.Net.Sockets.TcpClient();
+                await client.ConnectAsync("127.0.0.1", Port);
+                return true;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return false;
+            }
+        }, up => up, TimeSpan.FromSeconds(10), $"redis on port {Port}");
+    }
+
+    public void Kill()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            _process.WaitForExit();
+        }
+
+        _process?.Dispose();
+        _process = null;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        Directory.Delete(_directory, recursive: true);
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using EventReplay.Tests.Integration.Infrastructure;
+using static EventReplay.Tests.Integration.Pipeline.LivePipelineTests;
+
+namespace EventReplay.Tests.Integration.Pipeline;
+
+/// <summary>Parts of the live pipeline killed or stopped under load; each test gets a stack (and servers) of its own.</summary>
+public class PipelineFailureTests
+{
+    [Test]
+    public async Task Killing_the_consumer_during_a_burst_of_2000_commands_loses_nothing()
+    {
+        await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        await using var stack = new ServiceStack();
+        await stack.StartAsync();
+        using var client = stack.CreateClient();
+        var api = new ProducerApi(client);
+        var ids = Enumerable.Range(0, 40).Select(_ => ProducerApi.NewAccountId()).ToList();
+        foreach (var id in ids)
+        {
+            await api.OpenedAsync(id);
+        }
+
+        var sent = 0;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async worker =>
+        {
+            for (var n = 0; n < 250; n++)
+            {
+                if (Interlocked.Increment(ref sent) == 600)
+                {
+                    stack.Balances.Kill();
+                }
+
+                using var response = await api.DepositAsync(ids[(worker * 250 + n) % ids.Count], "1.01");
+                Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            }
+        }));
+        await stack.Balances.StartAsync();
+
+        await AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+    }
+
+    [Test]
+    public async Task With_Redis_down_reads_answer_and_events_apply_and_the_cache_converges_when_it_returns()
+    {
+        await using var redis = new RedisInstance();
+        await redis.StartAsync();
+        await using var stack = new ServiceStack(redis: redis.ConnectionString);
+        await stack.StartAsync();
+        using var client = stack.CreateClient();
+        var api = new ProducerApi(client);
+        var id = ProducerApi.NewAccountId();
+        await api.OpenedAsync(id);
+        using (var deposit = await api.DepositAsync(id, "10")) { await ProducerApi.BodyAsync(deposit, 200); }
+        await Eventually.Until(() => ReadAsync(client, id), r => r.Version == 2 && r.Cache == "hit", Settle, "the cached version 2");
+
+        redis.Kill();
+        using (var deposit = await api.DepositAsync(id, "5")) { await ProducerApi.BodyAsync(deposit, 200); }
+        var whileDown = await Eventually.Until(() => ReadAsync(client, id), r => r.Version == 3, Settle, "version 3 to be read without Redis");
+
+        await redis.StartAsync();
+        var converged = await Eventually.Until(() => ReadAsync(client, id), r => r.Version == 3 && r.Cache == "hit", Settle,
+            "the cache to hold version 3 again");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(whileDown.Cache, Is.EqualTo("miss"));
+            Assert.That(whileDown.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)), "a read with Redis down must not stall");
+            Assert.That(converged.Balance, Is.EqualTo(15m));
+        });
+    }
+
+    [Test]
+    public async Task With_PostgreSQL_down_cached_reads_answer_as_stale_and_commands_get_503_then_all_converges()
+    {
+        await using var postgres = new PostgresInstance();
+        await postgres.StartAsync();
+        await using var redis = new RedisInstance();
+        await redis.StartAsync();
+        await Broker.PurgeAsync();
+        await using var stack = new ServiceStack(postgres.ConnectionString, redis.ConnectionString);
+        await stack.StartAsync();
+        using var client = stack.CreateClient();
+        var api = new ProducerApi(client);
+        var id = ProducerApi.NewAccountId();
+        await api.OpenedAsync(id);
+        await Eventually.Until(() => ReadAsync(client, id), r => r.Version == 1 && r.Cache == "hit", Settle, "the account to be cached");
+
+        await postgres.StopAsync();
+        var stale = await Eventually.Until(() => ReadAsync(client, id), r => r.Stale, Settle, "a cached read marked stale");
+        using var refused = await api.DepositAsync(id, "1");
+
+        await postgres.StartAsync();
+        await Eventually.Until(async () =>
+        {
+            using var response = await api.DepositAsync(id, "1", key: "after-outage");
+            return response.StatusCode;
+        }, status => status == HttpStatusCode.OK, Settle, "a deposit to succeed again");
+        var fresh = await Eventually.Until(() => ReadAsync(client, id), r => r.Version == 2 && !r.Stale, Settle, "the deposit to be read");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(stale.Status, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(stale.Version, Is.EqualTo(1));
+            Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+            Assert.That(fresh.Balance, Is.EqualTo(1m));
+        });
+        await AssertReadModelEqualsFoldAsync(api, postgres.ConnectionString);
+    }
+
+    private sealed record Read(HttpStatusCode Status, long Version, decimal Balance, string? Cache, bool Stale, TimeSpan Elapsed);
+
+    private static async Task<Read> ReadAsync(HttpClient client, string id)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var response = await client.GetAsync(new Uri($"/api/accounts/{id}", UriKind.Relative));
+        var elapsed = clock.Elapsed;
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return new Read(response.StatusCode, 0, 0, null, false, elapsed);
+        }
+
+        var body = await ProducerApi.BodyAsync(response, 200);
+        return new Read(response.StatusCode, body.GetProperty("version").GetInt64(), body.GetProperty("balance").GetDecimal(),
+            response.Headers.TryGetValues("X-Cache", out var cache) ? cache.Single() : null,
+            response.Headers.Contains("X-Data-Stale"), elapsed);
+    }
+}
