@@ -16,7 +16,7 @@ public sealed partial class PostgresMonitor(NpgsqlDataSource dataSource, ILogger
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         do
         {
-            var reachable = await PingAsync(stoppingToken);
+            var reachable = await PostgresPing.FailureAsync(dataSource, TimeSpan.FromSeconds(1), stoppingToken) is null;
             if (reachable != _reachable)
             {
                 LogChanged(reachable);
@@ -25,30 +25,6 @@ public sealed partial class PostgresMonitor(NpgsqlDataSource dataSource, ILogger
             _reachable = reachable;
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
-    }
-
-    private async Task<bool> PingAsync(CancellationToken stoppingToken)
-    {
-        using var work = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        work.CancelAfter(TimeSpan.FromSeconds(1));
-        wait.CancelAfter(TimeSpan.FromSeconds(1));
-        try
-        {
-            await Deadline.Within(Ping(work.Token), wait.Token);
-            return true;
-        }
-        catch (Exception exception) when (exception is NpgsqlException or OperationCanceledException or TimeoutException
-            && !stoppingToken.IsCancellationRequested)
-        {
-            return false;
-        }
-    }
-
-    private async Task<object?> Ping(CancellationToken cancellationToken)
-    {
-        await using var command = dataSource.CreateCommand("select 1");
-        return await command.ExecuteScalarAsync(cancellationToken);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL reachable: {Reachable}")]

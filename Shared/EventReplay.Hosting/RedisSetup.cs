@@ -21,6 +21,8 @@ public static class RedisSetup
         options.SyncTimeout = 500;
         options.AsyncTimeout = 500;
         options.ConnectRetry = 1;
+        // While disconnected, fail at once instead of queueing commands until a timeout.
+        options.BacklogPolicy = BacklogPolicy.FailFast;
         builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(options));
         return builder;
     }

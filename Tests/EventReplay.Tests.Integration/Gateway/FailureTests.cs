@@ -8,29 +8,21 @@ namespace EventReplay.Tests.Integration.Gateway;
 public class FailureTests
 {
     private ServiceStack _stack = null!;
-    private ProducerApi _api = null!;
+
+    private ProducerApi Api => _stack.Api;
 
     [SetUp]
-    public async Task StartStack()
-    {
-        _stack = new ServiceStack();
-        await _stack.StartAsync();
-        _api = new ProducerApi(_stack.CreateClient());
-    }
+    public async Task StartStack() => _stack = await ServiceStack.StartedAsync();
 
     [TearDown]
-    public async Task StopStack()
-    {
-        _api.Http.Dispose();
-        await _stack.DisposeAsync();
-    }
+    public async Task StopStack() => await _stack.DisposeAsync();
 
     [Test]
     public async Task Killing_one_gateway_fails_at_most_the_requests_in_flight()
     {
         const int clients = 4;
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
         var sent = 0;
         var failures = new List<string>();
 
@@ -46,7 +38,7 @@ public class FailureTests
                 string? failure;
                 try
                 {
-                    using var response = await _api.DepositAsync(id, "1");
+                    using var response = await Api.DepositAsync(id, "1");
                     failure = response.StatusCode == HttpStatusCode.OK
                         ? null
                         : $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
@@ -74,7 +66,7 @@ public class FailureTests
             Assert.That(failures, Has.Count.LessThanOrEqualTo(clients), string.Join(Environment.NewLine, failures));
             // A request cut off after the producer applied it is recorded without its 200 reaching the client.
             var successes = clients * 60 - failures.Count;
-            Assert.That((await _api.StreamAsync(id))!, Has.Count.InRange(1 + successes, 1 + clients * 60));
+            Assert.That((await Api.StreamAsync(id))!, Has.Count.InRange(1 + successes, 1 + clients * 60));
         });
     }
 
@@ -84,7 +76,7 @@ public class FailureTests
         _stack.Producer.Kill();
 
         var clock = Stopwatch.StartNew();
-        using var response = await _api.OpenAsync(ProducerApi.NewAccountId());
+        using var response = await Api.OpenAsync(ProducerApi.NewAccountId());
 
         Assert.Multiple(() =>
         {
@@ -104,7 +96,7 @@ public class FailureTests
         }
 
         var response = await Eventually.Until(
-            () => _api.Http.GetAsync(new Uri("/api/events", UriKind.Relative)),
+            () => Api.Http.GetAsync(new Uri("/api/events", UriKind.Relative)),
             r => r.StatusCode == HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(10), "the balancer to give up on both gateways");
 
         Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));

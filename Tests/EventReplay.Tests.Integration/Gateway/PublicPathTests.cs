@@ -8,32 +8,24 @@ namespace EventReplay.Tests.Integration.Gateway;
 public class PublicPathTests
 {
     private ServiceStack _stack = null!;
-    private ProducerApi _api = null!;
+
+    private ProducerApi Api => _stack.Api;
 
     [OneTimeSetUp]
-    public async Task StartStack()
-    {
-        _stack = new ServiceStack();
-        await _stack.StartAsync();
-        _api = new ProducerApi(_stack.CreateClient());
-    }
+    public async Task StartStack() => _stack = await ServiceStack.StartedAsync();
 
     [OneTimeTearDown]
-    public async Task StopStack()
-    {
-        _api.Http.Dispose();
-        await _stack.DisposeAsync();
-    }
+    public async Task StopStack() => await _stack.DisposeAsync();
 
     [Test]
     public async Task Commands_and_reads_go_through_the_load_balancer()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
-        using (var deposit = await _api.DepositAsync(id, "10")) { await ProducerApi.BodyAsync(deposit, 200); }
-        using (var withdrawal = await _api.WithdrawAsync(id, "20")) { await ProducerApi.BodyAsync(withdrawal, 409); }
+        await Api.OpenedAsync(id);
+        using (var deposit = await Api.DepositAsync(id, "10")) { await ProducerApi.BodyAsync(deposit, 200); }
+        using (var withdrawal = await Api.WithdrawAsync(id, "20")) { await ProducerApi.BodyAsync(withdrawal, 409); }
 
-        var events = (await _api.StreamAsync(id))!;
+        var events = (await Api.StreamAsync(id))!;
 
         Assert.That(events.Select(e => e.GetProperty("type").GetString()), Is.EqualTo(new[] { "AccountOpened", "FundsDeposited" }));
     }
@@ -46,7 +38,7 @@ public class PublicPathTests
         request.Headers.Add("traceparent", $"00-{traceId}-00f067aa0ba902b7-01");
         request.Headers.Add("X-Correlation-Id", "order-42");
 
-        using var response = await _api.Http.SendAsync(request);
+        using var response = await Api.Http.SendAsync(request);
         var problem = await ProducerApi.BodyAsync(response, 404);
 
         Assert.Multiple(() =>
@@ -60,7 +52,7 @@ public class PublicPathTests
     [Test]
     public async Task A_correlation_id_is_made_when_the_caller_sends_none()
     {
-        using var response = await _api.Http.GetAsync(new Uri("/api/events?limit=1", UriKind.Relative));
+        using var response = await Api.Http.GetAsync(new Uri("/api/events?limit=1", UriKind.Relative));
 
         Assert.That(response.Headers.GetValues("X-Correlation-Id").Single(), Does.Match("^[0-9a-f]{32}$"));
     }
@@ -70,7 +62,7 @@ public class PublicPathTests
     [TestCase("POST", "/api/accounts/acc-1/transfers", HttpStatusCode.NotFound)]
     public async Task Requests_no_route_serves_are_problem_details_from_the_gateway(string method, string path, HttpStatusCode expected)
     {
-        using var response = await _api.Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+        using var response = await Api.Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
 
         Assert.Multiple(() =>
         {
@@ -92,7 +84,7 @@ public class PublicPathTests
     [Test]
     public async Task Problem_details_from_the_producer_pass_through_unchanged()
     {
-        using var response = await _api.PostJsonAsync("/api/accounts", "{\"accountId\":\"bad id\",\"owner\":\"x\"}");
+        using var response = await Api.PostJsonAsync("/api/accounts", "{\"accountId\":\"bad id\",\"owner\":\"x\"}");
 
         var problem = await ProducerApi.BodyAsync(response, 400);
         Assert.That(problem.GetProperty("errors").TryGetProperty("accountId", out _), Is.True);

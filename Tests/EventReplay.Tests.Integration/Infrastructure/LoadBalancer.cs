@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace EventReplay.Tests.Integration.Infrastructure;
@@ -21,18 +20,5 @@ public sealed class LoadBalancer : IAsyncDisposable
         Directory.Delete(_directory, recursive: true);
     }
 
-    private static async Task RunAsync(string[] arguments)
-    {
-        using var process = Process.Start(new ProcessStartInfo("bash", [Path.Combine(TestEnvironment.RepoRoot, "eng", "lb.sh"), .. arguments])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"lb.sh {arguments[0]} failed ({process.ExitCode}): {error}");
-        }
-    }
+    private static Task RunAsync(string[] arguments) => Scripts.RunAsync("lb.sh", arguments);
 }

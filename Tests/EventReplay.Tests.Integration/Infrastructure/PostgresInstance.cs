@@ -1,4 +1,3 @@
-using System.Diagnostics;
 
 namespace EventReplay.Tests.Integration.Infrastructure;
 
@@ -38,19 +37,6 @@ public sealed class PostgresInstance : IAsyncDisposable
         Directory.Delete(_directory, recursive: true);
     }
 
-    private async Task RunAsync(string action)
-    {
-        var script = Path.Combine(TestEnvironment.RepoRoot, "eng", "postgres-instance.sh");
-        using var process = Process.Start(new ProcessStartInfo("bash", [script, action, _directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture)])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"postgres-instance.sh {action} failed ({process.ExitCode}): {error}");
-        }
-    }
+    private Task RunAsync(string action) =>
+        Scripts.RunAsync("postgres-instance.sh", action, _directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
 }

@@ -24,7 +24,19 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null) 
 
     public LoadBalancer LoadBalancer { get; } = new();
 
+    private ProducerApi? _api;
+
     public HttpClient CreateClient() => new() { BaseAddress = LoadBalancer.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>A client of the public API, through the load balancer; disposed with the stack.</summary>
+    public ProducerApi Api => _api ??= new ProducerApi(CreateClient());
+
+    public static async Task<ServiceStack> StartedAsync(string? postgres = null, string? redis = null)
+    {
+        var stack = new ServiceStack(postgres, redis);
+        await stack.StartAsync();
+        return stack;
+    }
 
     public async Task StartAsync()
     {
@@ -40,6 +52,7 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null) 
 
     public async ValueTask DisposeAsync()
     {
+        _api?.Http.Dispose();
         await LoadBalancer.DisposeAsync();
         foreach (var gateway in Gateways)
         {

@@ -16,31 +16,26 @@ public class LivePipelineTests
     private const string Synthetic = "synthetic-";
     internal static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
     private ServiceStack _stack = null!;
-    private ProducerApi _api = null!;
+
+    private ProducerApi Api => _stack.Api;
 
     [OneTimeSetUp]
     public async Task StartFromAnEmptyReadModel()
     {
         await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
-        _stack = new ServiceStack();
-        await _stack.StartAsync();
-        _api = new ProducerApi(_stack.CreateClient());
+        _stack = await ServiceStack.StartedAsync();
     }
 
     [OneTimeTearDown]
-    public async Task StopStack()
-    {
-        _api.Http.Dispose();
-        await _stack.DisposeAsync();
-    }
+    public async Task StopStack() => await _stack.DisposeAsync();
 
     [Test]
     public async Task A_command_shows_in_the_balance_within_seconds()
     {
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
-        using (var deposit = await _api.DepositAsync(id, "125.50")) { await ProducerApi.BodyAsync(deposit, 200); }
-        using (var withdrawal = await _api.WithdrawAsync(id, "20")) { await ProducerApi.BodyAsync(withdrawal, 200); }
+        await Api.OpenedAsync(id);
+        using (var deposit = await Api.DepositAsync(id, "125.50")) { await ProducerApi.BodyAsync(deposit, 200); }
+        using (var withdrawal = await Api.WithdrawAsync(id, "20")) { await ProducerApi.BodyAsync(withdrawal, 200); }
 
         var account = await Eventually.Until(() => GetAccountAsync(id), a => a?.GetProperty("version").GetInt64() == 3, Settle,
             $"{id} to reach version 3 in the balances read model");
@@ -59,19 +54,19 @@ public class LivePipelineTests
         var ids = Enumerable.Range(0, 20).Select(_ => ProducerApi.NewAccountId()).ToList();
         foreach (var id in ids)
         {
-            await _api.OpenedAsync(id);
+            await Api.OpenedAsync(id);
         }
 
         await Task.WhenAll(ids.Select(async (id, i) =>
         {
             for (var n = 0; n < 25; n++)
             {
-                using var response = n % 5 == 4 ? await _api.WithdrawAsync(id, "3") : await _api.DepositAsync(id, $"{i + 1}.25");
+                using var response = n % 5 == 4 ? await Api.WithdrawAsync(id, "3") : await Api.DepositAsync(id, $"{i + 1}.25");
                 Assert.That((int)response.StatusCode, Is.AnyOf(200, 409));
             }
         }));
 
-        await AssertReadModelEqualsFoldAsync(_api, TestEnvironment.PostgresConnectionString);
+        await AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
     }
 
     [Test]
@@ -80,7 +75,7 @@ public class LivePipelineTests
         await Broker.SendAsync(Topology.LiveQueue("balances"), "{not json");
         await Broker.SendAsync(Topology.LiveQueue("balances"), "{}", type: "SomethingElse");
         var id = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
 
         await Eventually.Until(() => GetAccountAsync(id), a => a is not null, Settle, $"{id} to be applied after the poison");
         var dead = await Eventually.Until(() => Broker.DrainAsync(Topology.DeadLetterQueue("balances")), d => d.Count >= 2, Settle,
@@ -111,7 +106,7 @@ public class LivePipelineTests
         await Broker.SendAsync(queue, deposit);
         await Broker.SendAsync(queue, withdrawal);
         var marker = ProducerApi.NewAccountId();
-        await _api.OpenedAsync(marker);
+        await Api.OpenedAsync(marker);
         await Eventually.Until(() => GetAccountAsync(marker), a => a is not null, Settle, "the messages sent before the marker to be applied");
 
         var account = await GetAccountAsync(id);
@@ -142,7 +137,7 @@ public class LivePipelineTests
         Assert.That(actual, Is.EquivalentTo(expected));
     }
 
-    private Task<JsonElement?> GetAccountAsync(string id) => GetAccountAsync(_api, id);
+    private Task<JsonElement?> GetAccountAsync(string id) => GetAccountAsync(Api, id);
 
     internal static async Task<JsonElement?> GetAccountAsync(ProducerApi api, string id)
     {

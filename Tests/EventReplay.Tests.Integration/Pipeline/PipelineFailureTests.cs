@@ -11,10 +11,8 @@ public class PipelineFailureTests
     public async Task Killing_the_consumer_during_a_burst_of_2000_commands_loses_nothing()
     {
         await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
-        await using var stack = new ServiceStack();
-        await stack.StartAsync();
-        using var client = stack.CreateClient();
-        var api = new ProducerApi(client);
+        await using var stack = await ServiceStack.StartedAsync();
+        var api = stack.Api;
         var ids = Enumerable.Range(0, 40).Select(_ => ProducerApi.NewAccountId()).ToList();
         foreach (var id in ids)
         {
@@ -45,10 +43,8 @@ public class PipelineFailureTests
     {
         await using var redis = new RedisInstance();
         await redis.StartAsync();
-        await using var stack = new ServiceStack(redis: redis.ConnectionString);
-        await stack.StartAsync();
-        using var client = stack.CreateClient();
-        var api = new ProducerApi(client);
+        await using var stack = await ServiceStack.StartedAsync(redis: redis.ConnectionString);
+        var (api, client) = (stack.Api, stack.Api.Http);
         var id = ProducerApi.NewAccountId();
         await api.OpenedAsync(id);
         using (var deposit = await api.DepositAsync(id, "10")) { await ProducerApi.BodyAsync(deposit, 200); }
@@ -58,6 +54,7 @@ public class PipelineFailureTests
         using (var deposit = await api.DepositAsync(id, "5")) { await ProducerApi.BodyAsync(deposit, 200); }
         var whileDown = await Eventually.Until(() => ReadAsync(client, id), r => r.Version == 3, Settle, "version 3 to be read without Redis");
 
+        await TestContext.Out.WriteLineAsync($"read with Redis down took {whileDown.Elapsed.TotalMilliseconds:0} ms");
         await redis.StartAsync();
         var converged = await Eventually.Until(() => ReadAsync(client, id), r => r.Version == 3 && r.Cache == "hit", Settle,
             "the cache to hold version 3 again");
@@ -78,10 +75,8 @@ public class PipelineFailureTests
         await using var redis = new RedisInstance();
         await redis.StartAsync();
         await Broker.PurgeAsync();
-        await using var stack = new ServiceStack(postgres.ConnectionString, redis.ConnectionString);
-        await stack.StartAsync();
-        using var client = stack.CreateClient();
-        var api = new ProducerApi(client);
+        await using var stack = await ServiceStack.StartedAsync(postgres.ConnectionString, redis.ConnectionString);
+        var (api, client) = (stack.Api, stack.Api.Http);
         var id = ProducerApi.NewAccountId();
         await api.OpenedAsync(id);
         await Eventually.Until(() => ReadAsync(client, id), r => r.Version == 1 && r.Cache == "hit", Settle, "the account to be cached");
