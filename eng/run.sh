@@ -11,6 +11,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 PORT=${EVENTREPLAY_HTTP_PORT:-8080}
 PRODUCER=http://127.0.0.1:5101
 BALANCES=http://127.0.0.1:5111
+STATISTICS=http://127.0.0.1:5121
 GATEWAYS=(127.0.0.1:5201 127.0.0.1:5202)
 LOGS="$ROOT/.local/logs"
 LB_DIR="$ROOT/.local/haproxy"
@@ -62,15 +63,18 @@ wait_ready() {  # wait_ready URL
 
 start_service producer "$PRODUCER" Endpoints/EventReplay.Producer
 start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances
+start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics
 n=0
 for gateway in "${GATEWAYS[@]}"; do
   n=$((n + 1))
   start_service "gateway$n" "http://$gateway" Gateway/EventReplay.Gateway \
     "ReverseProxy__Clusters__producer__Destinations__p1__Address=$PRODUCER/" \
-    "ReverseProxy__Clusters__balances__Destinations__b1__Address=$BALANCES/"
+    "ReverseProxy__Clusters__balances__Destinations__b1__Address=$BALANCES/" \
+    "ReverseProxy__Clusters__statistics__Destinations__s1__Address=$STATISTICS/"
 done
 wait_ready "$PRODUCER/health"
 wait_ready "$BALANCES/health"
+wait_ready "$STATISTICS/health"
 for gateway in "${GATEWAYS[@]}"; do wait_ready "http://$gateway/health"; done
 eng/lb.sh start "$LB_DIR" "$PORT" "${GATEWAYS[@]}"
 wait_ready "http://127.0.0.1:$PORT/api/events?limit=1"

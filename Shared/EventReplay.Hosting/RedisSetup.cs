@@ -24,6 +24,7 @@ public static class RedisSetup
         // While disconnected, fail at once instead of queueing commands until a timeout.
         options.BacklogPolicy = BacklogPolicy.FailFast;
         builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(options));
+        builder.Services.AddSingleton<VersionedCache>();
         return builder;
     }
 }

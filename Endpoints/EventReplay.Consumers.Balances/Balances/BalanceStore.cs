@@ -1,4 +1,5 @@
 using EventReplay.Contracts;
+using EventReplay.Hosting.Consuming;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -30,16 +31,7 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
                 position bigint not null,
                 updated_at timestamptz not null);
             insert into {Schema}.checkpoint values (1, 0, now()) on conflict (id) do nothing;
-            create table if not exists {Schema}.parked (
-                position bigint not null,
-                stream_id text not null,
-                version bigint not null,
-                type text not null,
-                occurred_at timestamptz not null,
-                data jsonb not null,
-                reason text not null,
-                parked_at timestamptz not null,
-                primary key (stream_id, version));
+            {ParkedEvents.CreateTableSql(Schema)}
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
@@ -52,12 +44,11 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var parked = await ReadParkedAsync(connection, cancellationToken);
-        var events = parked.Concat(batch).DistinctBy(e => (e.StreamId, e.Version)).OrderBy(e => e.Position).ToList();
+        var (parked, events) = await ParkedEvents.WithBatchAsync(connection, Schema, batch, cancellationToken);
         var ids = events.Select(e => e.StreamId).Distinct().ToArray();
         var rows = await ReadAsync(connection, "where account_id = any(@ids) for update", ids, cancellationToken);
         var result = BalanceProjection.ApplyBatch(rows.ToDictionary(row => row.AccountId), events);
-        await ReparkAsync(connection, parked, result.Gaps, cancellationToken);
+        await ParkedEvents.UpdateAsync(connection, Schema, parked, result.Gaps, cancellationToken);
 
         if (result.Changed.Count > 0)
         {
@@ -105,56 +96,6 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         return (await ReadAsync(connection, "where account_id = any(@ids)", [accountId], cancellationToken)).SingleOrDefault();
-    }
-
-    private static async Task<List<RecordedEvent>> ReadParkedAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand(
-            $"select position, stream_id, version, type, occurred_at, data::text from {Schema}.parked order by position limit 10000",
-            connection);
-        var parked = new List<RecordedEvent>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            parked.Add(new RecordedEvent(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3),
-                reader.GetFieldValue<DateTimeOffset>(4), System.Text.Json.JsonElement.Parse(reader.GetString(5))));
-        }
-
-        return parked;
-    }
-
-    /// <summary>Parks the gaps not parked yet and releases parked events that applied, were duplicates or are invalid.</summary>
-    private static async Task ReparkAsync(NpgsqlConnection connection, List<RecordedEvent> parked, IReadOnlyList<RecordedEvent> gaps,
-        CancellationToken cancellationToken)
-    {
-        var stillWaiting = gaps.Select(g => (g.StreamId, g.Version)).ToHashSet();
-        var released = parked.Where(p => !stillWaiting.Contains((p.StreamId, p.Version))).ToList();
-        var wasParked = parked.Select(p => (p.StreamId, p.Version)).ToHashSet();
-        if (released.Count > 0)
-        {
-            await using var delete = new NpgsqlCommand(
-                $"delete from {Schema}.parked where (stream_id, version) in (select * from unnest(@streams, @versions))", connection);
-            delete.Parameters.Add(new NpgsqlParameter<string[]>("streams", [.. released.Select(p => p.StreamId)]));
-            delete.Parameters.Add(new NpgsqlParameter<long[]>("versions", [.. released.Select(p => p.Version)]));
-            await delete.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        foreach (var gap in gaps.Where(g => !wasParked.Contains((g.StreamId, g.Version))))
-        {
-            await using var insert = new NpgsqlCommand(
-                $"""
-                insert into {Schema}.parked (position, stream_id, version, type, occurred_at, data, reason, parked_at)
-                values (@position, @stream, @version, @type, @occurred, @data::jsonb, @reason, now()) on conflict (stream_id, version) do nothing
-                """, connection);
-            insert.Parameters.AddWithValue("position", gap.Position);
-            insert.Parameters.AddWithValue("stream", gap.StreamId);
-            insert.Parameters.AddWithValue("version", gap.Version);
-            insert.Parameters.AddWithValue("type", gap.Type);
-            insert.Parameters.AddWithValue("occurred", gap.Timestamp);
-            insert.Parameters.AddWithValue("data", gap.Data.GetRawText());
-            insert.Parameters.AddWithValue("reason", $"Waiting for version {gap.Version - 1} of {gap.StreamId}.");
-            await insert.ExecuteNonQueryAsync(cancellationToken);
-        }
     }
 
     private static async Task<List<AccountBalance>> ReadAsync(NpgsqlConnection connection, string where, string[] ids,

@@ -12,6 +12,7 @@ public static class PipelineState
     public static async Task ResetAsync(string postgres, string redis)
     {
         await Database.DropSchemaAsync(postgres, "balances");
+        await Database.DropSchemaAsync(postgres, "statistics");
         await using (var connection = new NpgsqlConnection(postgres))
         {
             await connection.OpenAsync();

@@ -135,6 +135,18 @@ public class LivePipelineTests
         }
 
         Assert.That(actual, Is.EquivalentTo(expected));
+
+        var statistics = await LogFold.StatisticsAsync(api);
+        var view = await Eventually.Until(async () =>
+        {
+            using var response = await api.Http.GetAsync(new Uri("/api/statistics", UriKind.Relative));
+            return await ProducerApi.BodyAsync(response, 200);
+        }, s => s.GetProperty("position").GetInt64() >= statistics.Position, Settle, $"statistics to reach position {statistics.Position}");
+        Assert.That(new ExpectedStatistics(
+            view.GetProperty("accounts").GetInt64(), view.GetProperty("openAccounts").GetInt64(),
+            view.GetProperty("deposits").GetProperty("count").GetInt64(), view.GetProperty("deposits").GetProperty("total").GetDecimal(),
+            view.GetProperty("withdrawals").GetProperty("count").GetInt64(), view.GetProperty("withdrawals").GetProperty("total").GetDecimal(),
+            view.GetProperty("position").GetInt64()), Is.EqualTo(statistics));
     }
 
     private Task<JsonElement?> GetAccountAsync(string id) => GetAccountAsync(Api, id);

@@ -1,0 +1,43 @@
+using EventReplay.Hosting;
+
+namespace EventReplay.Consumers.Statistics.Statistics;
+
+public sealed record CountAndTotal(long Count, decimal Total);
+
+public sealed record StatisticsView(long Accounts, long OpenAccounts, CountAndTotal Deposits, CountAndTotal Withdrawals, long Position);
+
+public static class StatisticsEndpoints
+{
+    public const string CacheKey = "statistics:v1:totals";
+
+    public static IEndpointRouteBuilder MapStatistics(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/statistics", GetAsync).WithTags("Statistics").Produces<StatisticsView>();
+        return app;
+    }
+
+    /// <summary>Redis first; PostgreSQL on a miss, which also refills the cache.</summary>
+    private static async Task<IResult> GetAsync(HttpResponse response, VersionedCache cache, StatisticsStore store,
+        PostgresMonitor postgres, CancellationToken ct)
+    {
+        var totals = await cache.GetAsync<Totals>(CacheKey);
+        if (totals is not null)
+        {
+            response.Headers["X-Cache"] = "hit";
+            if (!postgres.IsReachable)
+            {
+                response.Headers["X-Data-Stale"] = "true";
+            }
+        }
+        else
+        {
+            totals = await Deadline.Within(store.GetAsync(ct), response.HttpContext);
+            response.Headers["X-Cache"] = "miss";
+            await cache.SetAsync([(CacheKey, totals.Position, totals)]);
+        }
+
+        return TypedResults.Ok(new StatisticsView(totals.Accounts, totals.OpenAccounts,
+            new CountAndTotal(totals.DepositCount, totals.DepositTotal), new CountAndTotal(totals.WithdrawalCount, totals.WithdrawalTotal),
+            totals.Position));
+    }
+}

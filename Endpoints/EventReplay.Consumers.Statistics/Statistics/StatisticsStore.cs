@@ -1,0 +1,114 @@
+using EventReplay.Contracts;
+using EventReplay.Hosting.Consuming;
+using Npgsql;
+
+namespace EventReplay.Consumers.Statistics.Statistics;
+
+/// <summary>
+/// The statistics read model in PostgreSQL (schema <c>statistics</c>): one totals row, which is also the checkpoint,
+/// and the last applied version of every stream (for the version rule), written in one transaction per batch.
+/// </summary>
+public sealed class StatisticsStore(NpgsqlDataSource dataSource)
+{
+    public const string Schema = "statistics";
+
+    public async Task EnsureSchemaAsync(CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"""
+            create schema if not exists {Schema};
+            create table if not exists {Schema}.totals (
+                id int primary key check (id = 1),
+                accounts bigint not null,
+                open_accounts bigint not null,
+                deposit_count bigint not null,
+                deposit_total numeric(28, 2) not null,
+                withdrawal_count bigint not null,
+                withdrawal_total numeric(28, 2) not null,
+                position bigint not null);
+            insert into {Schema}.totals values (1, 0, 0, 0, 0, 0, 0, 0) on conflict (id) do nothing;
+            create table if not exists {Schema}.stream_versions (stream_id text primary key, version bigint not null);
+            {ParkedEvents.CreateTableSql(Schema)}
+            """);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<StatisticsBatch> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var totals = await ReadTotalsAsync(connection, forUpdate: true, cancellationToken);
+        var (parked, events) = await ParkedEvents.WithBatchAsync(connection, Schema, batch, cancellationToken);
+        var versions = await ReadVersionsAsync(connection, [.. events.Select(e => e.StreamId).Distinct()], cancellationToken);
+        var result = StatisticsProjection.ApplyBatch(totals, versions, events);
+
+        if (result.Versions.Count > 0)
+        {
+            await using var upsert = new NpgsqlCommand(
+                $"""
+                insert into {Schema}.stream_versions (stream_id, version) select * from unnest(@streams, @versions)
+                on conflict (stream_id) do update set version = excluded.version
+                """, connection);
+            upsert.Parameters.Add(new NpgsqlParameter<string[]>("streams", [.. result.Versions.Keys]));
+            upsert.Parameters.Add(new NpgsqlParameter<long[]>("versions", [.. result.Versions.Values]));
+            await upsert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var t = result.Totals with { Position = Math.Max(result.Totals.Position, events.Count > 0 ? events.Max(e => e.Position) : 0) };
+        await using (var update = new NpgsqlCommand(
+            $"""
+            update {Schema}.totals set accounts = @accounts, open_accounts = @open, deposit_count = @depositCount,
+                deposit_total = @depositTotal, withdrawal_count = @withdrawalCount, withdrawal_total = @withdrawalTotal,
+                position = greatest(position, @position)
+            """, connection))
+        {
+            update.Parameters.AddWithValue("accounts", t.Accounts);
+            update.Parameters.AddWithValue("open", t.OpenAccounts);
+            update.Parameters.AddWithValue("depositCount", t.DepositCount);
+            update.Parameters.AddWithValue("depositTotal", t.DepositTotal);
+            update.Parameters.AddWithValue("withdrawalCount", t.WithdrawalCount);
+            update.Parameters.AddWithValue("withdrawalTotal", t.WithdrawalTotal);
+            update.Parameters.AddWithValue("position", t.Position);
+            await update.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await ParkedEvents.UpdateAsync(connection, Schema, parked, result.Gaps, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return result with { Totals = t };
+    }
+
+    public async Task<Totals> GetAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await ReadTotalsAsync(connection, forUpdate: false, cancellationToken);
+    }
+
+    private static async Task<Totals> ReadTotalsAsync(NpgsqlConnection connection, bool forUpdate, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            $"""
+            select accounts, open_accounts, deposit_count, deposit_total, withdrawal_count, withdrawal_total, position
+            from {Schema}.totals {(forUpdate ? "for update" : "")}
+            """, connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new Totals(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetDecimal(3), reader.GetInt64(4),
+            reader.GetDecimal(5), reader.GetInt64(6));
+    }
+
+    private static async Task<Dictionary<string, long>> ReadVersionsAsync(NpgsqlConnection connection, string[] streams,
+        CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            $"select stream_id, version from {Schema}.stream_versions where stream_id = any(@streams)", connection);
+        command.Parameters.Add(new NpgsqlParameter<string[]>("streams", streams));
+        var versions = new Dictionary<string, long>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            versions[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        return versions;
+    }
+}
