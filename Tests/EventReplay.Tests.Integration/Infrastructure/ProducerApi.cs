@@ -69,6 +69,24 @@ public sealed class ProducerApi(HttpClient http)
         return (page.GetProperty("events").EnumerateArray().ToList(), page.GetProperty("next").GetInt64());
     }
 
+    /// <summary>The whole log, every page.</summary>
+    public async Task<List<JsonElement>> AllEventsAsync()
+    {
+        var all = new List<JsonElement>();
+        var after = 0L;
+        while (true)
+        {
+            var (events, next) = await EventsAsync(after, 10_000);
+            if (events.Count == 0)
+            {
+                return all;
+            }
+
+            all.AddRange(events);
+            after = next;
+        }
+    }
+
     /// <summary>The log's last position right now.</summary>
     public async Task<long> HeadAsync()
     {

@@ -39,6 +39,52 @@ public class PipelineFailureTests
     }
 
     [Test]
+    public async Task Killing_the_producer_during_a_burst_still_publishes_every_acknowledged_event()
+    {
+        await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        await using var stack = await ServiceStack.StartedAsync();
+        var api = stack.Api;
+        var id = ProducerApi.NewAccountId();
+        await api.OpenedAsync(id);
+        var acknowledged = new List<long>();
+        var sent = 0;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            for (var n = 0; n < 100; n++)
+            {
+                if (Interlocked.Increment(ref sent) == 300)
+                {
+                    stack.Producer.Kill();
+                }
+
+                try
+                {
+                    using var response = await api.DepositAsync(id, "1");
+                    if (response.StatusCode == HttpStatusCode.OK)
+                    {
+                        var position = (await ProducerApi.BodyAsync(response, 200)).GetProperty("position").GetInt64();
+                        lock (acknowledged)
+                        {
+                            acknowledged.Add(position);
+                        }
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // Cut off with the producer: not acknowledged.
+                }
+            }
+        }));
+        await stack.Producer.StartAsync();
+
+        var events = await api.AllEventsAsync();
+        Assert.That(events.Select(e => e.GetProperty("position").GetInt64()), Is.SupersetOf(acknowledged));
+        await AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+        var balance = await GetAccountAsync(api, id);
+        Assert.That(balance?.GetProperty("version").GetInt64(), Is.GreaterThanOrEqualTo(1 + acknowledged.Count));
+    }
+
+    [Test]
     public async Task With_Redis_down_reads_answer_and_events_apply_and_the_cache_converges_when_it_returns()
     {
         await using var redis = new RedisInstance();
