@@ -4,12 +4,12 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 /// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer and both
 /// consumers, each a real process, over the tests' database, RabbitMQ vhost and Redis database.
 /// </summary>
-public sealed class ServiceStack(string? postgres = null, string? redis = null) : IAsyncDisposable
+public sealed class ServiceStack(string? postgres = null, string? redis = null, string? rabbitmq = null) : IAsyncDisposable
 {
     private readonly Dictionary<string, string> _connections = new()
     {
         ["ConnectionStrings__postgres"] = postgres ?? TestEnvironment.PostgresConnectionString,
-        ["ConnectionStrings__rabbitmq"] = TestEnvironment.RabbitMqConnectionString,
+        ["ConnectionStrings__rabbitmq"] = rabbitmq ?? TestEnvironment.RabbitMqConnectionString,
         ["ConnectionStrings__redis"] = redis ?? TestEnvironment.RedisConnectionString,
     };
 
@@ -34,9 +34,9 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null) 
     /// <summary>A client of the public API, through the load balancer; disposed with the stack.</summary>
     public ProducerApi Api => _api ??= new ProducerApi(CreateClient());
 
-    public static async Task<ServiceStack> StartedAsync(string? postgres = null, string? redis = null)
+    public static async Task<ServiceStack> StartedAsync(string? postgres = null, string? redis = null, string? rabbitmq = null)
     {
-        var stack = new ServiceStack(postgres, redis);
+        var stack = new ServiceStack(postgres, redis, rabbitmq);
         await stack.StartAsync();
         return stack;
     }

@@ -85,6 +85,37 @@ public class PipelineFailureTests
     }
 
     [Test]
+    public async Task Restarting_RabbitMQ_during_a_burst_loses_nothing()
+    {
+        await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        await using var broker = new RabbitMqInstance();
+        await broker.StartAsync();
+        await using var stack = await ServiceStack.StartedAsync(rabbitmq: broker.ConnectionString);
+        var api = stack.Api;
+        var ids = Enumerable.Range(0, 20).Select(_ => ProducerApi.NewAccountId()).ToList();
+        foreach (var id in ids)
+        {
+            await api.OpenedAsync(id);
+        }
+
+        var burst = Task.WhenAll(Enumerable.Range(0, 4).Select(async worker =>
+        {
+            for (var n = 0; n < 300; n++)
+            {
+                using var response = await api.DepositAsync(ids[(worker * 300 + n) % ids.Count], "2");
+                Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), "commands do not need the broker");
+            }
+        }));
+        await Eventually.Until(() => Database.ScalarAsync(TestEnvironment.PostgresConnectionString, "select position from balances.checkpoint"),
+            position => position > 0, Settle, "the consumer to apply events before the broker goes down");
+        await broker.StopAsync();
+        await broker.StartAsync();
+        await burst;
+
+        await AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+    }
+
+    [Test]
     public async Task With_Redis_down_reads_answer_and_events_apply_and_the_cache_converges_when_it_returns()
     {
         await using var redis = new RedisInstance();

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# eng/rabbitmq-instance.sh start|stop DIR PORT
+#
+# A RabbitMQ node of a test's own (loopback AMQP on PORT, no management plugin, user and password
+# `eventreplay`, data in DIR), so a test can stop and restart the broker without touching the shared one.
+# Durable queues and persistent messages survive a stop and start.
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+
+action=${1:?usage: $0 start|stop DIR PORT}
+dir=${2:?usage: $0 start|stop DIR PORT}
+port=${3:?usage: $0 start|stop DIR PORT}
+bin=/usr/lib/rabbitmq/bin
+node="er-test-$port@localhost"
+
+export HOME="$dir/home"
+export RABBITMQ_NODENAME="$node"
+export RABBITMQ_MNESIA_BASE="$dir/mnesia"
+export RABBITMQ_LOG_BASE="$dir/log"
+export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
+export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
+export RABBITMQ_DIST_PORT=$((port + 20000))
+export ERL_EPMD_ADDRESS=127.0.0.1
+export ERL_CRASH_DUMP="$dir/log/erl_crash.dump"
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+
+case "$action" in
+  start)
+    mkdir -p "$HOME" "$dir/mnesia" "$dir/log"
+    if [[ ! -f "$HOME/.erlang.cookie" ]]; then
+      head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$HOME/.erlang.cookie"
+      chmod 400 "$HOME/.erlang.cookie"
+    fi
+    echo "[]." >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+    : >"$RABBITMQ_CONF_ENV_FILE"
+    cat >"$RABBITMQ_CONFIG_FILE" <<CONF
+listeners.tcp.default = 127.0.0.1:$port
+loopback_users = none
+default_user = eventreplay
+default_pass = eventreplay
+default_user_tags.administrator = true
+default_permissions.configure = .*
+default_permissions.read = .*
+default_permissions.write = .*
+CONF
+    (cd "$dir" && exec nohup setsid "$bin/rabbitmq-server" </dev/null >>"$dir/log/stdout.log" 2>&1) &
+    # The node registers with epmd a few seconds after launch; await_startup needs it registered.
+    for _ in $(seq 1 120); do
+      "$bin/rabbitmqctl" -n "$node" -q ping >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+    "$bin/rabbitmqctl" -n "$node" -q await_startup --timeout 60 >/dev/null
+    ;;
+  stop)
+    "$bin/rabbitmqctl" -n "$node" -q stop >/dev/null 2>&1 || true
+    for _ in $(seq 1 100); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || exit 0
+      sleep 0.1
+    done
+    ;;
+  *)
+    echo "usage: $0 start|stop DIR PORT" >&2
+    exit 2
+    ;;
+esac
