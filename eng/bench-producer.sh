@@ -24,7 +24,8 @@ psql -h 127.0.0.1 -p "${ER_PG_PORT:-5432}" -U eventreplay -d eventreplay -XqAt \
   -c "drop database if exists $DB with (force)" -c "create database $DB"
 
 out="Endpoints/EventReplay.Producer/bin/Release/net10.0"
-(cd "$out" && ConnectionStrings__postgres="$PG;Database=$DB" ASPNETCORE_URLS=$API \
+# Publishing off: this measures the write path alone, and its events must not reach a running system's queues.
+(cd "$out" && ConnectionStrings__postgres="$PG;Database=$DB" ASPNETCORE_URLS=$API Publishing__Enabled=false \
   Logging__LogLevel__Default=Warning exec dotnet EventReplay.Producer.dll) > "$ROOT/.local/logs/bench-producer.log" 2>&1 &
 producer=$!
 trap 'kill $producer 2>/dev/null || true; wait $producer 2>/dev/null || true' EXIT
