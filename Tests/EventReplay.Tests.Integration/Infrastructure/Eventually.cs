@@ -17,6 +17,8 @@ public static class Eventually
                 return last;
             }
 
+            // Not a sleep standing in for synchronisation: the pause between two checks of the condition,
+            // which alone decides the outcome (or the deadline does, with a failure naming what never happened).
             await Task.Delay(TimeSpan.FromMilliseconds(100));
         }
         while (clock.Elapsed < timeout);
