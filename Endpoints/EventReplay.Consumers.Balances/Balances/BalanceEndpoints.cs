@@ -1,18 +1,15 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
+using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
 
 namespace EventReplay.Consumers.Balances.Balances;
 
 public sealed record AccountView(string AccountId, string Owner, decimal Balance, string Status, long Version, DateTimeOffset UpdatedAt);
 
-public static partial class BalanceEndpoints
+public static class BalanceEndpoints
 {
     /// <summary>Set on answers that come from the cache while PostgreSQL cannot be reached: they may be behind.</summary>
     public const string StaleHeader = "X-Data-Stale";
-
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
-    private static partial Regex AccountIdPattern();
 
     public static IEndpointRouteBuilder MapBalances(this IEndpointRouteBuilder app)
     {
@@ -24,10 +21,9 @@ public static partial class BalanceEndpoints
     private static async Task<IResult> GetAsync(string accountId, HttpResponse response, BalanceCache cache, BalanceStore store,
         PostgresMonitor postgres, CancellationToken ct)
     {
-        if (!AccountIdPattern().IsMatch(accountId))
+        if (AccountId.Check(accountId) is { } error)
         {
-            return TypedResults.ValidationProblem(
-                new Dictionary<string, string[]> { ["accountId"] = ["must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"] },
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["accountId"] = [error] },
                 title: "The request is invalid");
         }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
 using EventReplay.Producer.Http;
 using EventReplay.Producer.Idempotency;
@@ -42,7 +43,7 @@ public static class AccountEndpoints
         }
 
         var errors = new Dictionary<string, string[]>();
-        AddError(errors, "accountId", AccountRules.CheckAccountId(body!.AccountId));
+        AddError(errors, "accountId", AccountId.Check(body!.AccountId));
         AddError(errors, "owner", AccountRules.CheckOwner(body.Owner));
         return await ExecuteAsync(new OpenAccount(body.AccountId!, body.Owner?.Trim()!), request, writer, errors, ct);
     }
@@ -57,7 +58,7 @@ public static class AccountEndpoints
         }
 
         var errors = new Dictionary<string, string[]>();
-        AddError(errors, "accountId", AccountRules.CheckAccountId(accountId));
+        AddError(errors, "accountId", AccountId.Check(accountId));
         AddError(errors, "amount", AccountRules.CheckAmount(body!.Amount));
         return await ExecuteAsync(command(body.Amount.GetValueOrDefault()), request, writer, errors, ct);
     }
@@ -65,7 +66,7 @@ public static class AccountEndpoints
     private static Task<IResult> CloseAsync(string accountId, HttpRequest request, AccountWriter writer, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
-        AddError(errors, "accountId", AccountRules.CheckAccountId(accountId));
+        AddError(errors, "accountId", AccountId.Check(accountId));
         return ExecuteAsync(new CloseAccount(accountId), request, writer, errors, ct);
     }
 

@@ -1,5 +1,5 @@
+using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
-using EventReplay.Producer.Accounts;
 using EventReplay.Producer.Http;
 using Npgsql;
 
@@ -48,7 +48,7 @@ public static class EventLogEndpoints
         string? fromVersion = null, string? limit = null)
     {
         var errors = new Dictionary<string, string[]>();
-        if (AccountRules.CheckAccountId(streamId) is { } idError)
+        if (AccountId.Check(streamId) is { } idError)
         {
             errors["streamId"] = [idError];
         }

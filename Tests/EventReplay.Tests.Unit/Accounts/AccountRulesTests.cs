@@ -1,3 +1,4 @@
+using EventReplay.Contracts.Accounts;
 using EventReplay.Producer.Accounts;
 using EventReplay.Producer.Idempotency;
 
@@ -10,7 +11,7 @@ public class AccountRulesTests
     [TestCase("x")]
     public void Valid_account_ids_are_accepted(string accountId)
     {
-        Assert.That(AccountRules.CheckAccountId(accountId), Is.Null);
+        Assert.That(AccountId.Check(accountId), Is.Null);
     }
 
     [TestCase("")]
@@ -23,7 +24,7 @@ public class AccountRulesTests
     [TestCase(null)]
     public void Invalid_account_ids_are_refused(string? accountId)
     {
-        Assert.That(AccountRules.CheckAccountId(accountId), Is.Not.Null);
+        Assert.That(AccountId.Check(accountId), Is.Not.Null);
     }
 
     [Test]
@@ -31,8 +32,8 @@ public class AccountRulesTests
     {
         Assert.Multiple(() =>
         {
-            Assert.That(AccountRules.CheckAccountId(new string('a', 64)), Is.Null);
-            Assert.That(AccountRules.CheckAccountId(new string('a', 65)), Is.Not.Null);
+            Assert.That(AccountId.Check(new string('a', 64)), Is.Null);
+            Assert.That(AccountId.Check(new string('a', 65)), Is.Not.Null);
         });
     }
 
