@@ -5,17 +5,10 @@ using EventReplay.Hosting.Consuming;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPostgres();
-builder.AddRedis();
-builder.AddRabbitMq();
+// Listens to: the "balances.live" queue (every committed event, in position order); dead letters to "balances.dead".
+builder.AddLiveConsumer<BalancesHandler>("balances");
 builder.Services.AddSingleton<BalanceStore>();
 builder.Services.AddSingleton<BalanceCache>();
-builder.Services.AddSingleton<PostgresMonitor>();
-builder.Services.AddHostedService(services => services.GetRequiredService<PostgresMonitor>());
-builder.Services.AddSingleton<BalancesHandler>();
-// Listens to: the "balances.live" queue (every committed event, in position order); dead letters to "balances.dead".
-builder.Services.AddHostedService(services => ActivatorUtilities.CreateInstance<LiveQueueConsumer>(
-    services, "balances", services.GetRequiredService<BalancesHandler>()));
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

@@ -5,16 +5,9 @@ using EventReplay.Hosting.Consuming;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPostgres();
-builder.AddRedis();
-builder.AddRabbitMq();
-builder.Services.AddSingleton<StatisticsStore>();
-builder.Services.AddSingleton<PostgresMonitor>();
-builder.Services.AddHostedService(services => services.GetRequiredService<PostgresMonitor>());
-builder.Services.AddSingleton<StatisticsHandler>();
 // Listens to: the "statistics.live" queue (every committed event, in position order); dead letters to "statistics.dead".
-builder.Services.AddHostedService(services => ActivatorUtilities.CreateInstance<LiveQueueConsumer>(
-    services, "statistics", services.GetRequiredService<StatisticsHandler>()));
+builder.AddLiveConsumer<StatisticsHandler>("statistics");
+builder.Services.AddSingleton<StatisticsStore>();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
