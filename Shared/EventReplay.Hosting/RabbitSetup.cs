@@ -1,6 +1,5 @@
 using EventReplay.Contracts;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using RabbitMQ.Client;
 
@@ -11,11 +10,9 @@ public static class RabbitSetup
     /// <summary>A connection factory for <c>ConnectionStrings:rabbitmq</c> (an amqp:// URI whose path is the vhost).</summary>
     public static WebApplicationBuilder AddRabbitMq(this WebApplicationBuilder builder)
     {
-        var uri = builder.Configuration.GetConnectionString("rabbitmq")
-            ?? throw new InvalidOperationException("ConnectionStrings:rabbitmq is not configured.");
         builder.Services.AddSingleton<IConnectionFactory>(new ConnectionFactory
         {
-            Uri = new Uri(uri),
+            Uri = new Uri(builder.RequiredConnectionString("rabbitmq")),
             ClientProvidedName = builder.Environment.ApplicationName,
             RequestedConnectionTimeout = TimeSpan.FromSeconds(3),
             // Our loops reconnect and resume from their own checkpoints; the client's recovery would hide failures.

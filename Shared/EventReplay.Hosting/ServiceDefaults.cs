@@ -59,8 +59,7 @@ public static class ServiceDefaults
     /// <summary>Registers the shared PostgreSQL data source from <c>ConnectionStrings:postgres</c> and its readiness check.</summary>
     public static WebApplicationBuilder AddPostgres(this WebApplicationBuilder builder)
     {
-        var connectionString = builder.Configuration.GetConnectionString("postgres")
-            ?? throw new InvalidOperationException("ConnectionStrings:postgres is not configured.");
+        var connectionString = builder.RequiredConnectionString("postgres");
         builder.Services.AddNpgsqlDataSource(connectionString);
         builder.Services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
         return builder;
@@ -82,6 +81,11 @@ public static class ServiceDefaults
         app.UseStatusCodePages();
         return app;
     }
+
+    /// <summary>A standard <c>ConnectionStrings:{name}</c> value; a service does not start without it.</summary>
+    public static string RequiredConnectionString(this WebApplicationBuilder builder, string name) =>
+        builder.Configuration.GetConnectionString(name)
+        ?? throw new InvalidOperationException($"ConnectionStrings:{name} is not configured.");
 
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
