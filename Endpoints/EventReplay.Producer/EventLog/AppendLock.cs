@@ -54,9 +54,8 @@ public static class AppendLock
     /// The highest position up to which no in-flight append can still commit an event, or null when appends in
     /// flight did not finish within a few seconds (the caller answers 503 rather than risk a gap).
     /// </summary>
-    public static async Task<long?> SafeHeadAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken)
+    public static async Task<long?> SafeHeadAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         long head;
         await using (var last = new NpgsqlCommand(
             $"select case when is_called then last_value else 0 end from {schema}.mt_events_sequence", connection))

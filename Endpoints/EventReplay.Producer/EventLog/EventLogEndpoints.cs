@@ -1,3 +1,4 @@
+using EventReplay.Contracts;
 using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
 using EventReplay.Producer.Http;
@@ -5,9 +6,9 @@ using Npgsql;
 
 namespace EventReplay.Producer.EventLog;
 
-public sealed record EventPage(IReadOnlyList<EventView> Events, long Next);
+public sealed record EventPage(IReadOnlyList<RecordedEvent> Events, long Next);
 
-public sealed record StreamPage(string StreamId, IReadOnlyList<EventView> Events, long Next);
+public sealed record StreamPage(string StreamId, IReadOnlyList<RecordedEvent> Events, long Next);
 
 public static class EventLogEndpoints
 {

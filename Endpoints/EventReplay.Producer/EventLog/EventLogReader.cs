@@ -1,9 +1,8 @@
 using System.Text.Json;
+using EventReplay.Contracts;
 using Npgsql;
 
 namespace EventReplay.Producer.EventLog;
-
-public sealed record EventView(long Position, string StreamId, long Version, string Type, JsonElement Data, DateTimeOffset Timestamp);
 
 /// <summary>
 /// Reads the log straight from Marten's events table, never past the safe head (see <see cref="AppendLock"/>),
@@ -16,13 +15,14 @@ public static class EventLogReader
     // Marten fills the positions of failed appends with tombstone rows; they are not events of ours.
     private const string MartenTombstone = "tombstone";
 
-    private const string Columns = "seq_id, stream_id, version, type, data::text, timestamp";
+    private const string Columns = "seq_id, stream_id, version, type, timestamp, data::text";
 
     /// <summary>Events after a position, or null when appends in flight kept the safe head from being known.</summary>
-    public static async Task<IReadOnlyList<EventView>?> ReadAllAsync(NpgsqlDataSource dataSource, long after, int limit,
+    public static async Task<IReadOnlyList<RecordedEvent>?> ReadAllAsync(NpgsqlDataSource dataSource, long after, int limit,
         CancellationToken cancellationToken)
     {
-        var head = await AppendLock.SafeHeadAsync(dataSource, Schema, cancellationToken);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        var head = await AppendLock.SafeHeadAsync(connection, Schema, cancellationToken);
         if (head is null)
         {
             return null;
@@ -33,15 +33,16 @@ public static class EventLogReader
             return [];
         }
 
-        await using var command = dataSource.CreateCommand(
-            $"select {Columns} from {Schema}.mt_events where seq_id > @after and seq_id <= @head and type <> '{MartenTombstone}' order by seq_id limit @limit");
+        await using var command = new NpgsqlCommand(
+            $"select {Columns} from {Schema}.mt_events where seq_id > @after and seq_id <= @head and type <> '{MartenTombstone}' order by seq_id limit @limit",
+            connection);
         command.Parameters.AddWithValue("after", after);
         command.Parameters.AddWithValue("head", head.Value);
         command.Parameters.AddWithValue("limit", limit);
         return await ReadAsync(command, cancellationToken);
     }
 
-    public static async Task<IReadOnlyList<EventView>> ReadStreamAsync(NpgsqlDataSource dataSource, string streamId,
+    public static async Task<IReadOnlyList<RecordedEvent>> ReadStreamAsync(NpgsqlDataSource dataSource, string streamId,
         long fromVersion, int limit, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(
@@ -59,19 +60,19 @@ public static class EventLogReader
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    private static async Task<IReadOnlyList<EventView>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<RecordedEvent>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {
-        var events = new List<EventView>();
+        var events = new List<RecordedEvent>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            events.Add(new EventView(
+            events.Add(new RecordedEvent(
                 reader.GetInt64(0),
                 reader.GetString(1),
                 reader.GetInt64(2),
                 reader.GetString(3),
-                JsonElement.Parse(reader.GetString(4)),
-                reader.GetFieldValue<DateTimeOffset>(5)));
+                reader.GetFieldValue<DateTimeOffset>(4),
+                JsonElement.Parse(reader.GetString(5))));
         }
 
         return events;

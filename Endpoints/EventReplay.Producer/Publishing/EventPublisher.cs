@@ -26,6 +26,9 @@ public sealed partial class EventPublisher(
     // Session-level advisory lock naming the publishing instance ("EVRPUBLI").
     private const long LeaderKey = 0x4556_5250_5542_4C49;
 
+    // The wire format is the API's: camelCase JSON, the same RecordedEvent that GET /api/events returns.
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan GatherDelay = TimeSpan.FromMilliseconds(20);
 
@@ -87,7 +90,7 @@ public sealed partial class EventPublisher(
                 foreach (var recorded in window)
                 {
                     confirms.Add(channel.BasicPublishAsync(Topology.EventsExchange, routingKey: "", mandatory: false,
-                        Properties(recorded), JsonSerializer.SerializeToUtf8Bytes(ToRecordedEvent(recorded)), stoppingToken));
+                        Properties(recorded), JsonSerializer.SerializeToUtf8Bytes(recorded, Json), stoppingToken));
                 }
 
                 foreach (var confirm in confirms)
@@ -108,10 +111,7 @@ public sealed partial class EventPublisher(
         }
     }
 
-    private static RecordedEvent ToRecordedEvent(EventView view) =>
-        new(view.Position, view.StreamId, view.Version, view.Type, view.Timestamp, view.Data);
-
-    private static BasicProperties Properties(EventView view) => new()
+    private static BasicProperties Properties(RecordedEvent view) => new()
     {
         Persistent = true,
         ContentType = "application/json",
