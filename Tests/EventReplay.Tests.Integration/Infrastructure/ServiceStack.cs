@@ -6,12 +6,7 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 /// </summary>
 public sealed class ServiceStack(string? postgres = null, string? redis = null, string? rabbitmq = null) : IAsyncDisposable
 {
-    private readonly Dictionary<string, string> _connections = new()
-    {
-        ["ConnectionStrings__postgres"] = postgres ?? TestEnvironment.PostgresConnectionString,
-        ["ConnectionStrings__rabbitmq"] = rabbitmq ?? TestEnvironment.RabbitMqConnectionString,
-        ["ConnectionStrings__redis"] = redis ?? TestEnvironment.RedisConnectionString,
-    };
+    private readonly Dictionary<string, string> _connections = TestEnvironment.ServiceConnections(postgres, redis, rabbitmq);
 
     private ServiceProcess? _producer;
     private ServiceProcess? _balances;

@@ -8,11 +8,7 @@ public class ProducerSetup
 {
     public static ServiceProcess Producer { get; private set; } = null!;
 
-    public static Dictionary<string, string> Environment { get; } = new()
-    {
-        ["ConnectionStrings__postgres"] = TestEnvironment.PostgresConnectionString,
-        ["ConnectionStrings__rabbitmq"] = TestEnvironment.RabbitMqConnectionString,
-    };
+    public static Dictionary<string, string> Environment { get; } = TestEnvironment.ServiceConnections();
 
     public static ProducerApi Api() => new(Producer.CreateClient());
 
