@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Trace;
 using StackExchange.Redis;
 
 namespace EventReplay.Hosting;
@@ -22,6 +23,7 @@ public static class RedisSetup
         options.BacklogPolicy = BacklogPolicy.FailFast;
         builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(options));
         builder.Services.AddSingleton<VersionedCache>();
+        builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddRedisInstrumentation());
         return builder;
     }
 }

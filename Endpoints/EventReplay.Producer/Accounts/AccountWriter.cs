@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using EventReplay.Hosting;
 using EventReplay.Producer.EventLog;
 using EventReplay.Producer.Idempotency;
 using EventReplay.Producer.Publishing;
@@ -126,6 +128,12 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         }
 
         stream.AppendOne(decision.Event!);
+        if (Activity.Current?.Id is { } traceParent)
+        {
+            // Kept with the event so the publisher and the consumers continue this request's trace.
+            session.SetHeader(Telemetry.TraceParent, traceParent);
+        }
+
         await AppendLock.AcquireAsync(connection, transaction, cancellationToken);
         await session.SaveChangesAsync(cancellationToken);
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using EventReplay.Contracts;
+using EventReplay.Hosting;
 using Npgsql;
 
 namespace EventReplay.Producer.EventLog;
@@ -19,7 +20,17 @@ public static class EventLogReader
 
     /// <summary>Events after a position, or null when appends in flight kept the safe head from being known.</summary>
     public static async Task<IReadOnlyList<RecordedEvent>?> ReadAllAsync(NpgsqlDataSource dataSource, long after, int limit,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken) =>
+        await ReadAfterAsync(dataSource, after, limit, Columns, Map, cancellationToken);
+
+    /// <summary>As <see cref="ReadAllAsync"/>, with the traceparent each event was appended under, for publishing.</summary>
+    public static async Task<IReadOnlyList<TracedEvent>?> ReadTracedAsync(NpgsqlDataSource dataSource, long after, int limit,
+        CancellationToken cancellationToken) =>
+        await ReadAfterAsync(dataSource, after, limit, $"{Columns}, headers ->> '{Telemetry.TraceParent}'",
+            reader => new TracedEvent(Map(reader), reader.IsDBNull(6) ? null : reader.GetString(6)), cancellationToken);
+
+    private static async Task<IReadOnlyList<T>?> ReadAfterAsync<T>(NpgsqlDataSource dataSource, long after, int limit,
+        string columns, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         var head = await AppendLock.SafeHeadAsync(connection, Schema, cancellationToken);
@@ -34,12 +45,12 @@ public static class EventLogReader
         }
 
         await using var command = new NpgsqlCommand(
-            $"select {Columns} from {Schema}.mt_events where seq_id > @after and seq_id <= @head and type <> '{MartenTombstone}' order by seq_id limit @limit",
+            $"select {columns} from {Schema}.mt_events where seq_id > @after and seq_id <= @head and type <> '{MartenTombstone}' order by seq_id limit @limit",
             connection);
         command.Parameters.AddWithValue("after", after);
         command.Parameters.AddWithValue("head", head.Value);
         command.Parameters.AddWithValue("limit", limit);
-        return await ReadAsync(command, cancellationToken);
+        return await ReadAsync(command, map, cancellationToken);
     }
 
     public static async Task<IReadOnlyList<RecordedEvent>> ReadStreamAsync(NpgsqlDataSource dataSource, string streamId,
@@ -50,7 +61,7 @@ public static class EventLogReader
         command.Parameters.AddWithValue("stream", streamId);
         command.Parameters.AddWithValue("from", fromVersion);
         command.Parameters.AddWithValue("limit", limit);
-        return await ReadAsync(command, cancellationToken);
+        return await ReadAsync(command, Map, cancellationToken);
     }
 
     public static async Task<bool> StreamExistsAsync(NpgsqlDataSource dataSource, string streamId, CancellationToken cancellationToken)
@@ -60,21 +71,27 @@ public static class EventLogReader
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    private static async Task<IReadOnlyList<RecordedEvent>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<T>> ReadAsync<T>(NpgsqlCommand command, Func<NpgsqlDataReader, T> map,
+        CancellationToken cancellationToken)
     {
-        var events = new List<RecordedEvent>();
+        var events = new List<T>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            events.Add(new RecordedEvent(
-                reader.GetInt64(0),
-                reader.GetString(1),
-                reader.GetInt64(2),
-                reader.GetString(3),
-                reader.GetFieldValue<DateTimeOffset>(4),
-                JsonElement.Parse(reader.GetString(5))));
+            events.Add(map(reader));
         }
 
         return events;
     }
+
+    private static RecordedEvent Map(NpgsqlDataReader reader) => new(
+        reader.GetInt64(0),
+        reader.GetString(1),
+        reader.GetInt64(2),
+        reader.GetString(3),
+        reader.GetFieldValue<DateTimeOffset>(4),
+        JsonElement.Parse(reader.GetString(5)));
 }
+
+/// <summary>A committed event with the W3C traceparent of the request that appended it, if any.</summary>
+public sealed record TracedEvent(RecordedEvent Event, string? TraceParent);

@@ -21,6 +21,8 @@ public static class EventStoreSetup
                 options.Events.StreamIdentity = StreamIdentity.AsString;
                 // Rich appends draw positions before writing, so the appended events know their position.
                 options.Events.AppendMode = EventAppendMode.Rich;
+                // Headers carry the traceparent of the request that appended each event (see Telemetry).
+                options.Events.MetadataConfig.HeadersEnabled = true;
                 options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
                 foreach (var (name, type) in AccountEventTypes.All)
                 {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using EventReplay.Contracts;
@@ -75,7 +76,7 @@ public sealed partial class EventPublisher(
         var checkpoint = await ReadCheckpointAsync(stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
-            var events = await EventLogReader.ReadAllAsync(dataSource, checkpoint, BatchSize, stoppingToken);
+            var events = await EventLogReader.ReadTracedAsync(dataSource, checkpoint, BatchSize, stoppingToken);
             if (events is null || events.Count == 0)
             {
                 await signal.WaitAsync(IdlePoll, stoppingToken);
@@ -87,10 +88,12 @@ public sealed partial class EventPublisher(
             foreach (var window in events.Chunk(ConfirmWindow))
             {
                 var confirms = new List<ValueTask>(window.Length);
-                foreach (var recorded in window)
+                foreach (var (recorded, traceParent) in window)
                 {
+                    using var activity = StartPublishActivity(recorded, traceParent);
                     confirms.Add(channel.BasicPublishAsync(Topology.EventsExchange, routingKey: "", mandatory: false,
-                        Properties(recorded), JsonSerializer.SerializeToUtf8Bytes(recorded, Json), stoppingToken));
+                        Properties(recorded, activity?.Id ?? traceParent), JsonSerializer.SerializeToUtf8Bytes(recorded, Json),
+                        stoppingToken));
                 }
 
                 foreach (var confirm in confirms)
@@ -99,7 +102,7 @@ public sealed partial class EventPublisher(
                 }
             }
 
-            checkpoint = events[^1].Position;
+            checkpoint = events[^1].Event.Position;
             await WriteCheckpointAsync(checkpoint, stoppingToken);
             LogPublished(events.Count, checkpoint);
             if (events.Count < BatchSize)
@@ -111,14 +114,31 @@ public sealed partial class EventPublisher(
         }
     }
 
-    private static BasicProperties Properties(RecordedEvent view) => new()
+    private static BasicProperties Properties(RecordedEvent recorded, string? traceParent) => new()
     {
         Persistent = true,
         ContentType = "application/json",
         Type = Topology.RecordedEventType,
-        MessageId = view.Position.ToString(CultureInfo.InvariantCulture),
-        Timestamp = new AmqpTimestamp(view.Timestamp.ToUnixTimeSeconds()),
+        MessageId = recorded.Position.ToString(CultureInfo.InvariantCulture),
+        Timestamp = new AmqpTimestamp(recorded.Timestamp.ToUnixTimeSeconds()),
+        Headers = traceParent is null ? null : new Dictionary<string, object?> { [Telemetry.TraceParent] = traceParent },
     };
+
+    /// <summary>A publish span in the trace of the request that appended the event.</summary>
+    private static Activity? StartPublishActivity(RecordedEvent recorded, string? traceParent)
+    {
+        if (Telemetry.Parse(traceParent) is not { } parent)
+        {
+            return null;
+        }
+
+        var activity = Telemetry.Source.StartActivity($"{Topology.EventsExchange} publish", ActivityKind.Producer, parent);
+        activity?.SetTag("messaging.system", "rabbitmq");
+        activity?.SetTag("messaging.operation.type", "send");
+        activity?.SetTag("messaging.destination.name", Topology.EventsExchange);
+        activity?.SetTag("messaging.message.id", recorded.Position);
+        return activity;
+    }
 
     private static async Task<bool> TryLeadAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Threading.Channels;
 using EventReplay.Contracts;
@@ -24,9 +25,12 @@ public sealed partial class LiveQueueConsumer(
     // taken apart so the one bad message can be set aside.
     private const int AttemptsBeforeIsolating = 3;
 
+    // Links a batch span keeps to the traces of the events it applied.
+    private const int MaxLinks = 64;
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type);
+    private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -65,7 +69,8 @@ public sealed partial class LiveQueueConsumer(
         var inbox = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var listener = new AsyncEventingBasicConsumer(channel);
         listener.ReceivedAsync += async (_, message) =>
-            await inbox.Writer.WriteAsync(new Delivery(message.DeliveryTag, message.Body.ToArray(), message.BasicProperties.Type), stoppingToken);
+            await inbox.Writer.WriteAsync(new Delivery(message.DeliveryTag, message.Body.ToArray(), message.BasicProperties.Type,
+                Telemetry.TraceParentOf(message.BasicProperties.Headers)), stoppingToken);
         channel.ChannelShutdownAsync += (_, _) =>
         {
             inbox.Writer.TryComplete();
@@ -106,6 +111,7 @@ public sealed partial class LiveQueueConsumer(
 
     private async Task ProcessAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
     {
+        using var activity = StartApplyActivity(batch);
         var events = new List<RecordedEvent>(batch.Count);
         var rejected = new List<(ReadOnlyMemory<byte> Body, string Reason)>();
         foreach (var delivery in batch)
@@ -185,6 +191,40 @@ public sealed partial class LiveQueueConsumer(
         }
 
         return rejected;
+    }
+
+    /// <summary>
+    /// One span for the batch's write, in the trace of its first traced event and linked to the traces of the others
+    /// (a batch serves many requests; links are how a span belongs to more than one trace).
+    /// </summary>
+    private Activity? StartApplyActivity(List<Delivery> batch)
+    {
+        ActivityContext? parent = null;
+        var links = new List<ActivityLink>();
+        foreach (var delivery in batch)
+        {
+            if (Telemetry.Parse(delivery.TraceParent) is not { } context)
+            {
+                continue;
+            }
+
+            if (parent is null)
+            {
+                parent = context;
+            }
+            else if (links.Count < MaxLinks)
+            {
+                links.Add(new ActivityLink(context));
+            }
+        }
+
+        var activity = Telemetry.Source.StartActivity($"{Topology.LiveQueue(consumer)} process", ActivityKind.Consumer,
+            parent ?? default, links: links);
+        activity?.SetTag("messaging.system", "rabbitmq");
+        activity?.SetTag("messaging.operation.type", "process");
+        activity?.SetTag("messaging.destination.name", Topology.LiveQueue(consumer));
+        activity?.SetTag("messaging.batch.message_count", batch.Count);
+        return activity;
     }
 
     private static bool Read(Delivery delivery, out RecordedEvent? recorded, out string? reason)

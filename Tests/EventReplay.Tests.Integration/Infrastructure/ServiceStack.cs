@@ -4,9 +4,13 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 /// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer and both
 /// consumers, each a real process, over the tests' database, RabbitMQ vhost and Redis database.
 /// </summary>
-public sealed class ServiceStack(string? postgres = null, string? redis = null, string? rabbitmq = null) : IAsyncDisposable
+public sealed class ServiceStack(string? postgres = null, string? redis = null, string? rabbitmq = null,
+    IReadOnlyDictionary<string, string>? environment = null) : IAsyncDisposable
 {
-    private readonly Dictionary<string, string> _connections = TestEnvironment.ServiceConnections(postgres, redis, rabbitmq);
+    private readonly IReadOnlyDictionary<string, string> _environment = environment ?? new Dictionary<string, string>();
+
+    private readonly Dictionary<string, string> _connections = new(
+        TestEnvironment.ServiceConnections(postgres, redis, rabbitmq).Concat(environment ?? new Dictionary<string, string>()));
 
     private ServiceProcess? _producer;
     private ServiceProcess? _balances;
@@ -29,9 +33,10 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
     /// <summary>A client of the public API, through the load balancer; disposed with the stack.</summary>
     public ProducerApi Api => _api ??= new ProducerApi(CreateClient());
 
-    public static async Task<ServiceStack> StartedAsync(string? postgres = null, string? redis = null, string? rabbitmq = null)
+    public static async Task<ServiceStack> StartedAsync(string? postgres = null, string? redis = null, string? rabbitmq = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
-        var stack = new ServiceStack(postgres, redis, rabbitmq);
+        var stack = new ServiceStack(postgres, redis, rabbitmq, environment);
         await stack.StartAsync();
         return stack;
     }
@@ -44,6 +49,11 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
             ["ReverseProxy__Clusters__balances__Destinations__b1__Address"] = Balances.BaseAddress.ToString(),
             ["ReverseProxy__Clusters__statistics__Destinations__s1__Address"] = Statistics.BaseAddress.ToString(),
         };
+        foreach (var (name, value) in _environment)
+        {
+            backends[name] = value;
+        }
+
         Gateways = [new ServiceProcess("EventReplay.Gateway", backends), new ServiceProcess("EventReplay.Gateway", backends)];
         await Task.WhenAll(Gateways.Select(gateway => gateway.StartAsync()).Append(Producer.StartAsync()).Append(Balances.StartAsync()).Append(Statistics.StartAsync()));
         await LoadBalancer.StartAsync(Gateways.Select(gateway => gateway.Port));

@@ -1,0 +1,32 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace EventReplay.Hosting;
+
+/// <summary>
+/// The system's own spans, and how a trace travels with an event: the producer stores the W3C
+/// <c>traceparent</c> of the request that appended it, the publisher sends it as an AMQP header, and the consumer
+/// continues the trace when it applies the event, so one trace runs from the HTTP request to the consumer's write.
+/// </summary>
+public static class Telemetry
+{
+    public const string SourceName = "EventReplay";
+
+    public const string TraceParent = "traceparent";
+
+    public static readonly ActivitySource Source = new(SourceName);
+
+    public static ActivityContext? Parse(string? traceParent) =>
+        traceParent is not null && ActivityContext.TryParse(traceParent, null, isRemote: true, out var context) ? context : null;
+
+    /// <summary>The <c>traceparent</c> AMQP header of a delivery (the client hands header strings over as bytes).</summary>
+    public static string? TraceParentOf(IDictionary<string, object?>? headers) =>
+        headers is not null && headers.TryGetValue(TraceParent, out var value)
+            ? value switch
+            {
+                byte[] bytes => Encoding.UTF8.GetString(bytes),
+                string text => text,
+                _ => null,
+            }
+            : null;
+}
