@@ -20,7 +20,7 @@ mkdir -p "$results"
 passed=0
 failed=0
 status=0
-for project in Tests/*/*.csproj; do
+for project in Tests/EventReplay.Tests.*/*.csproj; do
   name=$(basename "$project" .csproj)
   echo "test: running $name"
   log="$results/$name.log"

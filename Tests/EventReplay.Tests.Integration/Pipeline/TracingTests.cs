@@ -65,7 +65,8 @@ public class TracingTests
         && Consumers.All(consumer => spans.Any(process => process.Service == consumer && IsProcessing(process)
             && spans.Any(child => child.ParentSpanId == process.SpanId)))
         // The Redis instrumentation reports its spans on a timer of its own, after the others.
-        && spans.Any(span => span.Name == "EVAL");
+        && spans.Any(cache => cache.Name == "EVAL" && spans.Any(process => process.SpanId == cache.ParentSpanId
+            && process.Service == Consumers[0] && IsProcessing(process)));
 
     private static async Task<long?> BalanceVersionAsync(ServiceStack stack, string id)
     {
