@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # eng/run.sh: runs the whole system in the foreground. Installs and starts the local services, builds,
-# starts the producer and two API gateways behind HAProxy, with the public API on http://127.0.0.1:8080,
+# starts the producer, both consumers, the replay service and two API gateways behind HAProxy, with the public API on http://127.0.0.1:8080,
 # and on Ctrl-C or SIGTERM stops every process it started (the services too, unless they were already
 # running before).
 set -euo pipefail
@@ -12,6 +12,7 @@ PORT=${EVENTREPLAY_HTTP_PORT:-8080}
 PRODUCER=http://127.0.0.1:5101
 BALANCES=http://127.0.0.1:5111
 STATISTICS=http://127.0.0.1:5121
+REPLAY=http://127.0.0.1:5131
 GATEWAYS=(127.0.0.1:5201 127.0.0.1:5202)
 LOGS="$ROOT/.local/logs"
 LB_DIR="$ROOT/.local/haproxy"
@@ -64,17 +65,20 @@ wait_ready() {  # wait_ready URL
 start_service producer "$PRODUCER" Endpoints/EventReplay.Producer
 start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances
 start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics
+start_service replay "$REPLAY" Endpoints/EventReplay.Replay
 n=0
 for gateway in "${GATEWAYS[@]}"; do
   n=$((n + 1))
   start_service "gateway$n" "http://$gateway" Gateway/EventReplay.Gateway \
     "ReverseProxy__Clusters__producer__Destinations__p1__Address=$PRODUCER/" \
     "ReverseProxy__Clusters__balances__Destinations__b1__Address=$BALANCES/" \
-    "ReverseProxy__Clusters__statistics__Destinations__s1__Address=$STATISTICS/"
+    "ReverseProxy__Clusters__statistics__Destinations__s1__Address=$STATISTICS/" \
+    "ReverseProxy__Clusters__replay__Destinations__r1__Address=$REPLAY/"
 done
 wait_ready "$PRODUCER/health"
 wait_ready "$BALANCES/health"
 wait_ready "$STATISTICS/health"
+wait_ready "$REPLAY/health"
 for gateway in "${GATEWAYS[@]}"; do wait_ready "http://$gateway/health"; done
 eng/lb.sh start "$LB_DIR" "$PORT" "${GATEWAYS[@]}"
 wait_ready "http://127.0.0.1:$PORT/api/events?limit=1"

@@ -16,4 +16,21 @@ public static class Topology
 
     /// <summary>Where a consumer puts messages it can never apply, with the reason in the <c>x-reason</c> header.</summary>
     public static string DeadLetterQueue(string consumer) => $"{consumer}.dead";
+
+    /// <summary>A consumer's own queue of replay batches, so a replay never queues behind live traffic.</summary>
+    public static string ReplayQueue(string consumer) => $"{consumer}.replay";
+
+    /// <summary>The replay service's command queue: <c>StartReplay</c>, <c>PauseReplay</c>, <c>ResumeReplay</c>, <c>CancelReplay</c>.</summary>
+    public const string ReplayCommandsQueue = "replay.commands";
+
+    /// <summary>Where consumers answer replay batches (<see cref="Replays.ReplayBatchApplied"/>).</summary>
+    public const string ReplayAcksQueue = "replay.acks";
+
+    /// <summary>Fanout exchange of replay lifecycle events, for monitoring.</summary>
+    public const string ReplayEventsExchange = "replay.events";
+
+    /// <summary>AMQP <c>type</c> of a replay batch and of its answer.</summary>
+    public const string ReplayBatchType = nameof(Replays.ReplayBatch);
+
+    public const string ReplayBatchAppliedType = nameof(Replays.ReplayBatchApplied);
 }

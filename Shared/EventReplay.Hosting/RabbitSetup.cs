@@ -34,6 +34,16 @@ public static class RabbitSetup
                 cancellationToken: cancellationToken);
             await channel.QueueDeclareAsync(Topology.DeadLetterQueue(consumer), durable: true, exclusive: false, autoDelete: false,
                 cancellationToken: cancellationToken);
+            await channel.QueueDeclareAsync(Topology.ReplayQueue(consumer), durable: true, exclusive: false, autoDelete: false,
+                cancellationToken: cancellationToken);
         }
+
+        foreach (var queue in new[] { Topology.ReplayCommandsQueue, Topology.ReplayAcksQueue })
+        {
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, cancellationToken: cancellationToken);
+        }
+
+        await channel.ExchangeDeclareAsync(Topology.ReplayEventsExchange, ExchangeType.Fanout, durable: true, autoDelete: false,
+            cancellationToken: cancellationToken);
     }
 }

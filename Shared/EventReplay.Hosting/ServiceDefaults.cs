@@ -37,13 +37,13 @@ public static class ServiceDefaults
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(serviceName))
             .WithTracing(tracing => tracing
-                .AddSource(serviceName, Telemetry.SourceName, "Marten", "Npgsql")
+                .AddSource(serviceName, Telemetry.SourceName, "Marten", "Npgsql", "Wolverine")
                 .AddAspNetCoreInstrumentation(options => options.Filter = context =>
                     !context.Request.Path.StartsWithSegments("/health"))
                 .AddHttpClientInstrumentation()
                 .AddNpgsql())
             .WithMetrics(metrics => metrics
-                .AddMeter(serviceName, Telemetry.SourceName, "Marten", "Npgsql")
+                .AddMeter(serviceName, Telemetry.SourceName, "Marten", "Npgsql", "Wolverine")
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation());

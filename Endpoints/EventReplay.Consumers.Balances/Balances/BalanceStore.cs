@@ -44,6 +44,7 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await ApplyLock.AcquireAsync(connection, transaction, Schema, cancellationToken);
         var (parked, events) = await ParkedEvents.WithBatchAsync(connection, Schema, batch, cancellationToken);
         var ids = events.Select(e => e.StreamId).Distinct().ToArray();
         var rows = await ReadAsync(connection, "where account_id = any(@ids) for update", ids, cancellationToken);

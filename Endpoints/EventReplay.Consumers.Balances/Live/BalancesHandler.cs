@@ -13,7 +13,7 @@ public sealed class BalancesHandler(BalanceStore store, BalanceCache cache) : IE
 {
     private readonly ConcurrentDictionary<string, byte> _uncached = new();
 
-    public async Task<IReadOnlyList<Rejected>> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
+    public async Task<BatchOutcome> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
     {
         var result = await store.ApplyAsync(batch, cancellationToken);
         if (!await cache.SetAsync(result.Changed))
@@ -24,7 +24,8 @@ public sealed class BalancesHandler(BalanceStore store, BalanceCache cache) : IE
             }
         }
 
-        return [.. result.Invalid.Select(invalid => new Rejected(invalid.Event, invalid.Reason))];
+        return new BatchOutcome(result.Applied, result.Duplicates, result.Gaps.Count,
+            [.. result.Invalid.Select(invalid => new Rejected(invalid.Event, invalid.Reason))]);
     }
 
     public async Task IdleAsync(CancellationToken cancellationToken)

@@ -10,11 +10,12 @@ public sealed class StatisticsHandler(StatisticsStore store, VersionedCache cach
 {
     private volatile bool _uncached;
 
-    public async Task<IReadOnlyList<Rejected>> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
+    public async Task<BatchOutcome> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
     {
         var result = await store.ApplyAsync(batch, cancellationToken);
         _uncached = !await cache.SetAsync([(StatisticsEndpoints.CacheKey, result.Totals.Position, result.Totals)]);
-        return [.. result.Invalid.Select(invalid => new Rejected(invalid.Event, invalid.Reason))];
+        return new BatchOutcome(result.Applied, result.Duplicates, result.Gaps.Count,
+            [.. result.Invalid.Select(invalid => new Rejected(invalid.Event, invalid.Reason))]);
     }
 
     public async Task IdleAsync(CancellationToken cancellationToken)

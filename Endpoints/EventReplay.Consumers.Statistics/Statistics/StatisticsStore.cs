@@ -37,6 +37,7 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await ApplyLock.AcquireAsync(connection, transaction, Schema, cancellationToken);
         var totals = await ReadTotalsAsync(connection, forUpdate: true, cancellationToken);
         var (parked, events) = await ParkedEvents.WithBatchAsync(connection, Schema, batch, cancellationToken);
         var versions = await ReadVersionsAsync(connection, [.. events.Select(e => e.StreamId).Distinct()], cancellationToken);

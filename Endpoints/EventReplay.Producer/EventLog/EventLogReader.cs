@@ -1,6 +1,6 @@
-using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Hosting;
+using EventReplay.Hosting.EventLog;
 using Npgsql;
 
 namespace EventReplay.Producer.EventLog;
@@ -11,12 +11,9 @@ namespace EventReplay.Producer.EventLog;
 /// </summary>
 public static class EventLogReader
 {
-    public const string Schema = "producer";
+    public const string Schema = EventTable.Schema;
 
-    // Marten fills the positions of failed appends with tombstone rows; they are not events of ours.
-    private const string MartenTombstone = "tombstone";
-
-    private const string Columns = "seq_id, stream_id, version, type, timestamp, data::text";
+    private const string Columns = EventTable.Columns;
 
     /// <summary>Events after a position, or null when appends in flight kept the safe head from being known.</summary>
     public static async Task<IReadOnlyList<RecordedEvent>?> ReadAllAsync(NpgsqlDataSource dataSource, long after, int limit,
@@ -45,7 +42,7 @@ public static class EventLogReader
         }
 
         await using var command = new NpgsqlCommand(
-            $"select {columns} from {Schema}.mt_events where seq_id > @after and seq_id <= @head and type <> '{MartenTombstone}' order by seq_id limit @limit",
+            $"select {columns} from {Schema}.mt_events where seq_id > @after and seq_id <= @head and type <> '{EventTable.Tombstone}' order by seq_id limit @limit",
             connection);
         command.Parameters.AddWithValue("after", after);
         command.Parameters.AddWithValue("head", head.Value);
@@ -84,13 +81,7 @@ public static class EventLogReader
         return events;
     }
 
-    private static RecordedEvent Map(NpgsqlDataReader reader) => new(
-        reader.GetInt64(0),
-        reader.GetString(1),
-        reader.GetInt64(2),
-        reader.GetString(3),
-        reader.GetFieldValue<DateTimeOffset>(4),
-        JsonElement.Parse(reader.GetString(5)));
+    private static RecordedEvent Map(NpgsqlDataReader reader) => EventTable.Map(reader);
 }
 
 /// <summary>A committed event with the W3C traceparent of the request that appended it, if any.</summary>

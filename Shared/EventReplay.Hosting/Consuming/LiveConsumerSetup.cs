@@ -9,7 +9,8 @@ public static class LiveConsumerSetup
     /// <summary>
     /// Everything a consumer service needs around its handler: PostgreSQL (with the monitor that marks stale
     /// answers), Redis, RabbitMQ, and a <see cref="LiveQueueConsumer"/> feeding <typeparamref name="THandler"/> from
-    /// the consumer's live queue (<see cref="Topology.LiveQueue"/>).
+    /// the consumer's live queue (<see cref="Topology.LiveQueue"/>) and a <see cref="ReplayQueueConsumer"/> feeding
+    /// it replay batches from its replay queue (<see cref="Topology.ReplayQueue"/>).
     /// </summary>
     public static WebApplicationBuilder AddLiveConsumer<THandler>(this WebApplicationBuilder builder, string consumer)
         where THandler : class, IEventBatchHandler
@@ -22,6 +23,8 @@ public static class LiveConsumerSetup
         builder.Services.AddSingleton<THandler>();
         builder.Services.AddHostedService(services =>
             ActivatorUtilities.CreateInstance<LiveQueueConsumer>(services, consumer, services.GetRequiredService<THandler>()));
+        builder.Services.AddHostedService(services =>
+            ActivatorUtilities.CreateInstance<ReplayQueueConsumer>(services, consumer, services.GetRequiredService<THandler>()));
         return builder;
     }
 }

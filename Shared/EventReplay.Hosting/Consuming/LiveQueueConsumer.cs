@@ -21,9 +21,7 @@ public sealed partial class LiveQueueConsumer(
 {
     public const int BatchSize = 500;
 
-    // A batch that keeps failing for reasons other than a dependency being down is retried this often, then
-    // taken apart so the one bad message can be set aside.
-    private const int AttemptsBeforeIsolating = 3;
+    private readonly BatchApplier _applier = new(consumer, handler, logger);
 
     // Links a batch span keeps to the traces of the events it applied.
     private const int MaxLinks = 64;
@@ -126,71 +124,9 @@ public sealed partial class LiveQueueConsumer(
             }
         }
 
-        foreach (var invalid in await ApplyWithRetriesAsync(events, stoppingToken))
-        {
-            rejected.Add((JsonSerializer.SerializeToUtf8Bytes(invalid.Event, Json), invalid.Reason));
-        }
-
-        foreach (var (body, reason) in rejected)
-        {
-            LogDeadLettered(consumer, reason);
-            var properties = new BasicProperties
-            {
-                Persistent = true,
-                ContentType = "application/json",
-                Headers = new Dictionary<string, object?> { ["x-reason"] = reason, ["x-consumer"] = consumer },
-            };
-            await channel.BasicPublishAsync("", Topology.DeadLetterQueue(consumer), mandatory: false, properties, body, stoppingToken);
-        }
-
+        var outcome = await _applier.ApplyAsync(events, stoppingToken);
+        await _applier.DeadLetterAsync(channel, rejected.Concat(BatchApplier.Bodies(outcome.Rejected)), stoppingToken);
         await channel.BasicAckAsync(batch[^1].Tag, multiple: true, stoppingToken);
-    }
-
-    private async Task<IReadOnlyList<Rejected>> ApplyWithRetriesAsync(List<RecordedEvent> events, CancellationToken stoppingToken)
-    {
-        if (events.Count == 0)
-        {
-            return [];
-        }
-
-        var backoff = TimeSpan.FromMilliseconds(100);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await handler.ApplyAsync(events, stoppingToken);
-            }
-            catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
-            {
-                var dependency = DependencyFailure.IsDependencyDown(exception);
-                if (!dependency && attempt >= AttemptsBeforeIsolating)
-                {
-                    return await ApplyOneByOneAsync(events, stoppingToken);
-                }
-
-                LogRetrying(exception, consumer, events.Count, attempt, backoff.TotalMilliseconds);
-                await Task.Delay(backoff, stoppingToken);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
-            }
-        }
-    }
-
-    private async Task<IReadOnlyList<Rejected>> ApplyOneByOneAsync(List<RecordedEvent> events, CancellationToken stoppingToken)
-    {
-        var rejected = new List<Rejected>();
-        foreach (var recorded in events)
-        {
-            try
-            {
-                rejected.AddRange(await handler.ApplyAsync([recorded], stoppingToken));
-            }
-            catch (Exception exception) when (!DependencyFailure.IsDependencyDown(exception))
-            {
-                rejected.Add(new Rejected(recorded, $"{exception.GetType().Name}: {exception.Message}"));
-            }
-        }
-
-        return rejected;
     }
 
     /// <summary>
@@ -258,12 +194,6 @@ public sealed partial class LiveQueueConsumer(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Consuming {Consumer} live events")]
     private partial void LogListening(string consumer);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} dead-lettered a message: {Reason}")]
-    private partial void LogDeadLettered(string consumer, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} could not apply {Count} events (attempt {Attempt}); retrying in {DelayMs} ms")]
-    private partial void LogRetrying(Exception exception, string consumer, int count, int attempt, double delayMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} lost its queue; reconnecting in {DelayMs} ms")]
     private partial void LogStopped(Exception exception, string consumer, double delayMs);

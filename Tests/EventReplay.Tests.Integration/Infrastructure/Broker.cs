@@ -14,7 +14,7 @@ public static class Broker
         await channel.ExchangeDeclareAsync(Topology.EventsExchange, ExchangeType.Fanout, durable: true);
         foreach (var consumer in Topology.Consumers)
         {
-            foreach (var queue in new[] { Topology.LiveQueue(consumer), Topology.DeadLetterQueue(consumer) })
+            foreach (var queue in new[] { Topology.LiveQueue(consumer), Topology.DeadLetterQueue(consumer), Topology.ReplayQueue(consumer) })
             {
                 await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
                 await channel.QueuePurgeAsync(queue);

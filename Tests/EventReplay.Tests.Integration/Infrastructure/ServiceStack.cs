@@ -1,8 +1,8 @@
 namespace EventReplay.Tests.Integration.Infrastructure;
 
 /// <summary>
-/// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer and both
-/// consumers, each a real process, over the tests' database, RabbitMQ vhost and Redis database.
+/// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer, both consumers
+/// and the replay service, each a real process, over the tests' database, RabbitMQ vhost and Redis database.
 /// </summary>
 public sealed class ServiceStack(string? postgres = null, string? redis = null, string? rabbitmq = null,
     IReadOnlyDictionary<string, string>? environment = null) : IAsyncDisposable
@@ -15,12 +15,15 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
     private ServiceProcess? _producer;
     private ServiceProcess? _balances;
     private ServiceProcess? _statistics;
+    private ServiceProcess? _replay;
 
     public ServiceProcess Producer => _producer ??= new("EventReplay.Producer", _connections);
 
     public ServiceProcess Balances => _balances ??= new("EventReplay.Consumers.Balances", _connections);
 
     public ServiceProcess Statistics => _statistics ??= new("EventReplay.Consumers.Statistics", _connections);
+
+    public ServiceProcess Replay => _replay ??= new("EventReplay.Replay", _connections);
 
     public IReadOnlyList<ServiceProcess> Gateways { get; private set; } = [];
 
@@ -48,6 +51,7 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
             ["ReverseProxy__Clusters__producer__Destinations__p1__Address"] = Producer.BaseAddress.ToString(),
             ["ReverseProxy__Clusters__balances__Destinations__b1__Address"] = Balances.BaseAddress.ToString(),
             ["ReverseProxy__Clusters__statistics__Destinations__s1__Address"] = Statistics.BaseAddress.ToString(),
+            ["ReverseProxy__Clusters__replay__Destinations__r1__Address"] = Replay.BaseAddress.ToString(),
         };
         foreach (var (name, value) in _environment)
         {
@@ -55,7 +59,7 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
         }
 
         Gateways = [new ServiceProcess("EventReplay.Gateway", backends), new ServiceProcess("EventReplay.Gateway", backends)];
-        await Task.WhenAll(Gateways.Select(gateway => gateway.StartAsync()).Append(Producer.StartAsync()).Append(Balances.StartAsync()).Append(Statistics.StartAsync()));
+        await Task.WhenAll(Gateways.Select(gateway => gateway.StartAsync()).Append(Producer.StartAsync()).Append(Balances.StartAsync()).Append(Statistics.StartAsync()).Append(Replay.StartAsync()));
         await LoadBalancer.StartAsync(Gateways.Select(gateway => gateway.Port));
     }
 
@@ -71,5 +75,6 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
         await Producer.DisposeAsync();
         await Balances.DisposeAsync();
         await Statistics.DisposeAsync();
+        await Replay.DisposeAsync();
     }
 }

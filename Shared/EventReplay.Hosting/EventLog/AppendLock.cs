@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace EventReplay.Producer.EventLog;
+namespace EventReplay.Hosting.EventLog;
 
 /// <summary>
 /// Makes positions safe to tail without slowing appends down.

@@ -1,0 +1,79 @@
+using EventReplay.Contracts;
+using EventReplay.Contracts.Replays;
+using EventReplay.Hosting;
+using EventReplay.Replay.Replays;
+using JasperFx;
+using JasperFx.Resources;
+using Marten;
+using Marten.Exceptions;
+using RabbitMQ.Client;
+using Weasel.Core;
+using Wolverine;
+using Wolverine.ErrorHandling;
+using Wolverine.Marten;
+using Wolverine.RabbitMQ;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddPostgres();
+builder.AddRabbitMq();
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<ReplayLog>();
+builder.Services.AddSingleton<ReplayBatchPublisher>();
+builder.Services.AddOpenApi();
+
+// The Replay saga's state and Wolverine's inbox/outbox live in PostgreSQL, schema "replay".
+builder.Services.AddMarten(options =>
+    {
+        options.DatabaseSchemaName = "replay";
+        options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
+        options.Schema.For<Replay>().Index(replay => replay.RequestedAt).UseNumericRevisions(true);
+        options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+    })
+    .UseNpgsqlDataSource()
+    .IntegrateWithWolverine()
+    .ApplyAllDatabaseChangesOnStartup();
+
+builder.UseWolverine(options =>
+{
+    options.ServiceName = "replay";
+    options.UseRabbitMq(new Uri(builder.RequiredConnectionString("rabbitmq")));
+    options.Policies.AutoApplyTransactions();
+    options.Policies.UseDurableLocalQueues();
+    options.Policies.UseDurableOutboxOnAllSendingEndpoints();
+    options.UnknownMessageBehavior = UnknownMessageBehavior.DeadLetterQueue;
+
+    // Listens to: "replay.commands" (StartReplay, PauseReplay, ResumeReplay, CancelReplay from any AMQP client) and
+    // "replay.acks" (consumers' ReplayBatchApplied). Sends: ReplayBatch to "{target}.replay" (ReplayBatchPublisher).
+    // Publishes: ReplayStarted/Progressed/Completed/Failed/Cancelled to the "replay.events" exchange.
+    options.ListenToRabbitQueue(Topology.ReplayCommandsQueue).UseDurableInbox()
+        .DeadLetterQueueing(new DeadLetterQueue("replay.commands.dead", DeadLetterQueueMode.WolverineStorage));
+    options.ListenToRabbitQueue(Topology.ReplayAcksQueue).DefaultIncomingMessage<ReplayBatchApplied>().UseDurableInbox();
+    options.PublishMessage<ReplayStarted>().ToRabbitExchange(Topology.ReplayEventsExchange);
+    options.PublishMessage<ReplayProgressed>().ToRabbitExchange(Topology.ReplayEventsExchange);
+    options.PublishMessage<ReplayCompleted>().ToRabbitExchange(Topology.ReplayEventsExchange);
+    options.PublishMessage<ReplayFailed>().ToRabbitExchange(Topology.ReplayEventsExchange);
+    options.PublishMessage<ReplayCancelled>().ToRabbitExchange(Topology.ReplayEventsExchange);
+
+    // Two messages of one replay can meet on its saga document: the loser retries on the fresh version. A store that
+    // is down (or a safe head held back) is retried with back-off rather than failing the replay.
+    options.OnException<ConcurrencyException>().Or<SagaConcurrencyException>().RetryWithCooldown(TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(10),
+        TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200),
+        TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(800), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+    options.OnException<TimeoutException>().Or<Npgsql.NpgsqlException>().Or<RabbitMQ.Client.Exceptions.BrokerUnreachableException>()
+        .RetryWithCooldown(TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5));
+});
+
+var app = builder.Build();
+await using (var connection = await app.Services.GetRequiredService<IConnectionFactory>().CreateConnectionAsync())
+await using (var channel = await connection.CreateChannelAsync())
+{
+    await channel.DeclareTopologyAsync(CancellationToken.None);
+}
+
+app.UseServiceDefaults();
+app.MapOpenApi();
+app.MapDefaultEndpoints();
+app.MapReplays();
+
+return await app.RunJasperFxCommands(args);

@@ -1,0 +1,319 @@
+using EventReplay.Contracts.Replays;
+using JasperFx;
+using Wolverine;
+
+namespace EventReplay.Replay.Replays;
+
+/// <summary>
+/// The replay process, as a durable Wolverine saga (state in PostgreSQL through Marten). It decides and the handlers
+/// read and send: it plans the selection, asks for batches one read at a time while fewer than
+/// <see cref="MaxInFlight"/> wait for their answer, counts the answers, re-asks for a batch whose answer does not
+/// come within <see cref="AckTimeout"/>, honours the rate limit, pause, resume and cancel, and stays stored after it
+/// ends so <c>GET /api/replays</c> can show it. Its document is revisioned: two messages of one replay handled at
+/// once cannot overwrite each other's changes (the later one fails and is retried on the fresh state).
+/// </summary>
+public sealed class Replay : Saga, IRevisioned
+{
+    public const int MaxInFlight = 4;
+
+    public static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
+
+    // Progress events at most this often (every answer updates the saga itself).
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
+
+    public string Id { get; set; } = "";
+
+    public string Target { get; set; } = "";
+
+    public string Mode { get; set; } = "";
+
+    public string Status { get; set; } = ReplayStatus.Requested;
+
+    public ReplaySelection Selection { get; set; } = new(1, 0, null, null, null, null);
+
+    public int BatchSize { get; set; } = ReplayRules.DefaultBatchSize;
+
+    public int? MaxEventsPerSecond { get; set; }
+
+    public string? Reason { get; set; }
+
+    public string? RequestedBy { get; set; }
+
+    public DateTimeOffset RequestedAt { get; set; }
+
+    public DateTimeOffset? StartedAt { get; set; }
+
+    public DateTimeOffset? CompletedAt { get; set; }
+
+    public DateTimeOffset? ProgressedAt { get; set; }
+
+    /// <summary>The last position read and sent; the next batch starts after it.</summary>
+    public long Cursor { get; set; }
+
+    public bool Reading { get; set; }
+
+    public int NextSequence { get; set; } = 1;
+
+    public List<InFlightBatch> InFlight { get; set; } = [];
+
+    /// <summary>Answers that arrived before the saga handled the <see cref="ReplayBatchSent"/> of their batch.</summary>
+    public List<ReplayBatchApplied> Early { get; set; } = [];
+
+    public long EventsTotal { get; set; }
+
+    public long EventsSent { get; set; }
+
+    public long EventsApplied { get; set; }
+
+    public long EventsSkipped { get; set; }
+
+    public long EventsParked { get; set; }
+
+    public long EventsRejected { get; set; }
+
+    public string? Error { get; set; }
+
+    public sealed record InFlightBatch(int Sequence, long After, long LastPosition, int Count, int Attempt);
+
+    public static (Replay, OutgoingMessages) Start(StartReplay command, TimeProvider clock)
+    {
+        var replay = new Replay
+        {
+            Id = command.ReplayId ?? Guid.NewGuid().ToString("N"),
+            Target = command.Target ?? "",
+            Mode = command.Mode ?? "",
+            BatchSize = command.BatchSize ?? ReplayRules.DefaultBatchSize,
+            MaxEventsPerSecond = command.MaxEventsPerSecond,
+            Reason = command.Reason,
+            RequestedBy = command.RequestedBy,
+            RequestedAt = clock.GetUtcNow(),
+        };
+        var messages = new OutgoingMessages();
+        var errors = ReplayRules.Validate(command);
+        if (errors.Count > 0)
+        {
+            // A command from AMQP is not answered; its replay is recorded as failed with the reason instead.
+            replay.Fail(string.Join(" ", errors.SelectMany(error => error.Value)), clock, messages);
+            return (replay, messages);
+        }
+
+        // The end is known once the planner has read the safe head; until then the selection's end is open.
+        replay.Selection = ReplayRules.Selection(command, long.MaxValue);
+        replay.Cursor = replay.Selection.FromPosition - 1;
+        messages.Add(new PlanReplay(replay.Id, replay.Selection));
+        return (replay, messages);
+    }
+
+    public OutgoingMessages Handle(ReplayPlanned planned, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        if (Status != ReplayStatus.Requested)
+        {
+            return messages;
+        }
+
+        Selection = Selection with { ToPosition = planned.ToPosition };
+        EventsTotal = planned.EventsTotal;
+        Status = ReplayStatus.Running;
+        StartedAt = clock.GetUtcNow();
+        messages.Add(new ReplayStarted(Id, Target, Mode, Selection.FromPosition, Selection.ToPosition, EventsTotal));
+        Continue(clock, messages);
+        return messages;
+    }
+
+    public OutgoingMessages Handle(ReplayBatchSent sent, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        // Only the answer to the current read moves the cursor; a re-sent batch is already counted and in flight.
+        if (sent.Sequence == NextSequence && InFlight.All(batch => batch.Sequence != sent.Sequence))
+        {
+            Reading = false;
+            NextSequence++;
+            Cursor = Math.Max(Cursor, sent.LastPosition);
+            if (sent.Count > 0)
+            {
+                EventsSent += sent.Count;
+                InFlight.Add(new InFlightBatch(sent.Sequence, sent.After, sent.LastPosition, sent.Count, 1));
+                messages.Add(new ReplayBatchTimeout(Id, sent.Sequence, 1));
+            }
+
+            if (Early.FirstOrDefault(answer => answer.Sequence == sent.Sequence) is { } early)
+            {
+                Early.Remove(early);
+                Count(early, clock, messages);
+            }
+        }
+
+        Continue(clock, messages);
+        return messages;
+    }
+
+    public OutgoingMessages Handle(ReplayBatchApplied applied, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        if (applied.Sequence == NextSequence && !IsOver)
+        {
+            // The consumer answered before this saga heard that the batch went out: keep the answer for then.
+            Early.Add(applied);
+            return messages;
+        }
+
+        Count(applied, clock, messages);
+        return messages;
+    }
+
+    private void Count(ReplayBatchApplied applied, TimeProvider clock, OutgoingMessages messages)
+    {
+        var batch = InFlight.FirstOrDefault(b => b.Sequence == applied.Sequence);
+        if (batch is null)
+        {
+            return; // an answer to a batch that was re-sent and already answered, or to a replay that ended
+        }
+
+        InFlight.Remove(batch);
+        EventsApplied += applied.Applied;
+        EventsSkipped += applied.Skipped;
+        EventsParked += applied.Parked;
+        EventsRejected += applied.Rejected;
+        var now = clock.GetUtcNow();
+        if (ProgressedAt is null || now - ProgressedAt >= ProgressInterval)
+        {
+            ProgressedAt = now;
+            messages.Add(new ReplayProgressed(Id, Cursor, EventsSent, EventsApplied, EventsSkipped, EventsPerSecond(now)));
+        }
+
+        Continue(clock, messages);
+    }
+
+    public OutgoingMessages Handle(ReplayBatchTimeout timeout, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        var batch = InFlight.FirstOrDefault(b => b.Sequence == timeout.Sequence && b.Attempt == timeout.Attempt);
+        if (batch is null || IsOver)
+        {
+            return messages;
+        }
+
+        // No answer: send the same slice again. The consumer's version rule makes a second delivery harmless.
+        var again = batch with { Attempt = batch.Attempt + 1 };
+        InFlight[InFlight.IndexOf(batch)] = again;
+        messages.Add(new SendReplayBatch(Id, batch.Sequence, Target, Mode, batch.After, batch.Count, Selection with { ToPosition = batch.LastPosition }));
+        messages.Add(new ReplayBatchTimeout(Id, batch.Sequence, again.Attempt));
+        return messages;
+    }
+
+    public OutgoingMessages Handle(PauseReplay pause, TimeProvider clock)
+    {
+        if (Status is ReplayStatus.Running or ReplayStatus.Requested)
+        {
+            Status = ReplayStatus.Paused;
+        }
+
+        return [];
+    }
+
+    public OutgoingMessages Handle(ResumeReplay resume, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        if (Status == ReplayStatus.Paused)
+        {
+            Status = StartedAt is null ? ReplayStatus.Requested : ReplayStatus.Running;
+            Continue(clock, messages);
+        }
+
+        return messages;
+    }
+
+    public OutgoingMessages Handle(CancelReplay cancel, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        if (!IsOver)
+        {
+            Status = ReplayStatus.Cancelled;
+            CompletedAt = clock.GetUtcNow();
+            InFlight.Clear();
+            messages.Add(new ReplayCancelled(Id, Cursor));
+        }
+
+        return messages;
+    }
+
+    /// <summary>Messages for a replay that does not exist (or no longer does) are dropped.</summary>
+    public static void NotFound(ReplayBatchApplied applied)
+    {
+    }
+
+    public static void NotFound(ReplayBatchSent sent)
+    {
+    }
+
+    public static void NotFound(ReplayBatchTimeout timeout)
+    {
+    }
+
+    public static void NotFound(ReplayPlanned planned)
+    {
+    }
+
+    public static void NotFound(PauseReplay pause)
+    {
+    }
+
+    public static void NotFound(ResumeReplay resume)
+    {
+    }
+
+    public static void NotFound(CancelReplay cancel)
+    {
+    }
+
+    public bool IsOver => Status is ReplayStatus.Completed or ReplayStatus.Cancelled or ReplayStatus.Failed;
+
+    public double EventsPerSecond(DateTimeOffset now)
+    {
+        var end = CompletedAt ?? now;
+        var seconds = StartedAt is { } started ? (end - started).TotalSeconds : 0;
+        return seconds > 0 ? (EventsApplied + EventsSkipped + EventsParked + EventsRejected) / seconds : 0;
+    }
+
+    public void Fail(string error, TimeProvider clock, OutgoingMessages messages)
+    {
+        Status = ReplayStatus.Failed;
+        Error = error;
+        CompletedAt = clock.GetUtcNow();
+        messages.Add(new ReplayFailed(Id, error));
+    }
+
+    /// <summary>The next step: ask for another batch, wait (rate limit), or finish.</summary>
+    private void Continue(TimeProvider clock, OutgoingMessages messages)
+    {
+        if (Status != ReplayStatus.Running || Reading)
+        {
+            return;
+        }
+
+        if (Cursor >= Selection.ToPosition)
+        {
+            if (InFlight.Count == 0)
+            {
+                Status = ReplayStatus.Completed;
+                CompletedAt = clock.GetUtcNow();
+                messages.Add(new ReplayCompleted(Id, EventsApplied, EventsSkipped, (CompletedAt.Value - StartedAt!.Value).TotalSeconds));
+            }
+
+            return;
+        }
+
+        if (InFlight.Count >= MaxInFlight)
+        {
+            return;
+        }
+
+        Reading = true;
+        var next = new SendReplayBatch(Id, NextSequence, Target, Mode, Cursor, BatchSize, Selection);
+        var wait = MaxEventsPerSecond is { } rate && StartedAt is { } started
+            ? started + TimeSpan.FromSeconds((double)EventsSent / rate) - clock.GetUtcNow()
+            : TimeSpan.Zero;
+        messages.Add(wait > TimeSpan.Zero ? next.DelayedFor(wait) : next);
+    }
+}

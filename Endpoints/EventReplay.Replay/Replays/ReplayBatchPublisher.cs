@@ -1,0 +1,87 @@
+using System.Globalization;
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Contracts.Replays;
+using EventReplay.Hosting;
+using RabbitMQ.Client;
+
+namespace EventReplay.Replay.Replays;
+
+/// <summary>
+/// Sends replay batches straight to a consumer's replay queue: persistent, confirmed by the broker before the saga
+/// counts the batch as sent. One channel, reopened after a failure; batches are large, so Wolverine's outbox
+/// (a row per message) would double the writes for nothing the saga's own retries do not already give.
+/// </summary>
+public sealed class ReplayBatchPublisher(IConnectionFactory rabbit) : IAsyncDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private IConnection? _connection;
+    private IChannel? _channel;
+
+    public async Task PublishAsync(string target, ReplayBatch batch, CancellationToken cancellationToken)
+    {
+        var body = JsonSerializer.SerializeToUtf8Bytes(batch, Json);
+        var properties = new BasicProperties
+        {
+            Persistent = true,
+            ContentType = "application/json",
+            Type = Topology.ReplayBatchType,
+            MessageId = string.Create(CultureInfo.InvariantCulture, $"{batch.ReplayId}/{batch.Sequence}"),
+        };
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var channel = await ChannelAsync(cancellationToken);
+            try
+            {
+                await channel.BasicPublishAsync("", Topology.ReplayQueue(target), mandatory: false, properties, body, cancellationToken);
+            }
+            catch
+            {
+                await ResetAsync();
+                throw;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await ResetAsync();
+        _gate.Dispose();
+    }
+
+    private async Task<IChannel> ChannelAsync(CancellationToken cancellationToken)
+    {
+        if (_channel is { IsOpen: true })
+        {
+            return _channel;
+        }
+
+        await ResetAsync();
+        _connection = await rabbit.CreateConnectionAsync(cancellationToken);
+        _channel = await _connection.CreateChannelAsync(new CreateChannelOptions(true, true), cancellationToken);
+        await _channel.DeclareTopologyAsync(cancellationToken);
+        return _channel;
+    }
+
+    private async Task ResetAsync()
+    {
+        if (_channel is not null)
+        {
+            await _channel.DisposeAsync();
+        }
+
+        if (_connection is not null)
+        {
+            await _connection.DisposeAsync();
+        }
+
+        (_channel, _connection) = (null, null);
+    }
+}

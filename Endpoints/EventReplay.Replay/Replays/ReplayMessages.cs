@@ -1,0 +1,77 @@
+using Wolverine;
+using Wolverine.Attributes;
+
+namespace EventReplay.Replay.Replays;
+
+// The replay service's own messages. Commands carry short wire names so any AMQP client can send them with the
+// `type` property alone; they live here rather than in Contracts because the names come from Wolverine's attribute.
+
+/// <summary>Starts a replay (the body of <c>POST /api/replays</c>, or raw JSON on <c>replay.commands</c>).</summary>
+[MessageIdentity("StartReplay")]
+public sealed record StartReplay(
+    string? ReplayId,
+    string? Target,
+    string? Mode,
+    long? FromPosition = null,
+    long? ToPosition = null,
+    DateTimeOffset? FromTime = null,
+    DateTimeOffset? ToTime = null,
+    string[]? StreamIds = null,
+    string[]? EventTypes = null,
+    int? BatchSize = null,
+    int? MaxEventsPerSecond = null,
+    string? Reason = null,
+    string? RequestedBy = null);
+
+[MessageIdentity("PauseReplay")]
+public sealed record PauseReplay(string ReplayId);
+
+[MessageIdentity("ResumeReplay")]
+public sealed record ResumeReplay(string ReplayId);
+
+[MessageIdentity("CancelReplay")]
+public sealed record CancelReplay(string ReplayId);
+
+/// <summary>Which events a replay sends: a position range, optionally narrowed by time, streams and types.</summary>
+public sealed record ReplaySelection(long FromPosition, long ToPosition, DateTimeOffset? FromTime, DateTimeOffset? ToTime,
+    string[]? StreamIds, string[]? EventTypes);
+
+// Steps of the saga: it decides, these handlers read the store and send.
+public sealed record PlanReplay(string ReplayId, ReplaySelection Selection);
+
+public sealed record ReplayPlanned(string ReplayId, long ToPosition, long EventsTotal);
+
+public sealed record SendReplayBatch(string ReplayId, int Sequence, string Target, string Mode, long After, int BatchSize,
+    ReplaySelection Selection);
+
+public sealed record ReplayBatchSent(string ReplayId, int Sequence, long After, long LastPosition, int Count);
+
+public sealed record ReplayBatchTimeout(string ReplayId, int Sequence, int Attempt) : TimeoutMessage(Replay.AckTimeout);
+
+// Lifecycle events, published on the replay.events exchange for monitoring.
+[MessageIdentity("ReplayStarted")]
+public sealed record ReplayStarted(string ReplayId, string Target, string Mode, long FromPosition, long ToPosition, long EventsTotal);
+
+[MessageIdentity("ReplayProgressed")]
+public sealed record ReplayProgressed(string ReplayId, long Position, long EventsSent, long EventsApplied, long EventsSkipped,
+    double EventsPerSecond);
+
+[MessageIdentity("ReplayCompleted")]
+public sealed record ReplayCompleted(string ReplayId, long EventsApplied, long EventsSkipped, double Seconds);
+
+[MessageIdentity("ReplayFailed")]
+public sealed record ReplayFailed(string ReplayId, string Error);
+
+[MessageIdentity("ReplayCancelled")]
+public sealed record ReplayCancelled(string ReplayId, long Position);
+
+/// <summary>Where a replay stands, as <c>GET /api/replays/{id}</c> shows it.</summary>
+public static class ReplayStatus
+{
+    public const string Requested = "requested";
+    public const string Running = "running";
+    public const string Paused = "paused";
+    public const string Completed = "completed";
+    public const string Cancelled = "cancelled";
+    public const string Failed = "failed";
+}

@@ -1,0 +1,24 @@
+namespace EventReplay.Contracts.Replays;
+
+/// <summary>How a replay treats its target: re-send into the live read model, or build a fresh copy and cut over.</summary>
+public static class ReplayModes
+{
+    public const string Redeliver = "redeliver";
+    public const string Rebuild = "rebuild";
+
+    public static readonly IReadOnlyList<string> All = [Redeliver, Rebuild];
+}
+
+/// <summary>
+/// A slice of the log, in position order, sent by the replay service to one consumer's replay queue
+/// (<see cref="Topology.ReplayQueue"/>). The consumer applies it with the same function as live events.
+/// </summary>
+public sealed record ReplayBatch(string ReplayId, int Sequence, string Mode, IReadOnlyList<RecordedEvent> Events);
+
+/// <summary>
+/// A consumer's answer to a <see cref="ReplayBatch"/>, on <see cref="Topology.ReplayAcksQueue"/>, once the batch is
+/// committed: how many events changed the read model, how many it already had (duplicates by version), how many
+/// wait for an earlier version (parked) and how many can never apply (dead-lettered).
+/// </summary>
+public sealed record ReplayBatchApplied(string ReplayId, int Sequence, int Applied, int Skipped, int Parked, int Rejected,
+    long LastPosition);

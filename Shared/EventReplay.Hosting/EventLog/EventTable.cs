@@ -1,0 +1,30 @@
+using System.Text.Json;
+using EventReplay.Contracts;
+using Npgsql;
+
+namespace EventReplay.Hosting.EventLog;
+
+/// <summary>
+/// Marten's events table as the producer writes it, read straight with SQL by the services that read the log
+/// (the producer's event API and publisher, the replay service).
+/// </summary>
+public static class EventTable
+{
+    public const string Schema = "producer";
+
+    public const string Name = Schema + ".mt_events";
+
+    /// <summary>Marten fills the positions of failed appends with tombstone rows; they are not events of ours.</summary>
+    public const string Tombstone = "tombstone";
+
+    /// <summary>The columns <see cref="Map"/> reads, in its order.</summary>
+    public const string Columns = "seq_id, stream_id, version, type, timestamp, data::text";
+
+    public static RecordedEvent Map(NpgsqlDataReader reader) => new(
+        reader.GetInt64(0),
+        reader.GetString(1),
+        reader.GetInt64(2),
+        reader.GetString(3),
+        reader.GetFieldValue<DateTimeOffset>(4),
+        JsonElement.Parse(reader.GetString(5)));
+}

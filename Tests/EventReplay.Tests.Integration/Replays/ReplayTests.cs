@@ -1,0 +1,273 @@
+using System.Net;
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Tests.Integration.Infrastructure;
+using EventReplay.Tests.Integration.Pipeline;
+using StackExchange.Redis;
+
+namespace EventReplay.Tests.Integration.Replays;
+
+/// <summary>
+/// Replays through the public API and through raw AMQP, against the whole system: the replay service's saga reads
+/// the store and sends batches to one consumer's replay queue; the consumer applies them with the version rule.
+/// </summary>
+public class ReplayTests
+{
+    private static readonly TimeSpan Finish = TimeSpan.FromSeconds(60);
+    private ServiceStack _stack = null!;
+
+    private ProducerApi Api => _stack.Api;
+
+    [OneTimeSetUp]
+    public async Task StartFromAnEmptyReadModel()
+    {
+        await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        _stack = await ServiceStack.StartedAsync();
+    }
+
+    [OneTimeTearDown]
+    public async Task StopStack() => await _stack.DisposeAsync();
+
+    [Test]
+    public async Task Redelivering_everything_over_a_healthy_read_model_changes_nothing_and_skips_every_event()
+    {
+        await MakeHistoryAsync(accounts: 5, deposits: 4);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+        var before = await BalancesAsync();
+
+        var replay = await StartAndFinishAsync("""{"target":"balances","mode":"redeliver","batchSize":7,"reason":"healthy check"}""");
+
+        var (events, head) = await CountEventsAsync(1, long.MaxValue);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("completed"));
+            Assert.That(replay.GetProperty("toPosition").GetInt64(), Is.GreaterThanOrEqualTo(head));
+            Assert.That(replay.GetProperty("eventsTotal").GetInt64(), Is.GreaterThanOrEqualTo(events));
+            Assert.That(replay.GetProperty("eventsApplied").GetInt64(), Is.Zero);
+            Assert.That(replay.GetProperty("eventsSkipped").GetInt64(), Is.EqualTo(replay.GetProperty("eventsTotal").GetInt64()));
+            Assert.That(replay.GetProperty("reason").GetString(), Is.EqualTo("healthy check"));
+            Assert.That(replay.GetProperty("requestedBy").GetString(), Is.EqualTo("replay-tests"));
+            Assert.That(await BalancesAsync(), Is.EquivalentTo(before));
+        });
+    }
+
+    [Test]
+    public async Task Redelivering_the_streams_of_deleted_rows_repairs_them()
+    {
+        var ids = await MakeHistoryAsync(accounts: 3, deposits: 5);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+        var damaged = ids.Take(2).ToArray();
+        await using (var connection = new Npgsql.NpgsqlConnection(TestEnvironment.PostgresConnectionString))
+        {
+            await connection.OpenAsync();
+            await Database.ExecuteAsync(connection,
+                $"delete from balances.accounts where account_id in ({string.Join(", ", damaged.Select(id => $"'{id}'"))})");
+        }
+
+        await using (var cache = await ConnectionMultiplexer.ConnectAsync(TestEnvironment.RedisConnectionString))
+        {
+            foreach (var id in damaged)
+            {
+                await cache.GetDatabase().KeyDeleteAsync($"balances:v1:account:{id}");
+            }
+        }
+
+        var replay = await StartAndFinishAsync(
+            $$"""{"target":"balances","mode":"redeliver","streamIds":{{JsonSerializer.Serialize(damaged)}}}""");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.GetProperty("eventsTotal").GetInt64(), Is.EqualTo(2 * 6), "each damaged stream has 6 events");
+            Assert.That(replay.GetProperty("eventsApplied").GetInt64(), Is.EqualTo(2 * 6));
+        });
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+    }
+
+    [Test]
+    public async Task Filters_select_exactly_the_matching_events()
+    {
+        var ids = await MakeHistoryAsync(accounts: 2, deposits: 3);
+        var all = await EventsAsync();
+        var first = all.First(e => e.StreamId == ids[0]);
+        var cases = new (string Body, Func<(long Position, string StreamId, string Type, DateTimeOffset Timestamp), bool> Selects)[]
+        {
+            ($$"""{"streamIds":["{{ids[1]}}"]}""", e => e.StreamId == ids[1]),
+            ("""{"eventTypes":["AccountOpened"]}""", e => e.Type == "AccountOpened"),
+            ($$"""{"fromPosition":{{first.Position}},"toPosition":{{first.Position + 2}}}""", e => e.Position >= first.Position && e.Position <= first.Position + 2),
+            ($$"""{"fromTime":"{{first.Timestamp:O}}","toTime":"{{first.Timestamp.AddMilliseconds(1):O}}","eventTypes":["AccountOpened"]}""",
+                e => e.Timestamp >= first.Timestamp && e.Timestamp <= first.Timestamp.AddMilliseconds(1) && e.Type == "AccountOpened"),
+        };
+        foreach (var (filter, selects) in cases)
+        {
+            var body = filter.Insert(1, "\"target\":\"balances\",\"mode\":\"redeliver\",\"dryRun\":true,");
+            using var response = await Api.PostJsonAsync("/api/replays", body);
+            var plan = await ProducerApi.BodyAsync(response, 200);
+            Assert.That(plan.GetProperty("eventsTotal").GetInt64(), Is.EqualTo(all.Count(e => e.Position <= plan.GetProperty("toPosition").GetInt64() && selects(e))), filter);
+        }
+    }
+
+    [Test]
+    public async Task A_dry_run_answers_the_plan_and_records_nothing()
+    {
+        await MakeHistoryAsync(accounts: 1, deposits: 1);
+        var id = $"dry-{Guid.NewGuid():N}";
+        using var response = await Api.PostJsonAsync("/api/replays", $$"""{"replayId":"{{id}}","target":"statistics","mode":"redeliver","batchSize":2,"dryRun":true}""");
+        var plan = await ProducerApi.BodyAsync(response, 200);
+        var total = plan.GetProperty("eventsTotal").GetInt64();
+        Assert.Multiple(async () =>
+        {
+            Assert.That(total, Is.GreaterThanOrEqualTo(2));
+            Assert.That(plan.GetProperty("batches").GetInt64(), Is.EqualTo((total + 1) / 2));
+            Assert.That(plan.GetProperty("fromPosition").GetInt64(), Is.EqualTo(1));
+            using var show = await Api.Http.GetAsync(new Uri($"/api/replays/{id}", UriKind.Relative));
+            Assert.That(show.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        });
+    }
+
+    [TestCase("""{"target":"nobody","mode":"redeliver"}""", "target")]
+    [TestCase("""{"target":"balances","mode":"sideways"}""", "mode")]
+    [TestCase("""{"target":"balances","mode":"redeliver","fromPosition":9,"toPosition":3}""", "fromPosition")]
+    [TestCase("""{"target":"balances","mode":"redeliver","batchSize":0}""", "batchSize")]
+    [TestCase("""{"target":"balances","mode":"redeliver","batchSize":10001}""", "batchSize")]
+    [TestCase("""{"target":"balances","mode":"redeliver","replayId":"no spaces"}""", "replayId")]
+    public async Task An_invalid_request_is_refused_with_the_reason_and_starts_nothing(string body, string field)
+    {
+        var before = await ListCountAsync();
+        using var response = await Api.PostJsonAsync("/api/replays", body);
+        var problem = await ProducerApi.BodyAsync(response, 400);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(problem.GetProperty("errors").TryGetProperty(field, out _), Is.True, problem.ToString());
+            Assert.That(await ListCountAsync(), Is.EqualTo(before));
+        });
+    }
+
+    [Test]
+    public async Task The_same_replay_id_twice_starts_one_replay()
+    {
+        await MakeHistoryAsync(accounts: 1, deposits: 1);
+        var id = $"once-{Guid.NewGuid():N}";
+        var body = $$"""{"replayId":"{{id}}","target":"statistics","mode":"redeliver"}""";
+        using (var first = await Api.PostJsonAsync("/api/replays", body)) { await ProducerApi.BodyAsync(first, 202); }
+        using (var again = await Api.PostJsonAsync("/api/replays", body))
+        {
+            Assert.That(again.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+            Assert.That(again.Headers.Location?.ToString(), Is.EqualTo($"/api/replays/{id}"));
+        }
+
+        using var list = await Api.Http.GetAsync(new Uri("/api/replays?limit=1000", UriKind.Relative));
+        var replays = (await ProducerApi.BodyAsync(list, 200)).GetProperty("replays").EnumerateArray();
+        Assert.That(replays.Count(r => r.GetProperty("replayId").GetString() == id), Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_raw_AMQP_StartReplay_starts_a_replay()
+    {
+        await MakeHistoryAsync(accounts: 1, deposits: 2);
+        var id = $"amqp-{Guid.NewGuid():N}";
+        await Broker.SendAsync(Topology.ReplayCommandsQueue, $$"""{"replayId":"{{id}}","target":"balances","mode":"redeliver"}""", type: "StartReplay");
+
+        var replay = await WaitForEndAsync(id);
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("completed"));
+            Assert.That(replay.GetProperty("eventsSkipped").GetInt64(), Is.EqualTo(replay.GetProperty("eventsTotal").GetInt64()));
+        });
+    }
+
+    [Test]
+    public async Task Replays_are_listed_newest_first()
+    {
+        await MakeHistoryAsync(accounts: 1, deposits: 1);
+        var first = await StartAndFinishAsync("""{"target":"statistics","mode":"redeliver"}""");
+        var second = await StartAndFinishAsync("""{"target":"statistics","mode":"redeliver"}""");
+
+        using var response = await Api.Http.GetAsync(new Uri("/api/replays?limit=2", UriKind.Relative));
+        var ids = (await ProducerApi.BodyAsync(response, 200)).GetProperty("replays").EnumerateArray()
+            .Select(r => r.GetProperty("replayId").GetString()).ToList();
+        Assert.That(ids, Is.EqualTo(new[] { second.GetProperty("replayId").GetString(), first.GetProperty("replayId").GetString() }));
+    }
+
+    private async Task<JsonElement> StartAndFinishAsync(string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/replays")
+        {
+            Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("X-Requested-By", "replay-tests");
+        using var response = await Api.Http.SendAsync(request);
+        var accepted = await ProducerApi.BodyAsync(response, 202);
+        Assert.That(response.Headers.Location?.ToString(), Is.EqualTo($"/api/replays/{accepted.GetProperty("replayId").GetString()}"));
+        return await WaitForEndAsync(accepted.GetProperty("replayId").GetString()!);
+    }
+
+    private async Task<JsonElement> WaitForEndAsync(string id) =>
+        await Eventually.Until(async () =>
+        {
+            using var response = await Api.Http.GetAsync(new Uri($"/api/replays/{id}", UriKind.Relative));
+            return response.IsSuccessStatusCode ? await ProducerApi.BodyAsync(response, 200) : (JsonElement?)null;
+        }, replay => replay?.GetProperty("status").GetString() is "completed" or "failed" or "cancelled", Finish, $"replay {id} to end")
+        ?? default;
+
+    private async Task<List<string>> MakeHistoryAsync(int accounts, int deposits)
+    {
+        var ids = Enumerable.Range(0, accounts).Select(_ => ProducerApi.NewAccountId()).ToList();
+        foreach (var id in ids)
+        {
+            await Api.OpenedAsync(id);
+            for (var n = 1; n <= deposits; n++)
+            {
+                using var deposit = await Api.DepositAsync(id, $"{n}.50");
+                await ProducerApi.BodyAsync(deposit, 200);
+            }
+        }
+
+        return ids;
+    }
+
+    private async Task<int> ListCountAsync()
+    {
+        using var response = await Api.Http.GetAsync(new Uri("/api/replays?limit=1000", UriKind.Relative));
+        return (await ProducerApi.BodyAsync(response, 200)).GetProperty("replays").GetArrayLength();
+    }
+
+    private async Task<(long Count, long Head)> CountEventsAsync(long from, long to)
+    {
+        var events = await EventsAsync();
+        var selected = events.Where(e => e.Position >= from && e.Position <= to).ToList();
+        return (selected.Count, events.Count == 0 ? 0 : events[^1].Position);
+    }
+
+    private async Task<List<(long Position, string StreamId, string Type, DateTimeOffset Timestamp)>> EventsAsync()
+    {
+        var all = new List<(long, string, string, DateTimeOffset)>();
+        var after = 0L;
+        while (true)
+        {
+            var (events, next) = await Api.EventsAsync(after, 10_000);
+            if (events.Count == 0)
+            {
+                return all;
+            }
+
+            all.AddRange(events.Select(e => (e.GetProperty("position").GetInt64(), e.GetProperty("streamId").GetString()!,
+                e.GetProperty("type").GetString()!, e.GetProperty("timestamp").GetDateTimeOffset())));
+            after = next;
+        }
+    }
+
+    private static async Task<Dictionary<string, (decimal, long)>> BalancesAsync()
+    {
+        var rows = new Dictionary<string, (decimal, long)>();
+        await using var connection = new Npgsql.NpgsqlConnection(TestEnvironment.PostgresConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("select account_id, balance, version from balances.accounts", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows[reader.GetString(0)] = (reader.GetDecimal(1), reader.GetInt64(2));
+        }
+
+        return rows;
+    }
+}

@@ -1,0 +1,211 @@
+using EventReplay.Contracts.Replays;
+using EventReplay.Replay.Replays;
+using Wolverine;
+using ReplaySaga = EventReplay.Replay.Replays.Replay;
+
+namespace EventReplay.Tests.Unit.Replays;
+
+/// <summary>The Replay saga's decisions, called directly: no host, no broker, no database.</summary>
+public class ReplaySagaTests
+{
+    private readonly ManualClock _clock = new();
+
+    [Test]
+    public void A_valid_start_is_requested_and_asks_for_a_plan()
+    {
+        var (replay, messages) = ReplaySaga.Start(Command(), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.Id, Is.EqualTo("r1"));
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Requested));
+            Assert.That(messages.Single(), Is.EqualTo(new PlanReplay("r1", replay.Selection)));
+            Assert.That(replay.Selection.FromPosition, Is.EqualTo(1));
+        });
+    }
+
+    [Test]
+    public void An_invalid_start_from_AMQP_is_recorded_as_failed_with_the_reason()
+    {
+        var (replay, messages) = ReplaySaga.Start(Command() with { Target = "nobody" }, _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Failed));
+            Assert.That(replay.Error, Does.Contain("Unknown target 'nobody'"));
+            Assert.That(messages.Single(), Is.TypeOf<ReplayFailed>());
+        });
+    }
+
+    [Test]
+    public void Once_planned_it_runs_and_reads_the_first_batch_from_the_start()
+    {
+        var replay = Planned(to: 100, total: 100);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Running));
+            Assert.That(replay.Reading, Is.True);
+        });
+    }
+
+    [Test]
+    public void It_keeps_at_most_four_batches_in_flight_and_reads_one_at_a_time()
+    {
+        var replay = Planned(to: 100, total: 100);
+        var sends = new List<SendReplayBatch>();
+        for (var sequence = 1; sequence <= 4; sequence++)
+        {
+            var messages = replay.Handle(new ReplayBatchSent("r1", sequence, (sequence - 1) * 10, sequence * 10, 10), _clock);
+            sends.AddRange(messages.OfType<SendReplayBatch>());
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.InFlight, Has.Count.EqualTo(ReplaySaga.MaxInFlight));
+            Assert.That(replay.Reading, Is.False);
+            Assert.That(sends.Select(s => s.After), Is.EqualTo(new long[] { 10, 20, 30 }), "after the fourth batch it waits for answers");
+        });
+    }
+
+    [Test]
+    public void Answers_are_counted_and_the_last_one_completes_the_replay()
+    {
+        var replay = Planned(to: 20, total: 20);
+        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        replay.Handle(new ReplayBatchSent("r1", 2, 10, 20, 10), _clock);
+        replay.Handle(new ReplayBatchApplied("r1", 1, 7, 3, 0, 0, 10), _clock);
+        _clock.Advance(TimeSpan.FromSeconds(2));
+        var last = replay.Handle(new ReplayBatchApplied("r1", 2, 0, 10, 0, 0, 20), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Completed));
+            Assert.That(replay.EventsApplied, Is.EqualTo(7));
+            Assert.That(replay.EventsSkipped, Is.EqualTo(13));
+            Assert.That(replay.EventsPerSecond(_clock.GetUtcNow()), Is.EqualTo(10));
+            Assert.That(last.OfType<ReplayCompleted>().Single(), Is.EqualTo(new ReplayCompleted("r1", 7, 13, 2)));
+        });
+    }
+
+    [Test]
+    public void A_second_answer_to_the_same_batch_is_counted_once()
+    {
+        var replay = Planned(to: 20, total: 20);
+        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
+        replay.Handle(new ReplayBatchApplied("r1", 1, 0, 10, 0, 0, 10), _clock);
+
+        Assert.That((replay.EventsApplied, replay.EventsSkipped), Is.EqualTo((10L, 0L)));
+    }
+
+    [Test]
+    public void An_answer_that_overtakes_the_news_of_its_batch_is_counted_when_the_news_arrives()
+    {
+        var replay = Planned(to: 10, total: 10);
+        replay.Handle(new ReplayBatchApplied("r1", 1, 4, 6, 0, 0, 10), _clock);
+        var sent = replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((replay.EventsApplied, replay.EventsSkipped), Is.EqualTo((4L, 6L)));
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Completed));
+            Assert.That(sent.OfType<ReplayCompleted>(), Has.Exactly(1).Items);
+        });
+    }
+
+    [Test]
+    public void A_batch_without_an_answer_is_sent_again_after_the_timeout_and_only_then()
+    {
+        var replay = Planned(to: 20, total: 20);
+        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+
+        var again = replay.Handle(new ReplayBatchTimeout("r1", 1, 1), _clock);
+        replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
+        var late = replay.Handle(new ReplayBatchTimeout("r1", 1, 2), _clock);
+
+        Assert.Multiple(() =>
+        {
+            var resend = again.OfType<SendReplayBatch>().Single();
+            Assert.That((resend.Sequence, resend.After, resend.Selection.ToPosition), Is.EqualTo((1, 0L, 10L)));
+            Assert.That(again.OfType<ReplayBatchTimeout>().Single().Attempt, Is.EqualTo(2));
+            Assert.That(late, Is.Empty);
+            Assert.That(replay.EventsSent, Is.EqualTo(10), "a re-sent batch is not counted twice");
+        });
+    }
+
+    [Test]
+    public void Pause_stops_reading_and_resume_continues_where_it_stopped()
+    {
+        var replay = Planned(to: 100, total: 100);
+        replay.Handle(new PauseReplay("r1"), _clock);
+        var whilePaused = replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        var resumed = replay.Handle(new ResumeReplay("r1"), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(whilePaused.OfType<SendReplayBatch>(), Is.Empty);
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Running));
+            Assert.That(resumed.OfType<SendReplayBatch>().Single().After, Is.EqualTo(10));
+        });
+    }
+
+    [Test]
+    public void Cancel_ends_the_replay_and_later_answers_change_nothing()
+    {
+        var replay = Planned(to: 100, total: 100);
+        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        var cancelled = replay.Handle(new CancelReplay("r1"), _clock);
+        var after = replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Cancelled));
+            Assert.That(cancelled.OfType<ReplayCancelled>().Single().Position, Is.EqualTo(10));
+            Assert.That(after, Is.Empty);
+            Assert.That(replay.EventsApplied, Is.Zero);
+        });
+    }
+
+    [Test]
+    public void An_empty_selection_completes_at_once()
+    {
+        var replay = Planned(to: 50, total: 0);
+        var messages = replay.Handle(new ReplayBatchSent("r1", 1, 0, 50, 0), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Completed));
+            Assert.That(messages.OfType<ReplayCompleted>(), Has.Exactly(1).Items);
+        });
+    }
+
+    [Test]
+    public void The_rate_limit_delays_the_next_read()
+    {
+        var (replay, _) = ReplaySaga.Start(Command() with { MaxEventsPerSecond = 10 }, _clock);
+        replay.Handle(new ReplayPlanned("r1", 100, 100), _clock);
+        var next = replay.Handle(new ReplayBatchSent("r1", 1, 0, 20, 20), _clock);
+
+        // 20 events sent at 10 per second: the next read is due 2 s after the start.
+        Assert.That(next.OfType<DeliveryMessage<SendReplayBatch>>().Single().Options.ScheduleDelay, Is.EqualTo(TimeSpan.FromSeconds(2)));
+    }
+
+    private ReplaySaga Planned(long to, long total)
+    {
+        var (replay, _) = ReplaySaga.Start(Command(), _clock);
+        replay.Handle(new ReplayPlanned("r1", to, total), _clock);
+        return replay;
+    }
+
+    private static StartReplay Command() => new("r1", "balances", ReplayModes.Redeliver, BatchSize: 10);
+
+    private sealed class ManualClock : TimeProvider
+    {
+        private DateTimeOffset _now = new(2026, 11, 27, 12, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by) => _now += by;
+    }
+}
