@@ -88,6 +88,7 @@ run: EventReplay is up
   public API     http://127.0.0.1:$PORT/api/...   (HAProxy → gateways ${GATEWAYS[*]} → services)
   health         http://127.0.0.1:$PORT/health        (a gateway's; producer: $PRODUCER/health)
   OpenAPI        http://127.0.0.1:$PORT/openapi/v1.json
+  replays        http://127.0.0.1:$PORT/api/replays   (CLI: eng/eventreplay replay --help)
   RabbitMQ UI    http://127.0.0.1:15672 (eventreplay / eventreplay)
   logs           $LOGS
 run: press Ctrl-C to stop

@@ -5,14 +5,15 @@ using EventReplay.Hosting.Consuming;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-// Listens to: the "balances.live" queue (every committed event, in position order); dead letters to "balances.dead".
+// Listens to: "balances.live" (every committed event, in position order) and "balances.replay" (replay batches,
+// rebuild cut-overs); answers replays on "replay.acks"; dead letters to "balances.dead".
 builder.AddLiveConsumer<BalancesHandler>("balances");
 builder.Services.AddSingleton<BalanceStore>();
 builder.Services.AddSingleton<BalanceCache>();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
-await app.Services.GetRequiredService<BalanceStore>().EnsureSchemaAsync(CancellationToken.None);
+await app.StartReadModelAsync();
 app.UseServiceDefaults();
 app.MapOpenApi();
 app.MapDefaultEndpoints();

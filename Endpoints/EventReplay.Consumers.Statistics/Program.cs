@@ -5,13 +5,14 @@ using EventReplay.Hosting.Consuming;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-// Listens to: the "statistics.live" queue (every committed event, in position order); dead letters to "statistics.dead".
+// Listens to: "statistics.live" (every committed event, in position order) and "statistics.replay" (replay batches,
+// rebuild cut-overs); answers replays on "replay.acks"; dead letters to "statistics.dead".
 builder.AddLiveConsumer<StatisticsHandler>("statistics");
 builder.Services.AddSingleton<StatisticsStore>();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
-await app.Services.GetRequiredService<StatisticsStore>().EnsureSchemaAsync(CancellationToken.None);
+await app.StartReadModelAsync();
 app.UseServiceDefaults();
 app.MapOpenApi();
 app.MapDefaultEndpoints();

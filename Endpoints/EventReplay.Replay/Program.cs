@@ -3,6 +3,7 @@ using EventReplay.Contracts.Replays;
 using EventReplay.Hosting;
 using EventReplay.Replay.Replays;
 using JasperFx;
+using JasperFx.CodeGeneration;
 using JasperFx.Resources;
 using Marten;
 using Marten.Exceptions;
@@ -37,6 +38,12 @@ builder.Services.AddMarten(options =>
 builder.UseWolverine(options =>
 {
     options.ServiceName = "replay";
+    // Handlers are generated ahead of time into Internal/Generated (dotnet run -- codegen write; see the README):
+    // no compiler at run time, and the first replay does not wait seconds for one.
+    options.CodeGeneration.TypeLoadMode = TypeLoadMode.Static;
+    // One replay service instance: after a crash it takes over every message the previous process had persisted
+    // (inbox, outbox, scheduled timeouts) at once, instead of waiting for a dead node to be detected.
+    options.Durability.Mode = DurabilityMode.Solo;
     options.UseRabbitMq(new Uri(builder.RequiredConnectionString("rabbitmq")));
     options.Policies.AutoApplyTransactions();
     options.Policies.UseDurableLocalQueues();
@@ -44,11 +51,12 @@ builder.UseWolverine(options =>
     options.UnknownMessageBehavior = UnknownMessageBehavior.DeadLetterQueue;
 
     // Listens to: "replay.commands" (StartReplay, PauseReplay, ResumeReplay, CancelReplay from any AMQP client) and
-    // "replay.acks" (consumers' ReplayBatchApplied). Sends: ReplayBatch to "{target}.replay" (ReplayBatchPublisher).
+    // "replay.acks" (consumers' ReplayBatchApplied, RebuildCutOverDone). Sends: ReplayBatch, RebuildCutOver and
+    // RebuildAbandoned to "{target}.replay" (ReplayBatchPublisher).
     // Publishes: ReplayStarted/Progressed/Completed/Failed/Cancelled to the "replay.events" exchange.
     options.ListenToRabbitQueue(Topology.ReplayCommandsQueue).UseDurableInbox()
         .DeadLetterQueueing(new DeadLetterQueue("replay.commands.dead", DeadLetterQueueMode.WolverineStorage));
-    options.ListenToRabbitQueue(Topology.ReplayAcksQueue).DefaultIncomingMessage<ReplayBatchApplied>().UseDurableInbox();
+    options.ListenToRabbitQueue(Topology.ReplayAcksQueue).UseDurableInbox();
     options.PublishMessage<ReplayStarted>().ToRabbitExchange(Topology.ReplayEventsExchange);
     options.PublishMessage<ReplayProgressed>().ToRabbitExchange(Topology.ReplayEventsExchange);
     options.PublishMessage<ReplayCompleted>().ToRabbitExchange(Topology.ReplayEventsExchange);

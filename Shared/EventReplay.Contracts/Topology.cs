@@ -29,8 +29,16 @@ public static class Topology
     /// <summary>Fanout exchange of replay lifecycle events, for monitoring.</summary>
     public const string ReplayEventsExchange = "replay.events";
 
-    /// <summary>AMQP <c>type</c> of a replay batch and of its answer.</summary>
+    /// <summary>AMQP <c>type</c> of the messages on a consumer's replay queue.</summary>
     public const string ReplayBatchType = nameof(Replays.ReplayBatch);
 
-    public const string ReplayBatchAppliedType = nameof(Replays.ReplayBatchApplied);
+    public const string RebuildCutOverType = nameof(Replays.RebuildCutOver);
+
+    public const string RebuildAbandonedType = nameof(Replays.RebuildAbandoned);
+
+    /// <summary>
+    /// The AMQP <c>type</c> of a consumer's answer on <see cref="ReplayAcksQueue"/>: the record's full name, which is
+    /// the name the replay service's message framework knows it by.
+    /// </summary>
+    public static string AnswerType(Type answer) => answer.FullName!;
 }

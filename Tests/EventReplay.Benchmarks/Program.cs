@@ -5,6 +5,7 @@ using EventReplay.Benchmarks;
 //   live    --url http://127.0.0.1:8080 --seconds 60 --concurrency 1,8,32
 //   backlog --consumer balances --service path/to/EventReplay.Consumers.Balances.dll --events 100000 --accounts 10000
 //           --postgres "..." --rabbitmq "amqp://..." --redis "host:port,defaultDatabase=N"
+//   rebuild --url http://127.0.0.1:8080 --postgres "..." --events 100000,1000000 --accounts 10000 --batch-size 500
 var options = args.Skip(1).Chunk(2).Where(pair => pair.Length == 2).ToDictionary(pair => pair[0].TrimStart('-'), pair => pair[1]);
 string Option(string name, string? fallback = null) =>
     options.GetValueOrDefault(name) ?? fallback ?? throw new ArgumentException($"--{name} is required.");
@@ -34,6 +35,25 @@ switch (args.FirstOrDefault())
         Console.WriteLine($"backlog: {result.Consumer} applied {result.Events} queued events in {result.Seconds:F1} s = {result.EventsPerSecond:F0} events/s");
         Console.WriteLine($"      CPU (% of one core, first batch to last): {Cpu(result.CpuSeconds, result.Seconds)}");
         Console.WriteLine($"      peak resident MiB: {Memory(result.ResidentMiB)}");
+        break;
+    case "rebuild":
+        var postgresConnection = Option("postgres");
+        var url = new Uri(Option("url", "http://127.0.0.1:8080"));
+        Console.WriteLine($"rebuild: {Option("target", "balances")} through {url}, batches of {Number("batch-size", 500)}, {Environment.ProcessorCount} cores shared by everything");
+        foreach (var total in Option("events", "100000,1000000").Split(',').Select(e => long.Parse(e, CultureInfo.InvariantCulture)))
+        {
+            var seedRate = await Rebuild.SeedAsync(postgresConnection, total, Number("accounts", 10_000));
+            var rebuild = await Rebuild.RunAsync(url, postgresConnection, Option("target", "balances"), Number("batch-size", 500));
+            Console.WriteLine($"{rebuild.Events,9:N0} events: {rebuild.EventsPerSecond,8:N0} events/s ({rebuild.Seconds:F1} s), seeded at {seedRate:N0} events/s, result {(rebuild.Verified ? "equals" : "DIFFERS FROM")} the SQL fold");
+            Console.WriteLine($"      CPU (% of one core): {Cpu(rebuild.CpuSeconds, rebuild.Seconds)}");
+            Console.WriteLine($"      CPU s per 1,000 events: {string.Join(", ", rebuild.CpuSeconds.Where(p => p.Value > 0.05).OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value / rebuild.Events * 1000:F3}"))}");
+            Console.WriteLine($"      peak resident MiB: {Memory(rebuild.PeakMiB)}");
+            if (!rebuild.Verified)
+            {
+                return 1;
+            }
+        }
+
         break;
     default:
         Console.Error.WriteLine("usage: EventReplay.Benchmarks live|backlog [--option value ...] (see Program.cs)");

@@ -1,14 +1,20 @@
 using EventReplay.Hosting;
+using EventReplay.Hosting.Consuming;
 
 namespace EventReplay.Consumers.Balances.Balances;
 
-/// <summary>Account rows in Redis under <c>balances:v1:account:{id}</c>, versioned by stream version.</summary>
-public sealed class BalanceCache(VersionedCache cache)
+/// <summary>
+/// Account rows in Redis under <c>balances:v{generation}:account:{id}</c>, versioned by stream version. Reads use the
+/// live copy's generation; a rebuild fills the next generation, which the cut-over makes live.
+/// </summary>
+public sealed class BalanceCache(VersionedCache cache, ReadModelCopies copies)
 {
-    public const string KeyPrefix = "balances:v1:account:";
+    public static string Key(int generation, string accountId) => $"balances:v{generation}:account:{accountId}";
 
-    public Task<AccountBalance?> GetAsync(string accountId) => cache.GetAsync<AccountBalance>(KeyPrefix + accountId);
+    public Task<AccountBalance?> GetAsync(string accountId) => cache.GetAsync<AccountBalance>(Key(copies.Live.Generation, accountId));
 
-    public Task<bool> SetAsync(IReadOnlyCollection<AccountBalance> rows) =>
-        cache.SetAsync([.. rows.Select(row => (KeyPrefix + row.AccountId, row.Version, row))]);
+    public Task<bool> SetAsync(IReadOnlyCollection<AccountBalance> rows) => SetAsync(rows, copies.Live);
+
+    public Task<bool> SetAsync(IReadOnlyCollection<AccountBalance> rows, ReadModelCopy copy) =>
+        cache.SetAsync([.. rows.Select(row => (Key(copy.Generation, row.AccountId), row.Version, row))]);
 }

@@ -6,19 +6,20 @@ using NpgsqlTypes;
 namespace EventReplay.Consumers.Balances.Balances;
 
 /// <summary>
-/// The balances read model in PostgreSQL (schema <c>balances</c>): a batch is applied in one transaction that
-/// also moves the checkpoint, so the rows and the last applied position never disagree.
+/// The balances read model in PostgreSQL (schema <c>balances</c>, or a fresh copy's schema during a rebuild): a batch
+/// is applied in one transaction that also moves the checkpoint, so the rows and the last applied position never
+/// disagree. Reads always come from the live copy.
 /// </summary>
 public sealed class BalanceStore(NpgsqlDataSource dataSource)
 {
     public const string Schema = "balances";
 
-    public async Task EnsureSchemaAsync(CancellationToken cancellationToken)
+    public async Task EnsureSchemaAsync(string schema, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(
             $"""
-            create schema if not exists {Schema};
-            create table if not exists {Schema}.accounts (
+            create schema if not exists {schema};
+            create table if not exists {schema}.accounts (
                 account_id text primary key,
                 owner text not null,
                 balance numeric(22, 2) not null,
@@ -26,12 +27,12 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
                 version bigint not null,
                 position bigint not null,
                 updated_at timestamptz not null);
-            create table if not exists {Schema}.checkpoint (
+            create table if not exists {schema}.checkpoint (
                 id int primary key check (id = 1),
                 position bigint not null,
                 updated_at timestamptz not null);
-            insert into {Schema}.checkpoint values (1, 0, now()) on conflict (id) do nothing;
-            {ParkedEvents.CreateTableSql(Schema)}
+            insert into {schema}.checkpoint values (1, 0, now()) on conflict (id) do nothing;
+            {ParkedEvents.CreateTableSql(schema)}
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
@@ -40,22 +41,22 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
     /// Applies a batch together with the events parked earlier (a gap may be filled now), in position order, in one
     /// transaction with the checkpoint. Events still waiting for an earlier version are parked, with the reason.
     /// </summary>
-    public async Task<BatchResult> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
+    public async Task<BatchResult> ApplyAsync(IReadOnlyList<RecordedEvent> batch, string schema, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await ApplyLock.AcquireAsync(connection, transaction, Schema, cancellationToken);
-        var (parked, events) = await ParkedEvents.WithBatchAsync(connection, Schema, batch, cancellationToken);
+        await ApplyLock.AcquireAsync(connection, transaction, schema, cancellationToken);
+        var (parked, events) = await ParkedEvents.WithBatchAsync(connection, schema, batch, cancellationToken);
         var ids = events.Select(e => e.StreamId).Distinct().ToArray();
-        var rows = await ReadAsync(connection, "where account_id = any(@ids) for update", ids, cancellationToken);
+        var rows = await ReadAsync(connection, schema, "where account_id = any(@ids) for update", ids, cancellationToken);
         var result = BalanceProjection.ApplyBatch(rows.ToDictionary(row => row.AccountId), events);
-        await ParkedEvents.UpdateAsync(connection, Schema, parked, result.Gaps, cancellationToken);
+        await ParkedEvents.UpdateAsync(connection, schema, parked, result.Gaps, cancellationToken);
 
         if (result.Changed.Count > 0)
         {
             await using var upsert = new NpgsqlCommand(
                 $"""
-                insert into {Schema}.accounts (account_id, owner, balance, status, version, position, updated_at)
+                insert into {schema}.accounts (account_id, owner, balance, status, version, position, updated_at)
                 select * from unnest(@ids, @owners, @balances, @statuses, @versions, @positions, @updated)
                 on conflict (account_id) do update set owner = excluded.owner, balance = excluded.balance,
                     status = excluded.status, version = excluded.version, position = excluded.position,
@@ -76,7 +77,7 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
         }
 
         await using (var checkpoint = new NpgsqlCommand(
-            $"update {Schema}.checkpoint set position = greatest(position, @position), updated_at = now()", connection, transaction))
+            $"update {schema}.checkpoint set position = greatest(position, @position), updated_at = now()", connection, transaction))
         {
             checkpoint.Parameters.AddWithValue("position", events.Count > 0 ? events.Max(e => e.Position) : 0L);
             await checkpoint.ExecuteNonQueryAsync(cancellationToken);
@@ -90,20 +91,20 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
         CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await ReadAsync(connection, "where account_id = any(@ids)", [.. accountIds], cancellationToken);
+        return await ReadAsync(connection, Schema, "where account_id = any(@ids)", [.. accountIds], cancellationToken);
     }
 
     public async Task<AccountBalance?> FindAsync(string accountId, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return (await ReadAsync(connection, "where account_id = any(@ids)", [accountId], cancellationToken)).SingleOrDefault();
+        return (await ReadAsync(connection, Schema, "where account_id = any(@ids)", [accountId], cancellationToken)).SingleOrDefault();
     }
 
-    private static async Task<List<AccountBalance>> ReadAsync(NpgsqlConnection connection, string where, string[] ids,
+    private static async Task<List<AccountBalance>> ReadAsync(NpgsqlConnection connection, string schema, string where, string[] ids,
         CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
-            $"select account_id, owner, balance, status, version, position, updated_at from {Schema}.accounts {where}", connection);
+            $"select account_id, owner, balance, status, version, position, updated_at from {schema}.accounts {where}", connection);
         command.Parameters.Add(new NpgsqlParameter<string[]>("ids", ids));
         var rows = new List<AccountBalance>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -114,5 +115,11 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
         }
 
         return rows;
+    }
+
+    public static async Task<long> CheckpointAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"select position from {schema}.checkpoint", connection);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 }

@@ -2,21 +2,28 @@ using System.Collections.Concurrent;
 using EventReplay.Consumers.Balances.Balances;
 using EventReplay.Contracts;
 using EventReplay.Hosting.Consuming;
+using Npgsql;
 
 namespace EventReplay.Consumers.Balances.Live;
 
 /// <summary>
-/// Applies batches of recorded events to the balances read model, then to the cache. Rows whose cache write
-/// failed (Redis away) are written again from PostgreSQL once Redis answers, so the cache converges.
+/// Applies batches of recorded events (live or replayed) to a copy of the balances read model, then to that copy's
+/// cache generation. Live rows whose cache write failed (Redis away) are written again from PostgreSQL once Redis
+/// answers, so the cache converges.
 /// </summary>
-public sealed class BalancesHandler(BalanceStore store, BalanceCache cache) : IEventBatchHandler
+public sealed class BalancesHandler(BalanceStore store, BalanceCache cache, ReadModelCopies copies) : IEventBatchHandler
 {
     private readonly ConcurrentDictionary<string, byte> _uncached = new();
 
-    public async Task<BatchOutcome> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
+    public Task EnsureSchemaAsync(string schema, CancellationToken cancellationToken) => store.EnsureSchemaAsync(schema, cancellationToken);
+
+    public Task<long> CheckpointAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken) =>
+        BalanceStore.CheckpointAsync(connection, schema, cancellationToken);
+
+    public async Task<BatchOutcome> ApplyAsync(IReadOnlyList<RecordedEvent> batch, ReadModelCopy copy, CancellationToken cancellationToken)
     {
-        var result = await store.ApplyAsync(batch, cancellationToken);
-        if (!await cache.SetAsync(result.Changed))
+        var result = await store.ApplyAsync(batch, copy.Schema, cancellationToken);
+        if (!await cache.SetAsync(result.Changed, copy) && copy == copies.Live)
         {
             foreach (var row in result.Changed)
             {

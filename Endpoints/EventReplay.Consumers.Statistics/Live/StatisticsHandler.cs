@@ -2,18 +2,32 @@ using EventReplay.Consumers.Statistics.Statistics;
 using EventReplay.Contracts;
 using EventReplay.Hosting;
 using EventReplay.Hosting.Consuming;
+using Npgsql;
 
 namespace EventReplay.Consumers.Statistics.Live;
 
-/// <summary>Applies batches to the statistics read model, then to the cache; a failed cache write is redone when idle.</summary>
-public sealed class StatisticsHandler(StatisticsStore store, VersionedCache cache) : IEventBatchHandler
+/// <summary>
+/// Applies batches (live or replayed) to a copy of the statistics read model, then to that copy's cache generation;
+/// a failed cache write of the live copy is redone when idle.
+/// </summary>
+public sealed class StatisticsHandler(StatisticsStore store, VersionedCache cache, ReadModelCopies copies) : IEventBatchHandler
 {
     private volatile bool _uncached;
 
-    public async Task<BatchOutcome> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
+    public Task EnsureSchemaAsync(string schema, CancellationToken cancellationToken) => store.EnsureSchemaAsync(schema, cancellationToken);
+
+    public Task<long> CheckpointAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken) =>
+        StatisticsStore.CheckpointAsync(connection, schema, cancellationToken);
+
+    public async Task<BatchOutcome> ApplyAsync(IReadOnlyList<RecordedEvent> batch, ReadModelCopy copy, CancellationToken cancellationToken)
     {
-        var result = await store.ApplyAsync(batch, cancellationToken);
-        _uncached = !await cache.SetAsync([(StatisticsEndpoints.CacheKey, result.Totals.Position, result.Totals)]);
+        var result = await store.ApplyAsync(batch, copy.Schema, cancellationToken);
+        var cached = await cache.SetAsync([(StatisticsEndpoints.CacheKey(copy.Generation), result.Totals.Position, result.Totals)]);
+        if (copy == copies.Live)
+        {
+            _uncached = !cached;
+        }
+
         return new BatchOutcome(result.Applied, result.Duplicates, result.Gaps.Count,
             [.. result.Invalid.Select(invalid => new Rejected(invalid.Event, invalid.Reason))]);
     }
@@ -23,7 +37,7 @@ public sealed class StatisticsHandler(StatisticsStore store, VersionedCache cach
         if (_uncached)
         {
             var totals = await store.GetAsync(cancellationToken);
-            _uncached = !await cache.SetAsync([(StatisticsEndpoints.CacheKey, totals.Position, totals)]);
+            _uncached = !await cache.SetAsync([(StatisticsEndpoints.CacheKey(copies.Live.Generation), totals.Position, totals)]);
         }
     }
 }

@@ -1,4 +1,5 @@
 using EventReplay.Hosting;
+using EventReplay.Hosting.Consuming;
 
 namespace EventReplay.Consumers.Statistics.Statistics;
 
@@ -8,7 +9,8 @@ public sealed record StatisticsView(long Accounts, long OpenAccounts, CountAndTo
 
 public static class StatisticsEndpoints
 {
-    public const string CacheKey = "statistics:v1:totals";
+    /// <summary>The totals' Redis key in a cache generation (see <c>ReadModelCopies</c>).</summary>
+    public static string CacheKey(int generation) => $"statistics:v{generation}:totals";
 
     public static IEndpointRouteBuilder MapStatistics(this IEndpointRouteBuilder app)
     {
@@ -18,9 +20,10 @@ public static class StatisticsEndpoints
 
     /// <summary>Redis first; PostgreSQL on a miss, which also refills the cache.</summary>
     private static async Task<IResult> GetAsync(HttpResponse response, VersionedCache cache, StatisticsStore store,
-        PostgresMonitor postgres, CancellationToken ct)
+        ReadModelCopies copies, PostgresMonitor postgres, CancellationToken ct)
     {
-        var totals = await cache.GetAsync<Totals>(CacheKey);
+        var key = CacheKey(copies.Live.Generation);
+        var totals = await cache.GetAsync<Totals>(key);
         if (totals is not null)
         {
             response.Headers["X-Cache"] = "hit";
@@ -33,7 +36,7 @@ public static class StatisticsEndpoints
         {
             totals = await Deadline.Within(store.GetAsync(ct), response.HttpContext);
             response.Headers["X-Cache"] = "miss";
-            await cache.SetAsync([(CacheKey, totals.Position, totals)]);
+            await cache.SetAsync([(key, totals.Position, totals)]);
         }
 
         return TypedResults.Ok(new StatisticsView(totals.Accounts, totals.OpenAccounts,

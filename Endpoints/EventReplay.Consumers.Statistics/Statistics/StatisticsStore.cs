@@ -12,12 +12,12 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
 {
     public const string Schema = "statistics";
 
-    public async Task EnsureSchemaAsync(CancellationToken cancellationToken)
+    public async Task EnsureSchemaAsync(string schema, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(
             $"""
-            create schema if not exists {Schema};
-            create table if not exists {Schema}.totals (
+            create schema if not exists {schema};
+            create table if not exists {schema}.totals (
                 id int primary key check (id = 1),
                 accounts bigint not null,
                 open_accounts bigint not null,
@@ -26,28 +26,28 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
                 withdrawal_count bigint not null,
                 withdrawal_total numeric(28, 2) not null,
                 position bigint not null);
-            insert into {Schema}.totals values (1, 0, 0, 0, 0, 0, 0, 0) on conflict (id) do nothing;
-            create table if not exists {Schema}.stream_versions (stream_id text primary key, version bigint not null);
-            {ParkedEvents.CreateTableSql(Schema)}
+            insert into {schema}.totals values (1, 0, 0, 0, 0, 0, 0, 0) on conflict (id) do nothing;
+            create table if not exists {schema}.stream_versions (stream_id text primary key, version bigint not null);
+            {ParkedEvents.CreateTableSql(schema)}
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public async Task<StatisticsBatch> ApplyAsync(IReadOnlyList<RecordedEvent> batch, CancellationToken cancellationToken)
+    public async Task<StatisticsBatch> ApplyAsync(IReadOnlyList<RecordedEvent> batch, string schema, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await ApplyLock.AcquireAsync(connection, transaction, Schema, cancellationToken);
-        var totals = await ReadTotalsAsync(connection, forUpdate: true, cancellationToken);
-        var (parked, events) = await ParkedEvents.WithBatchAsync(connection, Schema, batch, cancellationToken);
-        var versions = await ReadVersionsAsync(connection, [.. events.Select(e => e.StreamId).Distinct()], cancellationToken);
+        await ApplyLock.AcquireAsync(connection, transaction, schema, cancellationToken);
+        var totals = await ReadTotalsAsync(connection, schema, forUpdate: true, cancellationToken);
+        var (parked, events) = await ParkedEvents.WithBatchAsync(connection, schema, batch, cancellationToken);
+        var versions = await ReadVersionsAsync(connection, schema, [.. events.Select(e => e.StreamId).Distinct()], cancellationToken);
         var result = StatisticsProjection.ApplyBatch(totals, versions, events);
 
         if (result.Versions.Count > 0)
         {
             await using var upsert = new NpgsqlCommand(
                 $"""
-                insert into {Schema}.stream_versions (stream_id, version) select * from unnest(@streams, @versions)
+                insert into {schema}.stream_versions (stream_id, version) select * from unnest(@streams, @versions)
                 on conflict (stream_id) do update set version = excluded.version
                 """, connection);
             upsert.Parameters.Add(new NpgsqlParameter<string[]>("streams", [.. result.Versions.Keys]));
@@ -58,7 +58,7 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
         var t = result.Totals with { Position = Math.Max(result.Totals.Position, events.Count > 0 ? events.Max(e => e.Position) : 0) };
         await using (var update = new NpgsqlCommand(
             $"""
-            update {Schema}.totals set accounts = @accounts, open_accounts = @open, deposit_count = @depositCount,
+            update {schema}.totals set accounts = @accounts, open_accounts = @open, deposit_count = @depositCount,
                 deposit_total = @depositTotal, withdrawal_count = @withdrawalCount, withdrawal_total = @withdrawalTotal,
                 position = greatest(position, @position)
             """, connection))
@@ -73,7 +73,7 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
             await update.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await ParkedEvents.UpdateAsync(connection, Schema, parked, result.Gaps, cancellationToken);
+        await ParkedEvents.UpdateAsync(connection, schema, parked, result.Gaps, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return result with { Totals = t };
     }
@@ -81,15 +81,16 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
     public async Task<Totals> GetAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await ReadTotalsAsync(connection, forUpdate: false, cancellationToken);
+        return await ReadTotalsAsync(connection, Schema, forUpdate: false, cancellationToken);
     }
 
-    private static async Task<Totals> ReadTotalsAsync(NpgsqlConnection connection, bool forUpdate, CancellationToken cancellationToken)
+    private static async Task<Totals> ReadTotalsAsync(NpgsqlConnection connection, string schema, bool forUpdate,
+        CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
             $"""
             select accounts, open_accounts, deposit_count, deposit_total, withdrawal_count, withdrawal_total, position
-            from {Schema}.totals {(forUpdate ? "for update" : "")}
+            from {schema}.totals {(forUpdate ? "for update" : "")}
             """, connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
@@ -97,11 +98,11 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
             reader.GetDecimal(5), reader.GetInt64(6));
     }
 
-    private static async Task<Dictionary<string, long>> ReadVersionsAsync(NpgsqlConnection connection, string[] streams,
+    private static async Task<Dictionary<string, long>> ReadVersionsAsync(NpgsqlConnection connection, string schema, string[] streams,
         CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
-            $"select stream_id, version from {Schema}.stream_versions where stream_id = any(@streams)", connection);
+            $"select stream_id, version from {schema}.stream_versions where stream_id = any(@streams)", connection);
         command.Parameters.Add(new NpgsqlParameter<string[]>("streams", streams));
         var versions = new Dictionary<string, long>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -111,5 +112,11 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
         }
 
         return versions;
+    }
+
+    public static async Task<long> CheckpointAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"select position from {schema}.totals", connection);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 }

@@ -16,6 +16,8 @@ public sealed class Replay : Saga, IRevisioned
 {
     public const int MaxInFlight = 4;
 
+    public const int MaxCutOverAttempts = 5;
+
     public static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
 
     // Progress events at most this often (every answer updates the saga itself).
@@ -58,6 +60,9 @@ public sealed class Replay : Saga, IRevisioned
 
     /// <summary>Answers that arrived before the saga handled the <see cref="ReplayBatchSent"/> of their batch.</summary>
     public List<ReplayBatchApplied> Early { get; set; } = [];
+
+    /// <summary>A rebuild asked its target to cut over and waits for the answer (attempt number, 0 when not).</summary>
+    public int CutOverAttempt { get; set; }
 
     public long EventsTotal { get; set; }
 
@@ -107,15 +112,19 @@ public sealed class Replay : Saga, IRevisioned
     public OutgoingMessages Handle(ReplayPlanned planned, TimeProvider clock)
     {
         var messages = new OutgoingMessages();
-        if (Status != ReplayStatus.Requested)
+        if (IsOver || StartedAt is not null)
         {
             return messages;
         }
 
         Selection = Selection with { ToPosition = planned.ToPosition };
         EventsTotal = planned.EventsTotal;
-        Status = ReplayStatus.Running;
         StartedAt = clock.GetUtcNow();
+        if (Status == ReplayStatus.Requested)
+        {
+            Status = ReplayStatus.Running;
+        }
+
         messages.Add(new ReplayStarted(Id, Target, Mode, Selection.FromPosition, Selection.ToPosition, EventsTotal));
         Continue(clock, messages);
         return messages;
@@ -124,6 +133,18 @@ public sealed class Replay : Saga, IRevisioned
     public OutgoingMessages Handle(ReplayBatchSent sent, TimeProvider clock)
     {
         var messages = new OutgoingMessages();
+        if (sent.Held)
+        {
+            // Not sent (paused or over when it was to be read): asked for again when the replay resumes.
+            if (sent.Sequence == NextSequence)
+            {
+                Reading = false;
+            }
+
+            Continue(clock, messages);
+            return messages;
+        }
+
         // Only the answer to the current read moves the cursor; a re-sent batch is already counted and in flight.
         if (sent.Sequence == NextSequence && InFlight.All(batch => batch.Sequence != sent.Sequence))
         {
@@ -202,6 +223,75 @@ public sealed class Replay : Saga, IRevisioned
         return messages;
     }
 
+    public OutgoingMessages Handle(ReplayFollowed followed, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        Reading = false;
+        if (IsOver || CutOverAttempt > 0 || Status != ReplayStatus.Running)
+        {
+            return messages; // paused: resuming follows the head again
+        }
+
+        if (followed.Added <= BatchSize)
+        {
+            // A short tail: the target applies it itself while it holds live events for the swap.
+            CutOverAttempt = 1;
+            messages.Add(new CutOverRebuild(Id, Target));
+            messages.Add(new CutOverTimeout(Id, 1));
+            return messages;
+        }
+
+        Selection = Selection with { ToPosition = followed.ToPosition };
+        EventsTotal += followed.Added;
+        Continue(clock, messages);
+        return messages;
+    }
+
+    public OutgoingMessages Handle(RebuildCutOverDone done, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        if (CutOverAttempt > 0 && !IsOver)
+        {
+            Cursor = Math.Max(Cursor, done.Position);
+            Complete(clock, messages);
+        }
+
+        return messages;
+    }
+
+    public OutgoingMessages Handle(CutOverTimeout timeout, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        if (IsOver || timeout.Attempt != CutOverAttempt)
+        {
+            return messages;
+        }
+
+        if (CutOverAttempt >= MaxCutOverAttempts)
+        {
+            Fail($"{Target} did not confirm the cut-over after {MaxCutOverAttempts} requests.", clock, messages);
+            messages.Add(new AbandonRebuild(Id, Target));
+            return messages;
+        }
+
+        // Asking again is safe: a target that already cut over for this replay answers without doing it twice.
+        CutOverAttempt++;
+        messages.Add(new CutOverRebuild(Id, Target));
+        messages.Add(new CutOverTimeout(Id, CutOverAttempt));
+        return messages;
+    }
+
+    public OutgoingMessages Handle(ReplayRefused refused, TimeProvider clock)
+    {
+        var messages = new OutgoingMessages();
+        if (!IsOver)
+        {
+            Fail(refused.Reason, clock, messages);
+        }
+
+        return messages;
+    }
+
     public OutgoingMessages Handle(PauseReplay pause, TimeProvider clock)
     {
         if (Status is ReplayStatus.Running or ReplayStatus.Requested)
@@ -233,6 +323,10 @@ public sealed class Replay : Saga, IRevisioned
             CompletedAt = clock.GetUtcNow();
             InFlight.Clear();
             messages.Add(new ReplayCancelled(Id, Cursor));
+            if (Mode == ReplayModes.Rebuild)
+            {
+                messages.Add(new AbandonRebuild(Id, Target));
+            }
         }
 
         return messages;
@@ -252,6 +346,22 @@ public sealed class Replay : Saga, IRevisioned
     }
 
     public static void NotFound(ReplayPlanned planned)
+    {
+    }
+
+    public static void NotFound(ReplayFollowed followed)
+    {
+    }
+
+    public static void NotFound(RebuildCutOverDone done)
+    {
+    }
+
+    public static void NotFound(CutOverTimeout timeout)
+    {
+    }
+
+    public static void NotFound(ReplayRefused refused)
     {
     }
 
@@ -276,6 +386,13 @@ public sealed class Replay : Saga, IRevisioned
         return seconds > 0 ? (EventsApplied + EventsSkipped + EventsParked + EventsRejected) / seconds : 0;
     }
 
+    private void Complete(TimeProvider clock, OutgoingMessages messages)
+    {
+        Status = ReplayStatus.Completed;
+        CompletedAt = clock.GetUtcNow();
+        messages.Add(new ReplayCompleted(Id, EventsApplied, EventsSkipped, (CompletedAt.Value - StartedAt!.Value).TotalSeconds));
+    }
+
     public void Fail(string error, TimeProvider clock, OutgoingMessages messages)
     {
         Status = ReplayStatus.Failed;
@@ -294,13 +411,20 @@ public sealed class Replay : Saga, IRevisioned
 
         if (Cursor >= Selection.ToPosition)
         {
-            if (InFlight.Count == 0)
+            if (InFlight.Count > 0 || CutOverAttempt > 0)
             {
-                Status = ReplayStatus.Completed;
-                CompletedAt = clock.GetUtcNow();
-                messages.Add(new ReplayCompleted(Id, EventsApplied, EventsSkipped, (CompletedAt.Value - StartedAt!.Value).TotalSeconds));
+                return;
             }
 
+            if (Mode == ReplayModes.Rebuild)
+            {
+                // Everything planned is applied to the fresh copy: follow the head until only a short tail is left.
+                Reading = true;
+                messages.Add(new FollowReplay(Id, Selection.ToPosition));
+                return;
+            }
+
+            Complete(clock, messages);
             return;
         }
 

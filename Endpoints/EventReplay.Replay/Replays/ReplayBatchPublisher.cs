@@ -8,7 +8,7 @@ using RabbitMQ.Client;
 namespace EventReplay.Replay.Replays;
 
 /// <summary>
-/// Sends replay batches straight to a consumer's replay queue: persistent, confirmed by the broker before the saga
+/// Sends replay batches (and rebuild controls) straight to a consumer's replay queue: persistent, confirmed by the broker before the saga
 /// counts the batch as sent. One channel, reopened after a failure; batches are large, so Wolverine's outbox
 /// (a row per message) would double the writes for nothing the saga's own retries do not already give.
 /// </summary>
@@ -20,15 +20,20 @@ public sealed class ReplayBatchPublisher(IConnectionFactory rabbit) : IAsyncDisp
     private IConnection? _connection;
     private IChannel? _channel;
 
-    public async Task PublishAsync(string target, ReplayBatch batch, CancellationToken cancellationToken)
+    public Task PublishAsync(string target, ReplayBatch batch, CancellationToken cancellationToken) =>
+        PublishAsync(target, Topology.ReplayBatchType, string.Create(CultureInfo.InvariantCulture, $"{batch.ReplayId}/{batch.Sequence}"),
+            batch, cancellationToken);
+
+    /// <summary>Sends one message of the replay queue's kinds (<see cref="Topology.ReplayBatchType"/> and the rebuild controls).</summary>
+    public async Task PublishAsync<T>(string target, string type, string messageId, T message, CancellationToken cancellationToken)
     {
-        var body = JsonSerializer.SerializeToUtf8Bytes(batch, Json);
+        var body = JsonSerializer.SerializeToUtf8Bytes(message, Json);
         var properties = new BasicProperties
         {
             Persistent = true,
             ContentType = "application/json",
-            Type = Topology.ReplayBatchType,
-            MessageId = string.Create(CultureInfo.InvariantCulture, $"{batch.ReplayId}/{batch.Sequence}"),
+            Type = type,
+            MessageId = messageId,
         };
         await _gate.WaitAsync(cancellationToken);
         try

@@ -1,3 +1,4 @@
+using EventReplay.Contracts.Replays;
 using Marten;
 using Wolverine;
 
@@ -78,6 +79,13 @@ public static class ReplayEndpoints
                 ? TypedResults.Accepted($"/api/replays/{id}", ReplayView.Of(existing, clock.GetUtcNow()))
                 : TypedResults.Problem(statusCode: 409, title: "A different replay already has this id.",
                     detail: $"Replay {id} exists with other parameters.");
+        }
+
+        if (command.Mode == ReplayModes.Rebuild
+            && await ReplayRules.RunningRebuildAsync(session, command.Target!, DateTimeOffset.MaxValue, null, cancellationToken) is { } running)
+        {
+            return TypedResults.Problem(statusCode: 409, title: "A rebuild of this target is running.",
+                detail: $"Rebuild {running.Id} of {running.Target} has not ended; cancel it or wait for it.");
         }
 
         command = command with { ReplayId = command.ReplayId ?? Guid.NewGuid().ToString("N") };

@@ -44,9 +44,26 @@ public sealed record ReplayPlanned(string ReplayId, long ToPosition, long Events
 public sealed record SendReplayBatch(string ReplayId, int Sequence, string Target, string Mode, long After, int BatchSize,
     ReplaySelection Selection);
 
-public sealed record ReplayBatchSent(string ReplayId, int Sequence, long After, long LastPosition, int Count);
+/// <summary>What the reader did: sent <paramref name="Count"/> events up to a position, or held the read (the replay is paused or over).</summary>
+public sealed record ReplayBatchSent(string ReplayId, int Sequence, long After, long LastPosition, int Count, bool Held = false);
 
 public sealed record ReplayBatchTimeout(string ReplayId, int Sequence, int Attempt) : TimeoutMessage(Replay.AckTimeout);
+
+/// <summary>A rebuild that has sent everything it planned looks again at the store's head (it follows live appends).</summary>
+public sealed record FollowReplay(string ReplayId, long After);
+
+public sealed record ReplayFollowed(string ReplayId, long ToPosition, long Added);
+
+/// <summary>Asks the target to make its fresh copy live (sent to its replay queue as <c>RebuildCutOver</c>).</summary>
+public sealed record CutOverRebuild(string ReplayId, string Target);
+
+public sealed record CutOverTimeout(string ReplayId, int Attempt) : TimeoutMessage(Replay.AckTimeout);
+
+/// <summary>Tells the target to drop the fresh copy of a cancelled rebuild (sent as <c>RebuildAbandoned</c>).</summary>
+public sealed record AbandonRebuild(string ReplayId, string Target);
+
+/// <summary>The planner found a reason the replay cannot run (another rebuild of the same target is running).</summary>
+public sealed record ReplayRefused(string ReplayId, string Reason);
 
 // Lifecycle events, published on the replay.events exchange for monitoring.
 [MessageIdentity("ReplayStarted")]

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
+using Marten;
 
 namespace EventReplay.Replay.Replays;
 
@@ -33,9 +34,10 @@ public static partial class ReplayRules
         {
             Add("mode", $"The mode is one of {string.Join(", ", ReplayModes.All)}.");
         }
-        else if (request.Mode == ReplayModes.Rebuild)
+        else if (request.Mode == ReplayModes.Rebuild && (request.FromPosition is not null || request.ToPosition is not null
+                     || request.FromTime is not null || request.ToTime is not null || request.StreamIds is not null || request.EventTypes is not null))
         {
-            Add("mode", "Rebuild is not available yet; use redeliver.");
+            Add("mode", "A rebuild replays the whole log into a fresh copy: fromPosition, toPosition, fromTime, toTime, streamIds and eventTypes are refused.");
         }
 
         if (request.FromPosition is < 1)
@@ -89,6 +91,25 @@ public static partial class ReplayRules
         request.ToTime,
         request.StreamIds,
         request.EventTypes);
+
+    /// <summary>Another rebuild of the same target that has not ended, if any (one rebuild per target at a time).</summary>
+    public static async Task<Replay?> RunningRebuildAsync(IQuerySession session, string replayId, CancellationToken cancellationToken)
+    {
+        var replay = await session.LoadAsync<Replay>(replayId, cancellationToken);
+        if (replay is null || replay.Mode != ReplayModes.Rebuild)
+        {
+            return null;
+        }
+
+        return await RunningRebuildAsync(session, replay.Target, replay.RequestedAt, replayId, cancellationToken);
+    }
+
+    public static async Task<Replay?> RunningRebuildAsync(IQuerySession session, string target, DateTimeOffset before, string? except,
+        CancellationToken cancellationToken) =>
+        await session.Query<Replay>()
+            .Where(r => r.Target == target && r.Mode == ReplayModes.Rebuild && r.Id != except && r.RequestedAt <= before
+                && (r.Status == ReplayStatus.Requested || r.Status == ReplayStatus.Running || r.Status == ReplayStatus.Paused))
+            .FirstOrDefaultAsync(cancellationToken);
 
     [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
     private static partial Regex IdPattern();

@@ -22,3 +22,16 @@ public sealed record ReplayBatch(string ReplayId, int Sequence, string Mode, IRe
 /// </summary>
 public sealed record ReplayBatchApplied(string ReplayId, int Sequence, int Applied, int Skipped, int Parked, int Rejected,
     long LastPosition);
+
+/// <summary>
+/// Sent by the replay service to a consumer's replay queue when a rebuild has sent everything up to (nearly) the
+/// store's head: the consumer holds its live events, applies the rest of the log to the fresh copy, swaps the copies
+/// and answers <see cref="RebuildCutOverDone"/>.
+/// </summary>
+public sealed record RebuildCutOver(string ReplayId);
+
+/// <summary>The consumer's answer: the fresh copy serves from now on, complete up to <paramref name="Position"/>.</summary>
+public sealed record RebuildCutOverDone(string ReplayId, long Position);
+
+/// <summary>A cancelled rebuild: the consumer drops the fresh copy it was building and keeps serving the live one.</summary>
+public sealed record RebuildAbandoned(string ReplayId);

@@ -20,7 +20,7 @@ public sealed partial class BatchApplier(string consumer, IEventBatchHandler han
 
     public string Consumer => consumer;
 
-    public async Task<BatchOutcome> ApplyAsync(IReadOnlyList<RecordedEvent> events, CancellationToken stoppingToken)
+    public async Task<BatchOutcome> ApplyAsync(IReadOnlyList<RecordedEvent> events, ReadModelCopy copy, CancellationToken stoppingToken)
     {
         if (events.Count == 0)
         {
@@ -32,14 +32,14 @@ public sealed partial class BatchApplier(string consumer, IEventBatchHandler han
         {
             try
             {
-                return await handler.ApplyAsync(events, stoppingToken);
+                return await handler.ApplyAsync(events, copy, stoppingToken);
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {
                 var dependency = DependencyFailure.IsDependencyDown(exception);
                 if (!dependency && attempt >= AttemptsBeforeIsolating)
                 {
-                    return await ApplyOneByOneAsync(events, stoppingToken);
+                    return await ApplyOneByOneAsync(events, copy, stoppingToken);
                 }
 
                 LogRetrying(exception, consumer, events.Count, attempt, backoff.TotalMilliseconds);
@@ -69,14 +69,15 @@ public sealed partial class BatchApplier(string consumer, IEventBatchHandler han
     public static IEnumerable<(ReadOnlyMemory<byte> Body, string Reason)> Bodies(IEnumerable<Rejected> rejected) =>
         rejected.Select(invalid => ((ReadOnlyMemory<byte>)JsonSerializer.SerializeToUtf8Bytes(invalid.Event, Json), invalid.Reason));
 
-    private async Task<BatchOutcome> ApplyOneByOneAsync(IReadOnlyList<RecordedEvent> events, CancellationToken stoppingToken)
+    private async Task<BatchOutcome> ApplyOneByOneAsync(IReadOnlyList<RecordedEvent> events, ReadModelCopy copy,
+        CancellationToken stoppingToken)
     {
         var outcome = new BatchOutcome(0, 0, 0, []);
         foreach (var recorded in events)
         {
             try
             {
-                var one = await handler.ApplyAsync([recorded], stoppingToken);
+                var one = await handler.ApplyAsync([recorded], copy, stoppingToken);
                 outcome = new BatchOutcome(outcome.Applied + one.Applied, outcome.Skipped + one.Skipped, outcome.Parked + one.Parked,
                     [.. outcome.Rejected, .. one.Rejected]);
             }

@@ -21,10 +21,18 @@ public static class LiveConsumerSetup
         builder.Services.AddSingleton<PostgresMonitor>();
         builder.Services.AddHostedService(services => services.GetRequiredService<PostgresMonitor>());
         builder.Services.AddSingleton<THandler>();
+        builder.Services.AddSingleton<IEventBatchHandler>(services => services.GetRequiredService<THandler>());
+        builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<ReadModelCopies>(services, consumer));
+        builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<GapRepair>(services, consumer));
         builder.Services.AddHostedService(services =>
-            ActivatorUtilities.CreateInstance<LiveQueueConsumer>(services, consumer, services.GetRequiredService<THandler>()));
+            ActivatorUtilities.CreateInstance<LiveQueueConsumer>(services, consumer));
         builder.Services.AddHostedService(services =>
-            ActivatorUtilities.CreateInstance<ReplayQueueConsumer>(services, consumer, services.GetRequiredService<THandler>()));
+            ActivatorUtilities.CreateInstance<ReplayQueueConsumer>(services, consumer));
         return builder;
     }
+
+    /// <summary>Creates the live copy of the read model if missing; call before the host starts.</summary>
+    public static async Task StartReadModelAsync(this WebApplication app) =>
+        await app.Services.GetRequiredService<ReadModelCopies>().StartAsync(app.Services.GetRequiredService<IEventBatchHandler>(),
+            CancellationToken.None);
 }

@@ -17,7 +17,8 @@ namespace EventReplay.Hosting.Consuming;
 /// consumer's dead-letter queue with the reason and the queue moves on.
 /// </summary>
 public sealed partial class LiveQueueConsumer(
-    string consumer, IEventBatchHandler handler, IConnectionFactory rabbit, ILogger<LiveQueueConsumer> logger) : BackgroundService
+    string consumer, IEventBatchHandler handler, ReadModelCopies copies, GapRepair repair, IConnectionFactory rabbit,
+    ILogger<LiveQueueConsumer> logger) : BackgroundService
 {
     public const int BatchSize = 500;
 
@@ -94,6 +95,7 @@ public sealed partial class LiveQueueConsumer(
                 catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
                 {
                     await handler.IdleAsync(stoppingToken);
+                    await repair.RequestAsync(channel, copies.Live.Schema, stoppingToken);
                     continue;
                 }
             }
@@ -124,8 +126,13 @@ public sealed partial class LiveQueueConsumer(
             }
         }
 
-        var outcome = await _applier.ApplyAsync(events, stoppingToken);
+        var live = copies.Live;
+        var outcome = await _applier.ApplyAsync(events, live, stoppingToken);
         await _applier.DeadLetterAsync(channel, rejected.Concat(BatchApplier.Bodies(outcome.Rejected)), stoppingToken);
+        if (outcome.Parked > 0)
+        {
+            await repair.RequestAsync(channel, live.Schema, stoppingToken);
+        }
         await channel.BasicAckAsync(batch[^1].Tag, multiple: true, stoppingToken);
     }
 

@@ -23,6 +23,12 @@ public static class ParkedEvents
             reason text not null,
             parked_at timestamptz not null,
             primary key (stream_id, version));
+        create table if not exists {schema}.repairs (
+            stream_id text not null,
+            waiting_version bigint not null,
+            replay_id text not null,
+            requested_at timestamptz not null,
+            primary key (stream_id, waiting_version));
         """;
 
     /// <summary>The parked events and the batch, without repeats, in position order: what a batch must apply.</summary>

@@ -11,10 +11,13 @@ namespace EventReplay.Hosting.Consuming;
 /// Consumes a consumer's replay queue: each message is a whole <see cref="ReplayBatch"/>, applied by the same
 /// handler as live events (the version rule makes a replayed event that is already applied a skip), then answered
 /// on <see cref="Topology.ReplayAcksQueue"/> with the counts, then acknowledged. A crash before the answer only
-/// redelivers the batch; the replay service counts each batch once.
+/// redelivers the batch; the replay service counts each batch once. A <c>redeliver</c> batch goes to the live copy
+/// of the read model, a <c>rebuild</c> batch to the fresh copy (<see cref="ReadModelCopies"/>), which
+/// <see cref="RebuildCutOver"/> makes live and <see cref="RebuildAbandoned"/> drops.
 /// </summary>
 public sealed partial class ReplayQueueConsumer(
-    string consumer, IEventBatchHandler handler, IConnectionFactory rabbit, ILogger<ReplayQueueConsumer> logger) : BackgroundService
+    string consumer, IEventBatchHandler handler, ReadModelCopies copies, IConnectionFactory rabbit, ILogger<ReplayQueueConsumer> logger)
+    : BackgroundService
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -61,47 +64,94 @@ public sealed partial class ReplayQueueConsumer(
         var listener = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
         // Deliveries are handled one at a time on the client's dispatch loop, so batches apply in the order sent.
         listener.ReceivedAsync += async (_, message) =>
-            await HandleAsync(channel, message.DeliveryTag, message.Body.ToArray(), stoppingToken);
+            await HandleAsync(channel, message.DeliveryTag, message.BasicProperties.Type, message.Body.ToArray(), stoppingToken);
         await channel.BasicConsumeAsync(Topology.ReplayQueue(consumer), autoAck: false, listener, stoppingToken);
         LogListening(consumer);
         await closed.Task.WaitAsync(stoppingToken);
         throw new InvalidOperationException($"The channel of {Topology.ReplayQueue(consumer)} closed.");
     }
 
-    private async Task HandleAsync(IChannel channel, ulong tag, byte[] body, CancellationToken stoppingToken)
+    private async Task HandleAsync(IChannel channel, ulong tag, string? type, byte[] body, CancellationToken stoppingToken)
     {
-        ReplayBatch? batch = null;
-        string? unreadable = null;
-        try
+        for (var backoff = TimeSpan.FromMilliseconds(100); ; backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000)))
         {
-            batch = JsonSerializer.Deserialize<ReplayBatch>(body, Json);
-            if (batch is null || string.IsNullOrEmpty(batch.ReplayId) || batch.Events is null)
+            try
             {
-                unreadable = "Not a replay batch: replayId, sequence and events are required.";
+                await DispatchAsync(channel, type, body, stoppingToken);
+                break;
+            }
+            catch (Exception exception) when (DependencyFailure.IsDependencyDown(exception) && !stoppingToken.IsCancellationRequested)
+            {
+                // Nothing is acknowledged while PostgreSQL or Redis is away: the same message is tried again.
+                LogRetrying(exception, consumer, backoff.TotalMilliseconds);
+                await Task.Delay(backoff, stoppingToken);
+            }
+            catch (Exception exception) when (exception is JsonException or InvalidOperationException)
+            {
+                await _applier.DeadLetterAsync(channel, [(body, $"Replay message not applied: {exception.Message}")], stoppingToken);
+                break;
             }
         }
-        catch (JsonException exception)
-        {
-            unreadable = $"Unreadable JSON: {exception.Message}";
-        }
 
-        if (unreadable is not null || batch is null || batch.Mode != ReplayModes.Redeliver)
-        {
-            await _applier.DeadLetterAsync(channel, [(body, unreadable ?? $"Replay mode '{batch?.Mode}' is not applied by this consumer.")], stoppingToken);
-            await channel.BasicAckAsync(tag, multiple: false, stoppingToken);
-            return;
-        }
+        await channel.BasicAckAsync(tag, multiple: false, stoppingToken);
+    }
 
-        var events = (batch.Events ?? []).OrderBy(e => e.Position).ToList();
-        var outcome = await _applier.ApplyAsync(events, stoppingToken);
+    private async Task DispatchAsync(IChannel channel, string? type, byte[] body, CancellationToken stoppingToken)
+    {
+        switch (type)
+        {
+            case null or Topology.ReplayBatchType:
+                await ApplyAsync(channel, body, stoppingToken);
+                break;
+            case Topology.RebuildCutOverType:
+                var cutOver = Read<RebuildCutOver>(body);
+                var position = await copies.CutOverAsync(cutOver.ReplayId, handler, stoppingToken);
+                await AnswerAsync(channel, new RebuildCutOverDone(cutOver.ReplayId, position), stoppingToken);
+                break;
+            case Topology.RebuildAbandonedType:
+                await copies.AbandonAsync(Read<RebuildAbandoned>(body).ReplayId, stoppingToken);
+                break;
+            default:
+                throw new JsonException($"Unexpected message type '{type}'.");
+        }
+    }
+
+    private async Task ApplyAsync(IChannel channel, byte[] body, CancellationToken stoppingToken)
+    {
+        var batch = Read<ReplayBatch>(body);
+        var copy = batch.Mode switch
+        {
+            ReplayModes.Redeliver => copies.Live,
+            ReplayModes.Rebuild => await copies.ShadowAsync(batch.ReplayId, handler, stoppingToken),
+            _ => throw new JsonException($"Unknown replay mode '{batch.Mode}'."),
+        };
+        var events = batch.Events.OrderBy(e => e.Position).ToList();
+        var outcome = await _applier.ApplyAsync(events, copy, stoppingToken);
         await _applier.DeadLetterAsync(channel, BatchApplier.Bodies(outcome.Rejected), stoppingToken);
-        var answer = new ReplayBatchApplied(batch.ReplayId, batch.Sequence, outcome.Applied, outcome.Skipped, outcome.Parked,
-            outcome.Rejected.Count, events.Count > 0 ? events[^1].Position : 0);
-        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = Topology.ReplayBatchAppliedType };
+        await AnswerAsync(channel, new ReplayBatchApplied(batch.ReplayId, batch.Sequence, outcome.Applied, outcome.Skipped,
+            outcome.Parked, outcome.Rejected.Count, events.Count > 0 ? events[^1].Position : 0), stoppingToken);
+        LogApplied(consumer, batch.ReplayId, batch.Sequence, outcome.Applied, outcome.Skipped);
+    }
+
+    private static async Task AnswerAsync<T>(IChannel channel, T answer, CancellationToken stoppingToken)
+    {
+        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = Topology.AnswerType(typeof(T)) };
         await channel.BasicPublishAsync("", Topology.ReplayAcksQueue, mandatory: false, properties,
             JsonSerializer.SerializeToUtf8Bytes(answer, Json), stoppingToken);
-        await channel.BasicAckAsync(tag, multiple: false, stoppingToken);
-        LogApplied(consumer, batch.ReplayId, batch.Sequence, outcome.Applied, outcome.Skipped);
+    }
+
+    /// <summary>A message of the replay queue, or a <see cref="JsonException"/> saying why it is not one.</summary>
+    private static T Read<T>(byte[] body) where T : class
+    {
+        var message = JsonSerializer.Deserialize<T>(body, Json) ?? throw new JsonException("The body is null.");
+        var valid = message switch
+        {
+            ReplayBatch batch => !string.IsNullOrEmpty(batch.ReplayId) && batch.Events is not null,
+            RebuildCutOver cutOver => !string.IsNullOrEmpty(cutOver.ReplayId),
+            RebuildAbandoned abandoned => !string.IsNullOrEmpty(abandoned.ReplayId),
+            _ => true,
+        };
+        return valid ? message : throw new JsonException($"Not a {typeof(T).Name}: replayId is required.");
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Consuming {Consumer} replay batches")]
@@ -109,6 +159,9 @@ public sealed partial class ReplayQueueConsumer(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Consumer {Consumer} applied replay {ReplayId} batch {Sequence}: {Applied} applied, {Skipped} skipped")]
     private partial void LogApplied(string consumer, string replayId, int sequence, int applied, int skipped);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} could not handle a replay message; retrying in {DelayMs} ms")]
+    private partial void LogRetrying(Exception exception, string consumer, double delayMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} lost its replay queue; reconnecting in {DelayMs} ms")]
     private partial void LogStopped(Exception exception, string consumer, double delayMs);

@@ -20,6 +20,12 @@ public static class Broker
                 await channel.QueuePurgeAsync(queue);
             }
         }
+
+        foreach (var queue in new[] { Topology.ReplayCommandsQueue, Topology.ReplayAcksQueue })
+        {
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+            await channel.QueuePurgeAsync(queue);
+        }
     }
 
     public static async Task SendAsync(string queue, string body, string? type = Topology.RecordedEventType)
@@ -45,6 +51,43 @@ public static class Broker
         }
 
         return messages;
+    }
+
+    /// <summary>How many messages wait in a queue (not counting ones delivered and not yet acknowledged).</summary>
+    public static async Task<uint> CountAsync(string queue)
+    {
+        await using var connection = await ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+    }
+
+    /// <summary>
+    /// Takes every message now in a queue and puts back, in the same order and with the same properties, those the
+    /// filter keeps: how a test makes a published message go missing before its consumer sees it.
+    /// </summary>
+    public static async Task<int> RemoveAsync(string queue, Func<string, bool> remove)
+    {
+        await using var connection = await ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
+        var kept = new List<(BasicProperties Properties, byte[] Body)>();
+        var removed = 0;
+        while (await channel.BasicGetAsync(queue, autoAck: true) is { } message)
+        {
+            if (remove(Encoding.UTF8.GetString(message.Body.Span)))
+            {
+                removed++;
+                continue;
+            }
+
+            kept.Add((new BasicProperties(message.BasicProperties), message.Body.ToArray()));
+        }
+
+        foreach (var (properties, body) in kept)
+        {
+            await channel.BasicPublishAsync("", queue, mandatory: true, properties, body);
+        }
+
+        return removed;
     }
 
     private static Task<IConnection> ConnectAsync() =>

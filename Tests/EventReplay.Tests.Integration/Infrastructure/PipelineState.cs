@@ -11,8 +11,29 @@ public static class PipelineState
     /// </summary>
     public static async Task ResetAsync(string postgres, string redis)
     {
+        await ResetConsumersAsync(postgres, redis);
+    }
+
+    /// <summary>
+    /// Starts over with an empty log as well: the producer's schema and the replay history are dropped (the services
+    /// create them again at start). For fixtures that write large histories, so no later fixture republishes them.
+    /// </summary>
+    public static async Task ResetWithEmptyLogAsync(string postgres, string redis)
+    {
+        await Database.DropSchemaAsync(postgres, "producer");
+        await Database.DropSchemaAsync(postgres, "replay");
+        await ResetConsumersAsync(postgres, redis);
+    }
+
+    private static async Task ResetConsumersAsync(string postgres, string redis)
+    {
         await Database.DropSchemaAsync(postgres, "balances");
         await Database.DropSchemaAsync(postgres, "statistics");
+        foreach (var leftover in new[] { "balances_rebuild", "balances_retired", "statistics_rebuild", "statistics_retired" })
+        {
+            await Database.DropSchemaAsync(postgres, leftover);
+        }
+
         await using (var connection = new NpgsqlConnection(postgres))
         {
             await connection.OpenAsync();

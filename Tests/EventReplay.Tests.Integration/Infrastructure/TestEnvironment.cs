@@ -38,7 +38,7 @@ public static class TestEnvironment
 
     public static string ServiceAssembly(string project)
     {
-        var folder = new[] { "Endpoints", "Gateway" }.Select(top => Path.Combine(RepoRoot, top, project)).First(Directory.Exists);
+        var folder = new[] { "Endpoints", "Gateway", "Tools" }.Select(top => Path.Combine(RepoRoot, top, project)).First(Directory.Exists);
         return Path.Combine(folder, "bin", Configuration, "net10.0", project + ".dll");
     }
 

@@ -151,6 +151,22 @@ public class ReplaySagaTests
     }
 
     [Test]
+    public void A_read_held_because_the_replay_was_paused_is_asked_for_again_on_resume()
+    {
+        var replay = Planned(to: 100, total: 100);
+        replay.Handle(new PauseReplay("r1"), _clock);
+        var held = replay.Handle(new ReplayBatchSent("r1", 1, 0, 0, 0, Held: true), _clock);
+        var resumed = replay.Handle(new ResumeReplay("r1"), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(held, Is.Empty);
+            Assert.That(replay.Cursor, Is.Zero);
+            Assert.That(resumed.OfType<SendReplayBatch>().Single(), Has.Property("Sequence").EqualTo(1).And.Property("After").EqualTo(0));
+        });
+    }
+
+    [Test]
     public void Cancel_ends_the_replay_and_later_answers_change_nothing()
     {
         var replay = Planned(to: 100, total: 100);
@@ -191,9 +207,91 @@ public class ReplaySagaTests
         Assert.That(next.OfType<DeliveryMessage<SendReplayBatch>>().Single().Options.ScheduleDelay, Is.EqualTo(TimeSpan.FromSeconds(2)));
     }
 
-    private ReplaySaga Planned(long to, long total)
+    [Test]
+    public void A_rebuild_follows_the_head_then_asks_for_the_cut_over_and_completes_on_the_answer()
     {
-        var (replay, _) = ReplaySaga.Start(Command(), _clock);
+        var replay = Planned(to: 10, total: 10, ReplayModes.Rebuild);
+        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        var follow = replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
+        var longTail = replay.Handle(new ReplayFollowed("r1", 100, 90), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(follow.OfType<FollowReplay>().Single().After, Is.EqualTo(10));
+            Assert.That(replay.Selection.ToPosition, Is.EqualTo(100), "a tail longer than a batch is replayed first");
+            Assert.That(replay.EventsTotal, Is.EqualTo(100));
+            Assert.That(longTail.OfType<SendReplayBatch>().Single().After, Is.EqualTo(10));
+        });
+
+        replay.Handle(new ReplayBatchSent("r1", 2, 10, 100, 90), _clock);
+        replay.Handle(new ReplayBatchApplied("r1", 2, 90, 0, 0, 0, 100), _clock);
+        var cutOver = replay.Handle(new ReplayFollowed("r1", 103, 3), _clock);
+        var done = replay.Handle(new RebuildCutOverDone("r1", 103), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(cutOver.OfType<CutOverRebuild>().Single(), Is.EqualTo(new CutOverRebuild("r1", "balances")));
+            Assert.That(cutOver.OfType<CutOverTimeout>().Single().Attempt, Is.EqualTo(1));
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Completed));
+            Assert.That(replay.Cursor, Is.EqualTo(103));
+            Assert.That(done.OfType<ReplayCompleted>(), Has.Exactly(1).Items);
+        });
+    }
+
+    [Test]
+    public void An_unanswered_cut_over_is_asked_again_then_the_rebuild_fails_and_drops_its_copy()
+    {
+        var replay = Planned(to: 0, total: 0, ReplayModes.Rebuild);
+        replay.Handle(new ReplayBatchSent("r1", 1, 0, 0, 0), _clock);
+        replay.Handle(new ReplayFollowed("r1", 0, 0), _clock);
+        var again = replay.Handle(new CutOverTimeout("r1", 1), _clock);
+        for (var attempt = 2; attempt < ReplaySaga.MaxCutOverAttempts; attempt++)
+        {
+            replay.Handle(new CutOverTimeout("r1", attempt), _clock);
+        }
+
+        var last = replay.Handle(new CutOverTimeout("r1", ReplaySaga.MaxCutOverAttempts), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(again.OfType<CutOverRebuild>(), Has.Exactly(1).Items);
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Failed));
+            Assert.That(last.OfType<AbandonRebuild>(), Has.Exactly(1).Items);
+        });
+    }
+
+    [Test]
+    public void A_cancelled_rebuild_tells_the_target_to_drop_its_fresh_copy()
+    {
+        var replay = Planned(to: 100, total: 100, ReplayModes.Rebuild);
+        var cancelled = replay.Handle(new CancelReplay("r1"), _clock);
+
+        Assert.That(cancelled.OfType<AbandonRebuild>().Single(), Is.EqualTo(new AbandonRebuild("r1", "balances")));
+    }
+
+    [Test]
+    public void A_refused_plan_fails_the_replay_with_the_reason()
+    {
+        var (replay, _) = ReplaySaga.Start(Command() with { Mode = ReplayModes.Rebuild }, _clock);
+        replay.Handle(new ReplayRefused("r1", "Rebuild r0 of balances is still running."), _clock);
+
+        Assert.That((replay.Status, replay.Error), Is.EqualTo((ReplayStatus.Failed, "Rebuild r0 of balances is still running.")));
+    }
+
+    [TestCase("""{"fromPosition":5}""")]
+    [TestCase("""{"streamIds":["a"]}""")]
+    [TestCase("""{"eventTypes":["AccountOpened"]}""")]
+    public void A_rebuild_refuses_filters(string filter)
+    {
+        var selection = System.Text.Json.JsonSerializer.Deserialize<StartReplay>(filter, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!;
+        var errors = ReplayRules.Validate(selection with { ReplayId = "r1", Target = "balances", Mode = ReplayModes.Rebuild });
+
+        Assert.That(errors["mode"].Single(), Does.StartWith("A rebuild replays the whole log"));
+    }
+
+    private ReplaySaga Planned(long to, long total, string mode = ReplayModes.Redeliver)
+    {
+        var (replay, _) = ReplaySaga.Start(Command() with { Mode = mode }, _clock);
         replay.Handle(new ReplayPlanned("r1", to, total), _clock);
         return replay;
     }

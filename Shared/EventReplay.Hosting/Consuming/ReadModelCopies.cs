@@ -1,0 +1,240 @@
+using EventReplay.Contracts;
+using EventReplay.Hosting.EventLog;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using StackExchange.Redis;
+
+namespace EventReplay.Hosting.Consuming;
+
+/// <summary>One copy of a read model: its PostgreSQL schema and the generation in its Redis keys.</summary>
+public sealed record ReadModelCopy(string Schema, int Generation);
+
+/// <summary>
+/// A consumer's copies of its read model, for rebuilds with zero downtime. The live copy (schema named after the
+/// consumer) serves reads and takes live events the whole time; a rebuild fills a fresh copy (schema
+/// <c>{consumer}_rebuild</c>, the next Redis generation) from replay batches; the cut-over holds live batches (the
+/// apply lock), applies the rest of the log to the fresh copy, and swaps the schemas in one transaction, so a reader
+/// sees the old copy or the complete new one, never a mix, and never an older version. The old copy is dropped after.
+/// </summary>
+public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource dataSource, IConnectionMultiplexer redis,
+    ILogger<ReadModelCopies> logger)
+{
+    private const int TailPage = 5_000;
+
+    private volatile ReadModelCopy _live = new(consumer, 1);
+
+    public string Consumer => consumer;
+
+    public string ShadowSchema => consumer + "_rebuild";
+
+    /// <summary>The copy that serves reads and takes live events.</summary>
+    public ReadModelCopy Live => _live;
+
+    /// <summary>Creates the live copy if missing and learns its generation.</summary>
+    public async Task StartAsync(IEventBatchHandler handler, CancellationToken cancellationToken)
+    {
+        await handler.EnsureSchemaAsync(consumer, cancellationToken);
+        _live = new ReadModelCopy(consumer, await EnsureMetaAsync(consumer, 1, null, cancellationToken));
+    }
+
+    /// <summary>The fresh copy a rebuild writes to, created on its first batch (a copy left by another rebuild is dropped).</summary>
+    public async Task<ReadModelCopy> ShadowAsync(string replayId, IEventBatchHandler handler, CancellationToken cancellationToken)
+    {
+        if (await ShadowOwnerAsync(cancellationToken) is { } owner)
+        {
+            if (owner.ReplayId == replayId)
+            {
+                return new ReadModelCopy(ShadowSchema, owner.Generation);
+            }
+
+            await DropAsync(ShadowSchema, owner.Generation, cancellationToken);
+        }
+
+        await using (var create = dataSource.CreateCommand($"create schema {ShadowSchema}"))
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await handler.EnsureSchemaAsync(ShadowSchema, cancellationToken);
+        var generation = Live.Generation + 1;
+        await EnsureMetaAsync(ShadowSchema, generation, replayId, cancellationToken);
+        await DeleteGenerationAsync(generation);
+        LogShadowCreated(consumer, replayId, ShadowSchema, generation);
+        return new ReadModelCopy(ShadowSchema, generation);
+    }
+
+    /// <summary>
+    /// Makes the fresh copy of <paramref name="replayId"/> the live one; returns the position it is complete up to.
+    /// Idempotent: asked again after it happened (a redelivered request), it answers the same without doing anything.
+    /// </summary>
+    public async Task<long> CutOverAsync(string replayId, IEventBatchHandler handler, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Live batches wait from here until the swap commits.
+        await ApplyLock.AcquireAsync(connection, transaction, consumer, cancellationToken);
+        var live = await MetaAsync(connection, consumer, cancellationToken);
+        if (live?.ReplayId == replayId)
+        {
+            return await handler.CheckpointAsync(connection, consumer, cancellationToken);
+        }
+
+        var shadow = await MetaAsync(connection, ShadowSchema, cancellationToken);
+        if (shadow?.ReplayId != replayId)
+        {
+            throw new InvalidOperationException($"There is no fresh copy of {consumer} built by replay {replayId}.");
+        }
+
+        var copy = new ReadModelCopy(ShadowSchema, shadow.Generation);
+        var liveCheckpoint = await handler.CheckpointAsync(connection, consumer, cancellationToken);
+        var shadowCheckpoint = await handler.CheckpointAsync(connection, ShadowSchema, cancellationToken);
+        var tail = 0;
+        for (var after = shadowCheckpoint; after < liveCheckpoint;)
+        {
+            var events = await ReadLogAsync(after, liveCheckpoint, cancellationToken);
+            if (events.Count == 0)
+            {
+                break;
+            }
+
+            await handler.ApplyAsync(events, copy, cancellationToken);
+            tail += events.Count;
+            after = events[^1].Position;
+        }
+
+        var retired = $"{consumer}_retired";
+        await using (var swap = new NpgsqlCommand(
+            $"""
+            drop schema if exists {retired} cascade;
+            alter schema {consumer} rename to {retired};
+            alter schema {ShadowSchema} rename to {consumer};
+            """, connection, transaction))
+        {
+            await swap.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        var old = Live.Generation;
+        _live = new ReadModelCopy(consumer, copy.Generation);
+        LogCutOver(consumer, replayId, Math.Max(liveCheckpoint, shadowCheckpoint), tail, copy.Generation);
+        await DropAsync(retired, old, cancellationToken);
+        return Math.Max(liveCheckpoint, shadowCheckpoint);
+    }
+
+    /// <summary>Drops the fresh copy of a cancelled rebuild; the live copy is not touched.</summary>
+    public async Task AbandonAsync(string replayId, CancellationToken cancellationToken)
+    {
+        if (await ShadowOwnerAsync(cancellationToken) is { } owner && owner.ReplayId == replayId)
+        {
+            await DropAsync(ShadowSchema, owner.Generation, cancellationToken);
+            LogAbandoned(consumer, replayId);
+        }
+    }
+
+    private sealed record Meta(int Generation, string? ReplayId);
+
+    private async Task<Meta?> ShadowOwnerAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await MetaAsync(connection, ShadowSchema, cancellationToken);
+    }
+
+    private static async Task<Meta?> MetaAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            $"select to_regclass('{schema}.meta') is not null", connection);
+        if (!(bool)(await command.ExecuteScalarAsync(cancellationToken))!)
+        {
+            return null;
+        }
+
+        await using var read = new NpgsqlCommand($"select generation, replay_id from {schema}.meta", connection);
+        await using var reader = await read.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new Meta(reader.GetInt32(0), reader.IsDBNull(1) ? null : reader.GetString(1))
+            : null;
+    }
+
+    private async Task<int> EnsureMetaAsync(string schema, int generation, string? replayId, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"""
+            create table if not exists {schema}.meta (
+                id int primary key check (id = 1), generation int not null, replay_id text);
+            insert into {schema}.meta values (1, @generation, @replay) on conflict (id) do nothing;
+            select generation from {schema}.meta;
+            """);
+        command.Parameters.AddWithValue("generation", generation);
+        command.Parameters.AddWithValue("replay", (object?)replayId ?? DBNull.Value);
+        return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    private async Task<List<RecordedEvent>> ReadLogAsync(long after, long upTo, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"select {EventTable.Columns} from {EventTable.Name} where seq_id > @after and seq_id <= @upTo and type <> '{EventTable.Tombstone}' order by seq_id limit {TailPage}");
+        command.Parameters.AddWithValue("after", after);
+        command.Parameters.AddWithValue("upTo", upTo);
+        var events = new List<RecordedEvent>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            events.Add(EventTable.Map(reader));
+        }
+
+        return events;
+    }
+
+    private async Task DropAsync(string schema, int generation, CancellationToken cancellationToken)
+    {
+        await using (var drop = dataSource.CreateCommand($"drop schema if exists {schema} cascade"))
+        {
+            await drop.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await DeleteGenerationAsync(generation);
+    }
+
+    /// <summary>Removes a generation's Redis keys; a Redis that is away leaves them to expire unused (never read again).</summary>
+    private async Task DeleteGenerationAsync(int generation)
+    {
+        try
+        {
+            var database = redis.GetDatabase();
+            foreach (var server in redis.GetServers().Where(server => server.IsConnected && !server.IsReplica))
+            {
+                var batch = new List<RedisKey>(1000);
+                await foreach (var key in server.KeysAsync(database.Database, $"{consumer}:v{generation}:*", pageSize: 1000))
+                {
+                    batch.Add(key);
+                    if (batch.Count == 1000)
+                    {
+                        await database.KeyDeleteAsync([.. batch]);
+                        batch.Clear();
+                    }
+                }
+
+                if (batch.Count > 0)
+                {
+                    await database.KeyDeleteAsync([.. batch]);
+                }
+            }
+        }
+        catch (RedisException exception)
+        {
+            LogCacheCleanupFailed(exception, consumer, generation);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rebuild {ReplayId} of {Consumer} builds a fresh copy in {Schema}, cache generation {Generation}")]
+    private partial void LogShadowCreated(string consumer, string replayId, string schema, int generation);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rebuild {ReplayId} of {Consumer} cut over at position {Position} after a tail of {Tail} events; cache generation {Generation}")]
+    private partial void LogCutOver(string consumer, string replayId, long position, int tail, int generation);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rebuild {ReplayId} of {Consumer} abandoned; its fresh copy is dropped")]
+    private partial void LogAbandoned(string consumer, string replayId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove cache generation {Generation} of {Consumer}")]
+    private partial void LogCacheCleanupFailed(Exception exception, string consumer, int generation);
+}

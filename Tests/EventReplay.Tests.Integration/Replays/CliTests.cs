@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using EventReplay.Tests.Integration.Infrastructure;
+
+namespace EventReplay.Tests.Integration.Replays;
+
+/// <summary>The <c>eventreplay</c> command against the running system, as an operator uses it.</summary>
+public class CliTests
+{
+    private ServiceStack _stack = null!;
+
+    [OneTimeSetUp]
+    public async Task StartStack()
+    {
+        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        _stack = await ServiceStack.StartedAsync();
+    }
+
+    [OneTimeTearDown]
+    public async Task StopStack() => await _stack.DisposeAsync();
+
+    [Test]
+    public async Task Start_with_watch_follows_the_replay_to_its_end_and_list_shows_it()
+    {
+        await ReplayApi.MakeHistoryAsync(_stack.Api, accounts: 1, deposits: 2);
+        using var plan = await _stack.Api.PostJsonAsync("/api/replays", """{"target":"balances","mode":"redeliver","dryRun":true}""");
+        var from = Math.Max(1, (await ProducerApi.BodyAsync(plan, 200)).GetProperty("toPosition").GetInt64() - 99);
+        var id = $"cli-{Guid.NewGuid():N}";
+
+        var start = await RunAsync("replay", "start", "--target", "balances", "--mode", "redeliver", "--from-position", $"{from}",
+            "--batch-size", "10", "--id", id, "--reason", "from the cli", "--requested-by", "operator", "--watch");
+        var list = await RunAsync("replay", "list", "--limit", "5");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(start.ExitCode, Is.Zero, start.Output + start.Error);
+            Assert.That(start.Output, Does.Contain($"Started replay {id}"));
+            Assert.That(start.Output, Does.Contain("completed: 0 applied"));
+            Assert.That(list.ExitCode, Is.Zero, list.Error);
+            Assert.That(list.Output, Does.Contain(id));
+        });
+        var replay = await ReplayApi.ShowAsync(_stack.Api, id);
+        Assert.That((replay?.GetProperty("requestedBy").GetString(), replay?.GetProperty("reason").GetString()), Is.EqualTo(("operator", "from the cli")));
+    }
+
+    [Test]
+    public async Task A_refused_request_is_printed_plainly_with_its_reasons()
+    {
+        var result = await RunAsync("replay", "start", "--target", "nobody", "--mode", "redeliver");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(1));
+            Assert.That(result.Error, Does.Contain("400"));
+            Assert.That(result.Error, Does.Contain("target: Unknown target 'nobody'"));
+        });
+    }
+
+    [Test]
+    public async Task An_unknown_replay_is_reported_with_a_non_zero_exit()
+    {
+        var result = await RunAsync("replay", "pause", "no-such-replay");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ExitCode, Is.EqualTo(1));
+            Assert.That(result.Error, Does.Contain("404"));
+        });
+    }
+
+    private async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet", [TestEnvironment.ServiceAssembly("EventReplay.Cli"), "--api", _stack.LoadBalancer.BaseAddress.ToString(), .. args])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["NO_COLOR"] = "1";
+        start.Environment["COLUMNS"] = "250";
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(ReplayApi.Finish);
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await output, await error);
+    }
+}

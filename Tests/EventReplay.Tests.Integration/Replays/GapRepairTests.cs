@@ -1,0 +1,58 @@
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Tests.Integration.Infrastructure;
+using EventReplay.Tests.Integration.Pipeline;
+
+namespace EventReplay.Tests.Integration.Replays;
+
+/// <summary>A live event lost before its consumer saw it: the consumer parks the stream, asks for a redelivery, and heals.</summary>
+public class GapRepairTests
+{
+    [Test]
+    public async Task A_gap_left_by_a_lost_live_message_heals_by_itself()
+    {
+        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        await using var stack = await ServiceStack.StartedAsync();
+        var api = stack.Api;
+        var warmUp = ProducerApi.NewAccountId();
+        await api.OpenedAsync(warmUp);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+
+        stack.Balances.Kill();
+        var id = ProducerApi.NewAccountId();
+        await api.OpenedAsync(id);
+        foreach (var amount in new[] { "10", "20", "30" })
+        {
+            using var deposit = await api.DepositAsync(id, amount);
+            await ProducerApi.BodyAsync(deposit, 200);
+        }
+
+        var queue = Topology.LiveQueue("balances");
+        await Eventually.Until(() => Broker.CountAsync(queue), count => count >= 4, LivePipelineTests.Settle,
+            $"the account's four events to wait in {queue}");
+        var removed = await Broker.RemoveAsync(queue, body =>
+        {
+            using var message = JsonDocument.Parse(body);
+            return message.RootElement.GetProperty("streamId").GetString() == id && message.RootElement.GetProperty("version").GetInt64() == 2;
+        });
+        Assert.That(removed, Is.EqualTo(1));
+
+        await stack.Balances.StartAsync();
+
+        var account = await Eventually.Until(() => LivePipelineTests.GetAccountAsync(api, id),
+            a => a?.GetProperty("version").GetInt64() == 4, ReplayApi.Finish, $"{id} to heal to version 4");
+        Assert.That(account?.GetProperty("balance").GetDecimal(), Is.EqualTo(60m));
+        using var list = await api.Http.GetAsync(new Uri("/api/replays?limit=20", UriKind.Relative));
+        var repairs = (await ProducerApi.BodyAsync(list, 200)).GetProperty("replays").EnumerateArray()
+            .Where(r => r.GetProperty("replayId").GetString()!.StartsWith("repair-balances-", StringComparison.Ordinal)
+                && r.GetProperty("streamIds")[0].GetString() == id)
+            .ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(repairs, Has.Count.EqualTo(1), "one repair for the one gap");
+            Assert.That(repairs[0].GetProperty("eventsApplied").GetInt64(), Is.GreaterThanOrEqualTo(1));
+            Assert.That(repairs[0].GetProperty("reason").GetString(), Does.Contain("Gap repair"));
+        });
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+    }
+}
