@@ -34,7 +34,8 @@ public static class LiveLoad
         }
     }
 
-    public static async Task<Result> RunAsync(Uri api, int concurrency, TimeSpan duration)
+    /// <summary>Runs for <paramref name="duration"/>, or until <paramref name="until"/> is cancelled if sooner.</summary>
+    public static async Task<Result> RunAsync(Uri api, int concurrency, TimeSpan duration, CancellationToken until = default)
     {
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency + 2 })
         {
@@ -50,7 +51,8 @@ public static class LiveLoad
 
         var cpu = ProcessCpu.Start();
         var clock = Stopwatch.StartNew();
-        using var stop = new CancellationTokenSource(duration);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(until);
+        stop.CancelAfter(duration);
         var latencies = new List<double>[concurrency];
         var failures = new long[concurrency];
         var workers = Enumerable.Range(0, concurrency).Select(worker => Task.Run(async () =>

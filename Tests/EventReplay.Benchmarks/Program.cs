@@ -5,7 +5,8 @@ using EventReplay.Benchmarks;
 //   live    --url http://127.0.0.1:8080 --seconds 60 --concurrency 1,8,32
 //   backlog --consumer balances --service path/to/EventReplay.Consumers.Balances.dll --events 100000 --accounts 10000
 //           --postgres "..." --rabbitmq "amqp://..." --redis "host:port,defaultDatabase=N"
-//   rebuild --url http://127.0.0.1:8080 --postgres "..." --events 100000,1000000 --accounts 10000 --batch-size 500
+//   seed    --postgres "..." --events 1000000 --accounts 10000 [--skip-publishing yes]
+//   rebuild --url http://127.0.0.1:8080 --postgres "..." --batch-size 500 [--live-concurrency 4]
 var options = args.Skip(1).Chunk(2).Where(pair => pair.Length == 2).ToDictionary(pair => pair[0].TrimStart('-'), pair => pair[1]);
 string Option(string name, string? fallback = null) =>
     options.GetValueOrDefault(name) ?? fallback ?? throw new ArgumentException($"--{name} is required.");
@@ -36,19 +37,47 @@ switch (args.FirstOrDefault())
         Console.WriteLine($"      CPU (% of one core, first batch to last): {Cpu(result.CpuSeconds, result.Seconds)}");
         Console.WriteLine($"      peak resident MiB: {Memory(result.ResidentMiB)}");
         break;
+    case "seed":
+        var seeded = await Rebuild.SeedAsync(Option("postgres"), long.Parse(Option("events"), CultureInfo.InvariantCulture), Number("accounts", 10_000));
+        if (options.ContainsKey("skip-publishing"))
+        {
+            await Rebuild.SkipPublishingAsync(Option("postgres"));
+        }
+
+        Console.WriteLine($"seed: the log holds {long.Parse(Option("events"), CultureInfo.InvariantCulture):N0} events over {Number("accounts", 10_000):N0} accounts (added at {seeded:N0} events/s)");
+        break;
+    case "skip-publishing":
+        await Rebuild.SkipPublishingAsync(Option("postgres"));
+        break;
     case "rebuild":
         var postgresConnection = Option("postgres");
         var url = new Uri(Option("url", "http://127.0.0.1:8080"));
+        var liveConcurrency = Number("live-concurrency", 0);
         Console.WriteLine($"rebuild: {Option("target", "balances")} through {url}, batches of {Number("batch-size", 500)}, {Environment.ProcessorCount} cores shared by everything");
-        foreach (var total in Option("events", "100000,1000000").Split(',').Select(e => long.Parse(e, CultureInfo.InvariantCulture)))
+        LiveLoad.Result? before = null;
+        if (liveConcurrency > 0)
         {
-            var seedRate = await Rebuild.SeedAsync(postgresConnection, total, Number("accounts", 10_000));
+            before = await LiveLoad.RunAsync(url, liveConcurrency, TimeSpan.FromSeconds(15));
+        }
+
+        using (var rebuildDone = new CancellationTokenSource())
+        {
+            var during = liveConcurrency > 0 ? LiveLoad.RunAsync(url, liveConcurrency, TimeSpan.FromHours(1), rebuildDone.Token) : null;
             var rebuild = await Rebuild.RunAsync(url, postgresConnection, Option("target", "balances"), Number("batch-size", 500));
-            Console.WriteLine($"{rebuild.Events,9:N0} events: {rebuild.EventsPerSecond,8:N0} events/s ({rebuild.Seconds:F1} s), seeded at {seedRate:N0} events/s, result {(rebuild.Verified ? "equals" : "DIFFERS FROM")} the SQL fold");
+            await rebuildDone.CancelAsync();
+            var live = during is null ? null : await during;
+            var verified = await Rebuild.VerifyAsync(postgresConnection, Option("target", "balances"));
+            Console.WriteLine($"{rebuild.Events,9:N0} events: {rebuild.EventsPerSecond,8:N0} events/s ({rebuild.Seconds:F1} s), result {(verified ? "equals" : "DIFFERS FROM")} the SQL fold");
             Console.WriteLine($"      CPU (% of one core): {Cpu(rebuild.CpuSeconds, rebuild.Seconds)}");
             Console.WriteLine($"      CPU s per 1,000 events: {string.Join(", ", rebuild.CpuSeconds.Where(p => p.Value > 0.05).OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value / rebuild.Events * 1000:F3}"))}");
             Console.WriteLine($"      peak resident MiB: {Memory(rebuild.PeakMiB)}");
-            if (!rebuild.Verified)
+            if (live is not null && before is not null)
+            {
+                Console.WriteLine($"      live deposits ({liveConcurrency} connections) before the rebuild: {before.CommandsPerSecond:F0} cmds/s, visible p50 {before.VisibleDelayMs.P50:F1} ms p99 {before.VisibleDelayMs.P99:F1} ms max {before.VisibleDelayMs.Max:F1} ms");
+                Console.WriteLine($"      live deposits during the rebuild:            {live.CommandsPerSecond:F0} cmds/s, visible p50 {live.VisibleDelayMs.P50:F1} ms p99 {live.VisibleDelayMs.P99:F1} ms max {live.VisibleDelayMs.Max:F1} ms ({live.Probes} probes, {live.Failures} failed)");
+            }
+
+            if (!verified)
             {
                 return 1;
             }

@@ -45,3 +45,9 @@ bench_start_system() {  # eng/run.sh in the background over the bench database; 
   echo "bench: the system did not come up; see .local/logs/bench-run.log" >&2
   exit 1
 }
+
+bench_stop_system() {
+  kill -TERM "$BENCH_SYSTEM" 2>/dev/null || true
+  wait "$BENCH_SYSTEM" 2>/dev/null || true
+  trap - EXIT
+}

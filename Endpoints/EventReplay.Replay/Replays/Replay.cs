@@ -6,15 +6,15 @@ namespace EventReplay.Replay.Replays;
 
 /// <summary>
 /// The replay process, as a durable Wolverine saga (state in PostgreSQL through Marten). It decides and the handlers
-/// read and send: it plans the selection, asks for batches one read at a time while fewer than
-/// <see cref="MaxInFlight"/> wait for their answer, counts the answers, re-asks for a batch whose answer does not
-/// come within <see cref="AckTimeout"/>, honours the rate limit, pause, resume and cancel, and stays stored after it
+/// read and send: it plans the selection, asks for as many batches as fit under <see cref="MaxInFlight"/> waiting
+/// for their answer (one read at a time), counts the answers, re-asks for a batch whose answer does not come within
+/// <see cref="AckTimeout"/>, honours the rate limit, pause, resume and cancel, and stays stored after it
 /// ends so <c>GET /api/replays</c> can show it. Its document is revisioned: two messages of one replay handled at
 /// once cannot overwrite each other's changes (the later one fails and is retried on the fresh state).
 /// </summary>
 public sealed class Replay : Saga, IRevisioned
 {
-    public const int MaxInFlight = 4;
+    public const int MaxInFlight = 8;
 
     public const int MaxCutOverAttempts = 5;
 
@@ -58,7 +58,7 @@ public sealed class Replay : Saga, IRevisioned
 
     public List<InFlightBatch> InFlight { get; set; } = [];
 
-    /// <summary>Answers that arrived before the saga handled the <see cref="ReplayBatchSent"/> of their batch.</summary>
+    /// <summary>Answers that arrived before the saga handled the <see cref="ReplayBatchesSent"/> of their batch.</summary>
     public List<ReplayBatchApplied> Early { get; set; } = [];
 
     /// <summary>A rebuild asked its target to cut over and waits for the answer (attempt number, 0 when not).</summary>
@@ -78,7 +78,10 @@ public sealed class Replay : Saga, IRevisioned
 
     public string? Error { get; set; }
 
-    public sealed record InFlightBatch(int Sequence, long After, long LastPosition, int Count, int Attempt);
+    public sealed record InFlightBatch(int Sequence, long After, long LastPosition, int Count, int Attempt, DateTimeOffset SentAt);
+
+    /// <summary>A <see cref="ReplayCheck"/> is pending.</summary>
+    public bool CheckScheduled { get; set; }
 
     public static (Replay, OutgoingMessages) Start(StartReplay command, TimeProvider clock)
     {
@@ -130,38 +133,36 @@ public sealed class Replay : Saga, IRevisioned
         return messages;
     }
 
-    public OutgoingMessages Handle(ReplayBatchSent sent, TimeProvider clock)
+    public OutgoingMessages Handle(ReplayBatchesSent sent, TimeProvider clock)
     {
         var messages = new OutgoingMessages();
-        if (sent.Held)
+        var fresh = sent.FirstSequence == NextSequence && InFlight.All(batch => batch.Sequence != sent.FirstSequence);
+        if (fresh)
         {
-            // Not sent (paused or over when it was to be read): asked for again when the replay resumes.
-            if (sent.Sequence == NextSequence)
-            {
-                Reading = false;
-            }
-
-            Continue(clock, messages);
-            return messages;
-        }
-
-        // Only the answer to the current read moves the cursor; a re-sent batch is already counted and in flight.
-        if (sent.Sequence == NextSequence && InFlight.All(batch => batch.Sequence != sent.Sequence))
-        {
+            // Only the answer to the current read moves the cursor; a re-sent batch is already counted and in flight.
             Reading = false;
-            NextSequence++;
-            Cursor = Math.Max(Cursor, sent.LastPosition);
-            if (sent.Count > 0)
+            foreach (var batch in sent.Batches)
             {
-                EventsSent += sent.Count;
-                InFlight.Add(new InFlightBatch(sent.Sequence, sent.After, sent.LastPosition, sent.Count, 1));
-                messages.Add(new ReplayBatchTimeout(Id, sent.Sequence, 1));
+                NextSequence = batch.Sequence + 1;
+                Cursor = Math.Max(Cursor, batch.LastPosition);
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
+                EventsSent += batch.Count;
+                InFlight.Add(new InFlightBatch(batch.Sequence, batch.After, batch.LastPosition, batch.Count, 1, clock.GetUtcNow()));
+                if (Early.FirstOrDefault(answer => answer.Sequence == batch.Sequence) is { } early)
+                {
+                    Early.Remove(early);
+                    Count(early, clock, messages);
+                }
             }
 
-            if (Early.FirstOrDefault(answer => answer.Sequence == sent.Sequence) is { } early)
+            if (InFlight.Count > 0 && !CheckScheduled)
             {
-                Early.Remove(early);
-                Count(early, clock, messages);
+                CheckScheduled = true;
+                messages.Add(new ReplayCheck(Id));
             }
         }
 
@@ -172,7 +173,7 @@ public sealed class Replay : Saga, IRevisioned
     public OutgoingMessages Handle(ReplayBatchApplied applied, TimeProvider clock)
     {
         var messages = new OutgoingMessages();
-        if (applied.Sequence == NextSequence && !IsOver)
+        if (applied.Sequence >= NextSequence && !IsOver)
         {
             // The consumer answered before this saga heard that the batch went out: keep the answer for then.
             Early.Add(applied);
@@ -206,20 +207,30 @@ public sealed class Replay : Saga, IRevisioned
         Continue(clock, messages);
     }
 
-    public OutgoingMessages Handle(ReplayBatchTimeout timeout, TimeProvider clock)
+    public OutgoingMessages Handle(ReplayCheck check, TimeProvider clock)
     {
         var messages = new OutgoingMessages();
-        var batch = InFlight.FirstOrDefault(b => b.Sequence == timeout.Sequence && b.Attempt == timeout.Attempt);
-        if (batch is null || IsOver)
+        CheckScheduled = false;
+        if (IsOver)
         {
             return messages;
         }
 
-        // No answer: send the same slice again. The consumer's version rule makes a second delivery harmless.
-        var again = batch with { Attempt = batch.Attempt + 1 };
-        InFlight[InFlight.IndexOf(batch)] = again;
-        messages.Add(new SendReplayBatch(Id, batch.Sequence, Target, Mode, batch.After, batch.Count, Selection with { ToPosition = batch.LastPosition }));
-        messages.Add(new ReplayBatchTimeout(Id, batch.Sequence, again.Attempt));
+        var now = clock.GetUtcNow();
+        foreach (var batch in InFlight.Where(b => now - b.SentAt >= AckTimeout).ToList())
+        {
+            // No answer: send the same slice again. The consumer's version rule makes a second delivery harmless.
+            InFlight[InFlight.IndexOf(batch)] = batch with { Attempt = batch.Attempt + 1, SentAt = now };
+            messages.Add(new SendReplayBatches(Id, batch.Sequence, 1, Target, Mode, batch.After, batch.Count,
+                Selection with { ToPosition = batch.LastPosition }));
+        }
+
+        if (InFlight.Count > 0)
+        {
+            CheckScheduled = true;
+            messages.Add(new ReplayCheck(Id));
+        }
+
         return messages;
     }
 
@@ -337,11 +348,11 @@ public sealed class Replay : Saga, IRevisioned
     {
     }
 
-    public static void NotFound(ReplayBatchSent sent)
+    public static void NotFound(ReplayBatchesSent sent)
     {
     }
 
-    public static void NotFound(ReplayBatchTimeout timeout)
+    public static void NotFound(ReplayCheck check)
     {
     }
 
@@ -434,7 +445,9 @@ public sealed class Replay : Saga, IRevisioned
         }
 
         Reading = true;
-        var next = new SendReplayBatch(Id, NextSequence, Target, Mode, Cursor, BatchSize, Selection);
+        // Rate-limited replays read a batch at a time, so the limit holds batch by batch.
+        var batches = MaxEventsPerSecond is null ? MaxInFlight - InFlight.Count : 1;
+        var next = new SendReplayBatches(Id, NextSequence, batches, Target, Mode, Cursor, BatchSize, Selection);
         var wait = MaxEventsPerSecond is { } rate && StartedAt is { } started
             ? started + TimeSpan.FromSeconds((double)EventsSent / rate) - clock.GetUtcNow()
             : TimeSpan.Zero;

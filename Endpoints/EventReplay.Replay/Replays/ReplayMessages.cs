@@ -41,13 +41,20 @@ public sealed record PlanReplay(string ReplayId, ReplaySelection Selection);
 
 public sealed record ReplayPlanned(string ReplayId, long ToPosition, long EventsTotal);
 
-public sealed record SendReplayBatch(string ReplayId, int Sequence, string Target, string Mode, long After, int BatchSize,
-    ReplaySelection Selection);
+/// <summary>
+/// Read the next <paramref name="Batches"/> batches after a position and send them (sequences from
+/// <paramref name="FirstSequence"/> on); one read serves several batches, so the saga is not a round trip per batch.
+/// </summary>
+public sealed record SendReplayBatches(string ReplayId, int FirstSequence, int Batches, string Target, string Mode, long After,
+    int BatchSize, ReplaySelection Selection);
 
-/// <summary>What the reader did: sent <paramref name="Count"/> events up to a position, or held the read (the replay is paused or over).</summary>
-public sealed record ReplayBatchSent(string ReplayId, int Sequence, long After, long LastPosition, int Count, bool Held = false);
+public sealed record SentBatch(int Sequence, long After, long LastPosition, int Count);
 
-public sealed record ReplayBatchTimeout(string ReplayId, int Sequence, int Attempt) : TimeoutMessage(Replay.AckTimeout);
+/// <summary>What the reader did: sent these batches, or held the read (the replay is paused or over).</summary>
+public sealed record ReplayBatchesSent(string ReplayId, int FirstSequence, IReadOnlyList<SentBatch> Batches, bool Held = false);
+
+/// <summary>Looks for batches whose answer is overdue (and sends them again) while any are in flight.</summary>
+public sealed record ReplayCheck(string ReplayId) : TimeoutMessage(Replay.AckTimeout);
 
 /// <summary>A rebuild that has sent everything it planned looks again at the store's head (it follows live appends).</summary>
 public sealed record FollowReplay(string ReplayId, long After);

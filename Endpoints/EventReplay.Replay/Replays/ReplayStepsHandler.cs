@@ -4,7 +4,7 @@ using Marten;
 
 namespace EventReplay.Replay.Replays;
 
-/// <summary>The saga's I/O: finding the end of a selection, and reading one batch and sending it to the target.</summary>
+/// <summary>The saga's I/O: finding the end of a selection, reading batches and sending them (and rebuild controls) to the target.</summary>
 public static class ReplayStepsHandler
 {
     public static async Task<object> Handle(PlanReplay plan, ReplayLog log, IQuerySession session, CancellationToken cancellationToken)
@@ -28,6 +28,44 @@ public static class ReplayStepsHandler
         return new ReplayFollowed(follow.ReplayId, Math.Max(to, follow.After), added);
     }
 
+    public static async Task<ReplayBatchesSent> Handle(SendReplayBatches send, ReplayLog log, ReplayBatchPublisher publisher,
+        IQuerySession session, CancellationToken cancellationToken)
+    {
+        // A read asked for before a pause or cancel (or delayed by the rate limit) is held, not sent; a batch that is
+        // already in flight is sent again whatever the state (it was counted when first sent).
+        if (await session.LoadAsync<Replay>(send.ReplayId, cancellationToken) is { } replay
+            && send.FirstSequence >= replay.NextSequence && replay.Status != ReplayStatus.Running)
+        {
+            return new ReplayBatchesSent(send.ReplayId, send.FirstSequence, [], Held: true);
+        }
+
+        var limit = send.Batches * send.BatchSize;
+        var events = await log.ReadAsync(send.Selection, send.After, limit, cancellationToken);
+        if (events.Count == 0)
+        {
+            return new ReplayBatchesSent(send.ReplayId, send.FirstSequence,
+                [new SentBatch(send.FirstSequence, send.After, send.Selection.ToPosition, 0)]);
+        }
+
+        var sent = new List<SentBatch>();
+        var after = send.After;
+        var sequence = send.FirstSequence;
+        foreach (var chunk in events.Chunk(send.BatchSize))
+        {
+            await publisher.PublishAsync(send.Target, new ReplayBatch(send.ReplayId, sequence, send.Mode, chunk), cancellationToken);
+            sent.Add(new SentBatch(sequence++, after, chunk[^1].Position, chunk.Length));
+            after = chunk[^1].Position;
+        }
+
+        if (events.Count < limit)
+        {
+            // A short read means the selection has nothing more up to its end.
+            sent[^1] = sent[^1] with { LastPosition = send.Selection.ToPosition };
+        }
+
+        return new ReplayBatchesSent(send.ReplayId, send.FirstSequence, sent);
+    }
+
     public static Task Handle(CutOverRebuild cutOver, ReplayBatchPublisher publisher, CancellationToken cancellationToken) =>
         publisher.PublishAsync(cutOver.Target, Topology.RebuildCutOverType, $"{cutOver.ReplayId}/cut-over",
             new RebuildCutOver(cutOver.ReplayId), cancellationToken);
@@ -35,27 +73,4 @@ public static class ReplayStepsHandler
     public static Task Handle(AbandonRebuild abandon, ReplayBatchPublisher publisher, CancellationToken cancellationToken) =>
         publisher.PublishAsync(abandon.Target, Topology.RebuildAbandonedType, $"{abandon.ReplayId}/abandon",
             new RebuildAbandoned(abandon.ReplayId), cancellationToken);
-
-    public static async Task<ReplayBatchSent> Handle(SendReplayBatch send, ReplayLog log, ReplayBatchPublisher publisher,
-        IQuerySession session, CancellationToken cancellationToken)
-    {
-        // A read asked for before a pause or cancel (or delayed by the rate limit) is held, not sent; a batch that is
-        // already in flight is sent again whatever the state (it was counted when first sent).
-        if (await session.LoadAsync<Replay>(send.ReplayId, cancellationToken) is { } replay
-            && send.Sequence >= replay.NextSequence && replay.Status != ReplayStatus.Running)
-        {
-            return new ReplayBatchSent(send.ReplayId, send.Sequence, send.After, send.After, 0, Held: true);
-        }
-
-        var events = await log.ReadAsync(send.Selection, send.After, send.BatchSize, cancellationToken);
-        if (events.Count == 0)
-        {
-            return new ReplayBatchSent(send.ReplayId, send.Sequence, send.After, send.Selection.ToPosition, 0);
-        }
-
-        await publisher.PublishAsync(send.Target, new ReplayBatch(send.ReplayId, send.Sequence, send.Mode, events), cancellationToken);
-        // A short page means the selection has nothing more up to its end.
-        var last = events.Count < send.BatchSize ? send.Selection.ToPosition : events[^1].Position;
-        return new ReplayBatchSent(send.ReplayId, send.Sequence, send.After, last, events.Count);
-    }
 }

@@ -50,21 +50,21 @@ public class ReplaySagaTests
     }
 
     [Test]
-    public void It_keeps_at_most_four_batches_in_flight_and_reads_one_at_a_time()
+    public void One_read_asks_for_as_many_batches_as_may_be_in_flight_then_one_more_per_answer()
     {
-        var replay = Planned(to: 100, total: 100);
-        var sends = new List<SendReplayBatch>();
-        for (var sequence = 1; sequence <= 4; sequence++)
-        {
-            var messages = replay.Handle(new ReplayBatchSent("r1", sequence, (sequence - 1) * 10, sequence * 10, 10), _clock);
-            sends.AddRange(messages.OfType<SendReplayBatch>());
-        }
+        var (replay, _) = ReplaySaga.Start(Command(), _clock);
+        var first = replay.Handle(new ReplayPlanned("r1", 1000, 1000), _clock).OfType<SendReplayBatches>().Single();
+        var batches = Enumerable.Range(1, ReplaySaga.MaxInFlight).Select(n => new SentBatch(n, (n - 1) * 10, n * 10, 10)).ToList();
+        var full = replay.Handle(new ReplayBatchesSent("r1", 1, batches), _clock);
+        var next = replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock).OfType<SendReplayBatches>().Single();
 
         Assert.Multiple(() =>
         {
-            Assert.That(replay.InFlight, Has.Count.EqualTo(ReplaySaga.MaxInFlight));
-            Assert.That(replay.Reading, Is.False);
-            Assert.That(sends.Select(s => s.After), Is.EqualTo(new long[] { 10, 20, 30 }), "after the fourth batch it waits for answers");
+            Assert.That((first.FirstSequence, first.Batches, first.After), Is.EqualTo((1, ReplaySaga.MaxInFlight, 0L)));
+            Assert.That(full.OfType<SendReplayBatches>(), Is.Empty, "all batches in flight: wait for answers");
+            Assert.That(full.OfType<ReplayCheck>(), Has.Exactly(1).Items);
+            Assert.That(replay.InFlight, Has.Count.EqualTo(ReplaySaga.MaxInFlight - 1));
+            Assert.That((next.FirstSequence, next.Batches, next.After), Is.EqualTo((ReplaySaga.MaxInFlight + 1, 1, 10L * ReplaySaga.MaxInFlight)));
         });
     }
 
@@ -72,8 +72,8 @@ public class ReplaySagaTests
     public void Answers_are_counted_and_the_last_one_completes_the_replay()
     {
         var replay = Planned(to: 20, total: 20);
-        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
-        replay.Handle(new ReplayBatchSent("r1", 2, 10, 20, 10), _clock);
+        replay.Handle(Sent(1, 0, 10, 10), _clock);
+        replay.Handle(Sent(2, 10, 20, 10), _clock);
         replay.Handle(new ReplayBatchApplied("r1", 1, 7, 3, 0, 0, 10), _clock);
         _clock.Advance(TimeSpan.FromSeconds(2));
         var last = replay.Handle(new ReplayBatchApplied("r1", 2, 0, 10, 0, 0, 20), _clock);
@@ -92,7 +92,7 @@ public class ReplaySagaTests
     public void A_second_answer_to_the_same_batch_is_counted_once()
     {
         var replay = Planned(to: 20, total: 20);
-        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        replay.Handle(Sent(1, 0, 10, 10), _clock);
         replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
         replay.Handle(new ReplayBatchApplied("r1", 1, 0, 10, 0, 0, 10), _clock);
 
@@ -104,7 +104,7 @@ public class ReplaySagaTests
     {
         var replay = Planned(to: 10, total: 10);
         replay.Handle(new ReplayBatchApplied("r1", 1, 4, 6, 0, 0, 10), _clock);
-        var sent = replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        var sent = replay.Handle(Sent(1, 0, 10, 10), _clock);
 
         Assert.Multiple(() =>
         {
@@ -118,35 +118,23 @@ public class ReplaySagaTests
     public void A_batch_without_an_answer_is_sent_again_after_the_timeout_and_only_then()
     {
         var replay = Planned(to: 20, total: 20);
-        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        replay.Handle(Sent(1, 0, 10, 10), _clock);
 
-        var again = replay.Handle(new ReplayBatchTimeout("r1", 1, 1), _clock);
+        var early = replay.Handle(new ReplayCheck("r1"), _clock);
+        _clock.Advance(ReplaySaga.AckTimeout);
+        var again = replay.Handle(new ReplayCheck("r1"), _clock);
         replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
-        var late = replay.Handle(new ReplayBatchTimeout("r1", 1, 2), _clock);
+        _clock.Advance(ReplaySaga.AckTimeout);
+        var late = replay.Handle(new ReplayCheck("r1"), _clock);
 
         Assert.Multiple(() =>
         {
-            var resend = again.OfType<SendReplayBatch>().Single();
-            Assert.That((resend.Sequence, resend.After, resend.Selection.ToPosition), Is.EqualTo((1, 0L, 10L)));
-            Assert.That(again.OfType<ReplayBatchTimeout>().Single().Attempt, Is.EqualTo(2));
+            Assert.That(early.OfType<SendReplayBatches>(), Is.Empty, "not overdue yet");
+            var resend = again.OfType<SendReplayBatches>().Single();
+            Assert.That((resend.FirstSequence, resend.Batches, resend.After, resend.Selection.ToPosition), Is.EqualTo((1, 1, 0L, 10L)));
+            Assert.That(again.OfType<ReplayCheck>(), Has.Exactly(1).Items, "checked again while batches are in flight");
             Assert.That(late, Is.Empty);
             Assert.That(replay.EventsSent, Is.EqualTo(10), "a re-sent batch is not counted twice");
-        });
-    }
-
-    [Test]
-    public void Pause_stops_reading_and_resume_continues_where_it_stopped()
-    {
-        var replay = Planned(to: 100, total: 100);
-        replay.Handle(new PauseReplay("r1"), _clock);
-        var whilePaused = replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
-        var resumed = replay.Handle(new ResumeReplay("r1"), _clock);
-
-        Assert.Multiple(() =>
-        {
-            Assert.That(whilePaused.OfType<SendReplayBatch>(), Is.Empty);
-            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Running));
-            Assert.That(resumed.OfType<SendReplayBatch>().Single().After, Is.EqualTo(10));
         });
     }
 
@@ -155,14 +143,14 @@ public class ReplaySagaTests
     {
         var replay = Planned(to: 100, total: 100);
         replay.Handle(new PauseReplay("r1"), _clock);
-        var held = replay.Handle(new ReplayBatchSent("r1", 1, 0, 0, 0, Held: true), _clock);
+        var held = replay.Handle(new ReplayBatchesSent("r1", 1, [], Held: true), _clock);
         var resumed = replay.Handle(new ResumeReplay("r1"), _clock);
 
         Assert.Multiple(() =>
         {
             Assert.That(held, Is.Empty);
             Assert.That(replay.Cursor, Is.Zero);
-            Assert.That(resumed.OfType<SendReplayBatch>().Single(), Has.Property("Sequence").EqualTo(1).And.Property("After").EqualTo(0));
+            Assert.That(resumed.OfType<SendReplayBatches>().Single(), Has.Property("FirstSequence").EqualTo(1).And.Property("After").EqualTo(0));
         });
     }
 
@@ -170,7 +158,7 @@ public class ReplaySagaTests
     public void Cancel_ends_the_replay_and_later_answers_change_nothing()
     {
         var replay = Planned(to: 100, total: 100);
-        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        replay.Handle(Sent(1, 0, 10, 10), _clock);
         var cancelled = replay.Handle(new CancelReplay("r1"), _clock);
         var after = replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
 
@@ -187,7 +175,7 @@ public class ReplaySagaTests
     public void An_empty_selection_completes_at_once()
     {
         var replay = Planned(to: 50, total: 0);
-        var messages = replay.Handle(new ReplayBatchSent("r1", 1, 0, 50, 0), _clock);
+        var messages = replay.Handle(Sent(1, 0, 50, 0), _clock);
 
         Assert.Multiple(() =>
         {
@@ -201,17 +189,17 @@ public class ReplaySagaTests
     {
         var (replay, _) = ReplaySaga.Start(Command() with { MaxEventsPerSecond = 10 }, _clock);
         replay.Handle(new ReplayPlanned("r1", 100, 100), _clock);
-        var next = replay.Handle(new ReplayBatchSent("r1", 1, 0, 20, 20), _clock);
+        var next = replay.Handle(Sent(1, 0, 20, 20), _clock);
 
         // 20 events sent at 10 per second: the next read is due 2 s after the start.
-        Assert.That(next.OfType<DeliveryMessage<SendReplayBatch>>().Single().Options.ScheduleDelay, Is.EqualTo(TimeSpan.FromSeconds(2)));
+        Assert.That(next.OfType<DeliveryMessage<SendReplayBatches>>().Single().Options.ScheduleDelay, Is.EqualTo(TimeSpan.FromSeconds(2)));
     }
 
     [Test]
     public void A_rebuild_follows_the_head_then_asks_for_the_cut_over_and_completes_on_the_answer()
     {
         var replay = Planned(to: 10, total: 10, ReplayModes.Rebuild);
-        replay.Handle(new ReplayBatchSent("r1", 1, 0, 10, 10), _clock);
+        replay.Handle(Sent(1, 0, 10, 10), _clock);
         var follow = replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
         var longTail = replay.Handle(new ReplayFollowed("r1", 100, 90), _clock);
 
@@ -220,10 +208,10 @@ public class ReplaySagaTests
             Assert.That(follow.OfType<FollowReplay>().Single().After, Is.EqualTo(10));
             Assert.That(replay.Selection.ToPosition, Is.EqualTo(100), "a tail longer than a batch is replayed first");
             Assert.That(replay.EventsTotal, Is.EqualTo(100));
-            Assert.That(longTail.OfType<SendReplayBatch>().Single().After, Is.EqualTo(10));
+            Assert.That(longTail.OfType<SendReplayBatches>().Single().After, Is.EqualTo(10));
         });
 
-        replay.Handle(new ReplayBatchSent("r1", 2, 10, 100, 90), _clock);
+        replay.Handle(Sent(2, 10, 100, 90), _clock);
         replay.Handle(new ReplayBatchApplied("r1", 2, 90, 0, 0, 0, 100), _clock);
         var cutOver = replay.Handle(new ReplayFollowed("r1", 103, 3), _clock);
         var done = replay.Handle(new RebuildCutOverDone("r1", 103), _clock);
@@ -242,7 +230,7 @@ public class ReplaySagaTests
     public void An_unanswered_cut_over_is_asked_again_then_the_rebuild_fails_and_drops_its_copy()
     {
         var replay = Planned(to: 0, total: 0, ReplayModes.Rebuild);
-        replay.Handle(new ReplayBatchSent("r1", 1, 0, 0, 0), _clock);
+        replay.Handle(Sent(1, 0, 0, 0), _clock);
         replay.Handle(new ReplayFollowed("r1", 0, 0), _clock);
         var again = replay.Handle(new CutOverTimeout("r1", 1), _clock);
         for (var attempt = 2; attempt < ReplaySaga.MaxCutOverAttempts; attempt++)
@@ -295,6 +283,9 @@ public class ReplaySagaTests
         replay.Handle(new ReplayPlanned("r1", to, total), _clock);
         return replay;
     }
+
+    private static ReplayBatchesSent Sent(int sequence, long after, long last, int count) =>
+        new("r1", sequence, [new SentBatch(sequence, after, last, count)]);
 
     private static StartReplay Command() => new("r1", "balances", ReplayModes.Redeliver, BatchSize: 10);
 

@@ -5,14 +5,14 @@ using Wolverine.Marten.Publishing;
 
 namespace Internal.Generated.WolverineHandlers
 {
-    // START: ReplayBatchSentHandler449650377
+    // START: ReplayCheckHandler1408212449
     [global::System.CodeDom.Compiler.GeneratedCode("JasperFx", "1.0.0")]
-    public sealed class ReplayBatchSentHandler449650377 : Wolverine.Runtime.Handlers.MessageHandler
+    public sealed class ReplayCheckHandler1408212449 : Wolverine.Runtime.Handlers.MessageHandler
     {
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
 
-        public ReplayBatchSentHandler449650377(System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
+        public ReplayCheckHandler1408212449(System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
         {
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
@@ -23,13 +23,13 @@ namespace Internal.Generated.WolverineHandlers
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(context);
             // The actual message body
-            var replayBatchSent = (EventReplay.Replay.Replays.ReplayBatchSent)context.Envelope.Message;
+            var replayCheck = (EventReplay.Replay.Replays.ReplayCheck)context.Envelope.Message;
 
             // Application-specific Open Telemetry auditing
-            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("ReplayId", replayBatchSent.ReplayId);
+            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("ReplayId", replayCheck.ReplayId);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "EventReplay.Replay.Replays.Replay");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "EventReplay.Replay.Replays.Replay");
-            string sagaId = replayBatchSent.ReplayId ?? context.Envelope.SagaId;
+            string sagaId = replayCheck.ReplayId ?? context.Envelope.SagaId;
             if (string.IsNullOrEmpty(sagaId)) throw new Wolverine.Persistence.Sagas.IndeterminateSagaStateIdException(context.Envelope, typeof(EventReplay.Replay.Replays.Replay), "ReplayId");
             
             // Try to load the existing saga document
@@ -43,9 +43,7 @@ namespace Internal.Generated.WolverineHandlers
 
             if (replay_sagaId == null)
             {
-                
-                // The actual message execution
-                EventReplay.Replay.Replays.Replay.NotFound(replayBatchSent);
+                return;
             }
             else
             {
@@ -54,7 +52,7 @@ namespace Internal.Generated.WolverineHandlers
                 Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.saga.type", "EventReplay.Replay.Replays.Replay");
                 
                 // The actual message execution
-                var outgoing1 = replay_sagaId.Handle(replayBatchSent, _timeProvider);
+                var outgoing1 = replay_sagaId.Handle(replayCheck, _timeProvider);
 
                 
                 // Outgoing, cascaded message
@@ -81,7 +79,7 @@ namespace Internal.Generated.WolverineHandlers
         }
     }
 
-    // END: ReplayBatchSentHandler449650377
+    // END: ReplayCheckHandler1408212449
     
     
 }

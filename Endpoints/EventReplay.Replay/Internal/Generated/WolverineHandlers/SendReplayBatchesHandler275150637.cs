@@ -5,15 +5,15 @@ using Wolverine.Marten.Publishing;
 
 namespace Internal.Generated.WolverineHandlers
 {
-    // START: SendReplayBatchHandler1649196241
+    // START: SendReplayBatchesHandler275150637
     [global::System.CodeDom.Compiler.GeneratedCode("JasperFx", "1.0.0")]
-    public sealed class SendReplayBatchHandler1649196241 : Wolverine.Runtime.Handlers.MessageHandler
+    public sealed class SendReplayBatchesHandler275150637 : Wolverine.Runtime.Handlers.MessageHandler
     {
         private readonly EventReplay.Replay.Replays.ReplayBatchPublisher _replayBatchPublisher;
         private readonly EventReplay.Replay.Replays.ReplayLog _replayLog;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
 
-        public SendReplayBatchHandler1649196241(EventReplay.Replay.Replays.ReplayBatchPublisher replayBatchPublisher, EventReplay.Replay.Replays.ReplayLog replayLog, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
+        public SendReplayBatchesHandler275150637(EventReplay.Replay.Replays.ReplayBatchPublisher replayBatchPublisher, EventReplay.Replay.Replays.ReplayLog replayLog, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
         {
             _replayBatchPublisher = replayBatchPublisher;
             _replayLog = replayLog;
@@ -25,13 +25,13 @@ namespace Internal.Generated.WolverineHandlers
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(context);
             // The actual message body
-            var sendReplayBatch = (EventReplay.Replay.Replays.SendReplayBatch)context.Envelope.Message;
+            var sendReplayBatches = (EventReplay.Replay.Replays.SendReplayBatches)context.Envelope.Message;
 
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "EventReplay.Replay.Replays.ReplayStepsHandler");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "EventReplay.Replay.Replays.ReplayStepsHandler");
             
             // The actual message execution
-            var outgoing1 = await EventReplay.Replay.Replays.ReplayStepsHandler.Handle(sendReplayBatch, _replayLog, _replayBatchPublisher, ((Marten.IQuerySession)documentSession), cancellation).ConfigureAwait(false);
+            var outgoing1 = await EventReplay.Replay.Replays.ReplayStepsHandler.Handle(sendReplayBatches, _replayLog, _replayBatchPublisher, ((Marten.IQuerySession)documentSession), cancellation).ConfigureAwait(false);
 
             
             // Outgoing, cascaded message
@@ -47,7 +47,7 @@ namespace Internal.Generated.WolverineHandlers
         }
     }
 
-    // END: SendReplayBatchHandler1649196241
+    // END: SendReplayBatchesHandler275150637
     
     
 }

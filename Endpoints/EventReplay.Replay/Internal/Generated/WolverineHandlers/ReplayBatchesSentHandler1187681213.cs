@@ -5,14 +5,14 @@ using Wolverine.Marten.Publishing;
 
 namespace Internal.Generated.WolverineHandlers
 {
-    // START: ReplayBatchTimeoutHandler1083307078
+    // START: ReplayBatchesSentHandler1187681213
     [global::System.CodeDom.Compiler.GeneratedCode("JasperFx", "1.0.0")]
-    public sealed class ReplayBatchTimeoutHandler1083307078 : Wolverine.Runtime.Handlers.MessageHandler
+    public sealed class ReplayBatchesSentHandler1187681213 : Wolverine.Runtime.Handlers.MessageHandler
     {
         private readonly System.TimeProvider _timeProvider;
         private readonly Wolverine.Marten.Publishing.OutboxedSessionFactory _outboxedSessionFactory;
 
-        public ReplayBatchTimeoutHandler1083307078(System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
+        public ReplayBatchesSentHandler1187681213(System.TimeProvider timeProvider, Wolverine.Marten.Publishing.OutboxedSessionFactory outboxedSessionFactory)
         {
             _timeProvider = timeProvider;
             _outboxedSessionFactory = outboxedSessionFactory;
@@ -23,13 +23,13 @@ namespace Internal.Generated.WolverineHandlers
             // Building the Marten session
             await using var documentSession = _outboxedSessionFactory.OpenSession(context);
             // The actual message body
-            var replayBatchTimeout = (EventReplay.Replay.Replays.ReplayBatchTimeout)context.Envelope.Message;
+            var replayBatchesSent = (EventReplay.Replay.Replays.ReplayBatchesSent)context.Envelope.Message;
 
             // Application-specific Open Telemetry auditing
-            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("ReplayId", replayBatchTimeout.ReplayId);
+            Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("ReplayId", replayBatchesSent.ReplayId);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("message.handler", "EventReplay.Replay.Replays.Replay");
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "EventReplay.Replay.Replays.Replay");
-            string sagaId = replayBatchTimeout.ReplayId ?? context.Envelope.SagaId;
+            string sagaId = replayBatchesSent.ReplayId ?? context.Envelope.SagaId;
             if (string.IsNullOrEmpty(sagaId)) throw new Wolverine.Persistence.Sagas.IndeterminateSagaStateIdException(context.Envelope, typeof(EventReplay.Replay.Replays.Replay), "ReplayId");
             
             // Try to load the existing saga document
@@ -43,7 +43,9 @@ namespace Internal.Generated.WolverineHandlers
 
             if (replay_sagaId == null)
             {
-                return;
+                
+                // The actual message execution
+                EventReplay.Replay.Replays.Replay.NotFound(replayBatchesSent);
             }
             else
             {
@@ -52,7 +54,7 @@ namespace Internal.Generated.WolverineHandlers
                 Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.saga.type", "EventReplay.Replay.Replays.Replay");
                 
                 // The actual message execution
-                var outgoing1 = replay_sagaId.Handle(replayBatchTimeout, _timeProvider);
+                var outgoing1 = replay_sagaId.Handle(replayBatchesSent, _timeProvider);
 
                 
                 // Outgoing, cascaded message
@@ -79,7 +81,7 @@ namespace Internal.Generated.WolverineHandlers
         }
     }
 
-    // END: ReplayBatchTimeoutHandler1083307078
+    // END: ReplayBatchesSentHandler1187681213
     
     
 }
