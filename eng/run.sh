@@ -47,7 +47,7 @@ start_service() {  # start_service NAME URL FOLDER/PROJECT [VAR=VALUE...]
   shift 3
   mkdir -p "$LOGS"
   # Run from the build output so the service finds its appsettings.json.
-  (cd "$path/bin/Release/net10.0" && export "$@" && ASPNETCORE_URLS=$url exec dotnet "$(basename "$path").dll") \
+  (cd "$path/bin/Release/net10.0" && { (( $# == 0 )) || export "$@"; } && ASPNETCORE_URLS=$url exec dotnet "$(basename "$path").dll") \
     > >(sed -u "s/^/[$name] /" | tee -a "$LOGS/$name.log") 2>&1 &
   pids+=($!)
 }

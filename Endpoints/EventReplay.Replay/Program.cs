@@ -6,7 +6,6 @@ using JasperFx;
 using JasperFx.CodeGeneration;
 using JasperFx.Resources;
 using Marten;
-using Marten.Exceptions;
 using RabbitMQ.Client;
 using Weasel.Core;
 using Wolverine;
@@ -56,7 +55,17 @@ builder.UseWolverine(options =>
     // Publishes: ReplayStarted/Progressed/Completed/Failed/Cancelled to the "replay.events" exchange.
     options.ListenToRabbitQueue(Topology.ReplayCommandsQueue).UseDurableInbox()
         .DeadLetterQueueing(new DeadLetterQueue("replay.commands.dead", DeadLetterQueueMode.WolverineStorage));
-    options.ListenToRabbitQueue(Topology.ReplayAcksQueue).UseDurableInbox();
+    options.ListenToRabbitQueue(Topology.ReplayAcksQueue).UseDurableInbox().Sequential();
+
+    // The saga's own steps go through one sequential queue, like the answers above: two messages of one replay rarely
+    // meet on its document, and when they do (a command from HTTP), the later one retries on the fresh state.
+    options.LocalQueue("replay-saga").Sequential();
+    options.PublishMessage<ReplayPlanned>().ToLocalQueue("replay-saga");
+    options.PublishMessage<ReplayBatchesSent>().ToLocalQueue("replay-saga");
+    options.PublishMessage<ReplayCheck>().ToLocalQueue("replay-saga");
+    options.PublishMessage<ReplayFollowed>().ToLocalQueue("replay-saga");
+    options.PublishMessage<CutOverTimeout>().ToLocalQueue("replay-saga");
+    options.PublishMessage<ReplayRefused>().ToLocalQueue("replay-saga");
     options.PublishMessage<ReplayStarted>().ToRabbitExchange(Topology.ReplayEventsExchange);
     options.PublishMessage<ReplayProgressed>().ToRabbitExchange(Topology.ReplayEventsExchange);
     options.PublishMessage<ReplayCompleted>().ToRabbitExchange(Topology.ReplayEventsExchange);
@@ -65,9 +74,10 @@ builder.UseWolverine(options =>
 
     // Two messages of one replay can meet on its saga document: the loser retries on the fresh version. A store that
     // is down (or a safe head held back) is retried with back-off rather than failing the replay.
-    options.OnException<ConcurrencyException>().Or<SagaConcurrencyException>().RetryWithCooldown(TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(10),
-        TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200),
-        TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(800), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+    options.OnException<JasperFx.ConcurrencyException>().Or<SagaConcurrencyException>().RetryWithCooldown(
+        TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(50),
+        TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(400), TimeSpan.FromMilliseconds(800),
+        TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5));
     options.OnException<TimeoutException>().Or<Npgsql.NpgsqlException>().Or<RabbitMQ.Client.Exceptions.BrokerUnreachableException>()
         .RetryWithCooldown(TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5));
 });

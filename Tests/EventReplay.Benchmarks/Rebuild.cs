@@ -79,14 +79,26 @@ public static class Rebuild
     public static async Task<Result> RunAsync(Uri api, string postgres, string target, int batchSize)
     {
         using var http = new HttpClient { BaseAddress = api, Timeout = TimeSpan.FromSeconds(30) };
-        using var started = await http.PostAsJsonAsync("/api/replays", new { target, mode = "rebuild", batchSize, reason = "benchmark" });
-        var body = await started.Content.ReadFromJsonAsync<JsonElement>();
-        if (!started.IsSuccessStatusCode)
+        // A client's id makes the request safe to retry after a 503, as any client should.
+        var id = $"bench-{Guid.NewGuid():N}";
+        for (var attempt = 1; ; attempt++)
         {
-            throw new InvalidOperationException($"The rebuild was refused: {body}");
+            using var started = await http.PostAsJsonAsync("/api/replays", new { replayId = id, target, mode = "rebuild", batchSize, reason = "benchmark" });
+            if (started.IsSuccessStatusCode)
+            {
+                break;
+            }
+
+            var body = await started.Content.ReadAsStringAsync();
+            if ((int)started.StatusCode != 503 || attempt == 5)
+            {
+                throw new InvalidOperationException($"The rebuild was refused: {body}");
+            }
+
+            Console.Error.WriteLine($"rebuild: POST /api/replays answered 503, retrying: {body}");
+            await Task.Delay(TimeSpan.FromSeconds(1)); // Retry-After
         }
 
-        var id = body.GetProperty("replayId").GetString()!;
         var cpu = ProcessCpu.Start();
         var peak = new Dictionary<string, double>();
         while (true)

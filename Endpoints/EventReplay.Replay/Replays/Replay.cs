@@ -18,6 +18,12 @@ public sealed class Replay : Saga, IRevisioned
 
     public const int MaxCutOverAttempts = 5;
 
+    /// <summary>A rebuild cuts over once the log has grown by at most this many events since its last round...</summary>
+    public const int MaxCutOverTail = 10_000;
+
+    /// <summary>...or after this many rounds of following the head, whatever the tail.</summary>
+    public const int MaxFollowRounds = 5;
+
     public static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
 
     // Progress events at most this often (every answer updates the saga itself).
@@ -54,6 +60,9 @@ public sealed class Replay : Saga, IRevisioned
 
     public bool Reading { get; set; }
 
+    /// <summary>When the current read was asked for: a read that never answers is asked for again by the check.</summary>
+    public DateTimeOffset? ReadingSince { get; set; }
+
     public int NextSequence { get; set; } = 1;
 
     public List<InFlightBatch> InFlight { get; set; } = [];
@@ -63,6 +72,9 @@ public sealed class Replay : Saga, IRevisioned
 
     /// <summary>A rebuild asked its target to cut over and waits for the answer (attempt number, 0 when not).</summary>
     public int CutOverAttempt { get; set; }
+
+    /// <summary>How many times a rebuild has looked at the head again after sending everything planned.</summary>
+    public int FollowRounds { get; set; }
 
     public long EventsTotal { get; set; }
 
@@ -217,6 +229,13 @@ public sealed class Replay : Saga, IRevisioned
         }
 
         var now = clock.GetUtcNow();
+        if (Reading && ReadingSince is { } since && now - since >= AckTimeout && Status == ReplayStatus.Running)
+        {
+            // The read's answer was lost (or is very late): ask again. A late first answer is then ignored.
+            Reading = false;
+            Continue(clock, messages);
+        }
+
         foreach (var batch in InFlight.Where(b => now - b.SentAt >= AckTimeout).ToList())
         {
             // No answer: send the same slice again. The consumer's version rule makes a second delivery harmless.
@@ -225,7 +244,7 @@ public sealed class Replay : Saga, IRevisioned
                 Selection with { ToPosition = batch.LastPosition }));
         }
 
-        if (InFlight.Count > 0)
+        if ((InFlight.Count > 0 || Reading) && !CheckScheduled)
         {
             CheckScheduled = true;
             messages.Add(new ReplayCheck(Id));
@@ -243,9 +262,11 @@ public sealed class Replay : Saga, IRevisioned
             return messages; // paused: resuming follows the head again
         }
 
-        if (followed.Added <= BatchSize)
+        FollowRounds++;
+        if (followed.Added <= MaxCutOverTail || FollowRounds >= MaxFollowRounds)
         {
-            // A short tail: the target applies it itself while it holds live events for the swap.
+            // A short tail (or live traffic outpacing the rounds): the target applies the tail itself, straight from
+            // the store, while it holds live events for the swap.
             CutOverAttempt = 1;
             messages.Add(new CutOverRebuild(Id, Target));
             messages.Add(new CutOverTimeout(Id, 1));
@@ -397,6 +418,18 @@ public sealed class Replay : Saga, IRevisioned
         return seconds > 0 ? (EventsApplied + EventsSkipped + EventsParked + EventsRejected) / seconds : 0;
     }
 
+    /// <summary>One read at a time; the check asks again for a read whose answer never comes.</summary>
+    private void StartReading(TimeProvider clock, TimeSpan delay, OutgoingMessages messages)
+    {
+        Reading = true;
+        ReadingSince = clock.GetUtcNow() + delay;
+        if (!CheckScheduled)
+        {
+            CheckScheduled = true;
+            messages.Add(new ReplayCheck(Id));
+        }
+    }
+
     private void Complete(TimeProvider clock, OutgoingMessages messages)
     {
         Status = ReplayStatus.Completed;
@@ -430,7 +463,7 @@ public sealed class Replay : Saga, IRevisioned
             if (Mode == ReplayModes.Rebuild)
             {
                 // Everything planned is applied to the fresh copy: follow the head until only a short tail is left.
-                Reading = true;
+                StartReading(clock, TimeSpan.Zero, messages);
                 messages.Add(new FollowReplay(Id, Selection.ToPosition));
                 return;
             }
@@ -444,13 +477,13 @@ public sealed class Replay : Saga, IRevisioned
             return;
         }
 
-        Reading = true;
         // Rate-limited replays read a batch at a time, so the limit holds batch by batch.
         var batches = MaxEventsPerSecond is null ? MaxInFlight - InFlight.Count : 1;
         var next = new SendReplayBatches(Id, NextSequence, batches, Target, Mode, Cursor, BatchSize, Selection);
         var wait = MaxEventsPerSecond is { } rate && StartedAt is { } started
             ? started + TimeSpan.FromSeconds((double)EventsSent / rate) - clock.GetUtcNow()
             : TimeSpan.Zero;
+        StartReading(clock, wait > TimeSpan.Zero ? wait : TimeSpan.Zero, messages);
         messages.Add(wait > TimeSpan.Zero ? next.DelayedFor(wait) : next);
     }
 }

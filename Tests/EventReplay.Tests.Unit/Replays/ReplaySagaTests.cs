@@ -62,7 +62,7 @@ public class ReplaySagaTests
         {
             Assert.That((first.FirstSequence, first.Batches, first.After), Is.EqualTo((1, ReplaySaga.MaxInFlight, 0L)));
             Assert.That(full.OfType<SendReplayBatches>(), Is.Empty, "all batches in flight: wait for answers");
-            Assert.That(full.OfType<ReplayCheck>(), Has.Exactly(1).Items);
+            Assert.That(replay.CheckScheduled, Is.True, "a check watches the batches in flight");
             Assert.That(replay.InFlight, Has.Count.EqualTo(ReplaySaga.MaxInFlight - 1));
             Assert.That((next.FirstSequence, next.Batches, next.After), Is.EqualTo((ReplaySaga.MaxInFlight + 1, 1, 10L * ReplaySaga.MaxInFlight)));
         });
@@ -118,12 +118,12 @@ public class ReplaySagaTests
     public void A_batch_without_an_answer_is_sent_again_after_the_timeout_and_only_then()
     {
         var replay = Planned(to: 20, total: 20);
-        replay.Handle(Sent(1, 0, 10, 10), _clock);
+        replay.Handle(Sent(1, 0, 20, 10), _clock);
 
         var early = replay.Handle(new ReplayCheck("r1"), _clock);
         _clock.Advance(ReplaySaga.AckTimeout);
         var again = replay.Handle(new ReplayCheck("r1"), _clock);
-        replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
+        replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 20), _clock);
         _clock.Advance(ReplaySaga.AckTimeout);
         var late = replay.Handle(new ReplayCheck("r1"), _clock);
 
@@ -131,10 +131,26 @@ public class ReplaySagaTests
         {
             Assert.That(early.OfType<SendReplayBatches>(), Is.Empty, "not overdue yet");
             var resend = again.OfType<SendReplayBatches>().Single();
-            Assert.That((resend.FirstSequence, resend.Batches, resend.After, resend.Selection.ToPosition), Is.EqualTo((1, 1, 0L, 10L)));
+            Assert.That((resend.FirstSequence, resend.Batches, resend.After, resend.Selection.ToPosition), Is.EqualTo((1, 1, 0L, 20L)));
             Assert.That(again.OfType<ReplayCheck>(), Has.Exactly(1).Items, "checked again while batches are in flight");
             Assert.That(late, Is.Empty);
             Assert.That(replay.EventsSent, Is.EqualTo(10), "a re-sent batch is not counted twice");
+        });
+    }
+
+    [Test]
+    public void A_read_whose_answer_is_lost_is_asked_for_again_by_the_check()
+    {
+        var replay = Planned(to: 100, total: 100);
+        _clock.Advance(ReplaySaga.AckTimeout);
+
+        var check = replay.Handle(new ReplayCheck("r1"), _clock);
+
+        Assert.Multiple(() =>
+        {
+            var again = check.OfType<SendReplayBatches>().Single();
+            Assert.That((again.FirstSequence, again.After), Is.EqualTo((1, 0L)));
+            Assert.That(check.OfType<ReplayCheck>(), Has.Exactly(1).Items, "the check keeps watching the new read");
         });
     }
 
@@ -201,27 +217,27 @@ public class ReplaySagaTests
         var replay = Planned(to: 10, total: 10, ReplayModes.Rebuild);
         replay.Handle(Sent(1, 0, 10, 10), _clock);
         var follow = replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
-        var longTail = replay.Handle(new ReplayFollowed("r1", 100, 90), _clock);
+        var longTail = replay.Handle(new ReplayFollowed("r1", 10_100, 10_090), _clock);
 
         Assert.Multiple(() =>
         {
             Assert.That(follow.OfType<FollowReplay>().Single().After, Is.EqualTo(10));
-            Assert.That(replay.Selection.ToPosition, Is.EqualTo(100), "a tail longer than a batch is replayed first");
-            Assert.That(replay.EventsTotal, Is.EqualTo(100));
+            Assert.That(replay.Selection.ToPosition, Is.EqualTo(10_100), "a long tail is replayed first");
+            Assert.That(replay.EventsTotal, Is.EqualTo(10_100));
             Assert.That(longTail.OfType<SendReplayBatches>().Single().After, Is.EqualTo(10));
         });
 
-        replay.Handle(Sent(2, 10, 100, 90), _clock);
-        replay.Handle(new ReplayBatchApplied("r1", 2, 90, 0, 0, 0, 100), _clock);
-        var cutOver = replay.Handle(new ReplayFollowed("r1", 103, 3), _clock);
-        var done = replay.Handle(new RebuildCutOverDone("r1", 103), _clock);
+        replay.Handle(Sent(2, 10, 10_100, 10_090), _clock);
+        replay.Handle(new ReplayBatchApplied("r1", 2, 10_090, 0, 0, 0, 10_100), _clock);
+        var cutOver = replay.Handle(new ReplayFollowed("r1", 10_103, 3), _clock);
+        var done = replay.Handle(new RebuildCutOverDone("r1", 10_103), _clock);
 
         Assert.Multiple(() =>
         {
             Assert.That(cutOver.OfType<CutOverRebuild>().Single(), Is.EqualTo(new CutOverRebuild("r1", "balances")));
             Assert.That(cutOver.OfType<CutOverTimeout>().Single().Attempt, Is.EqualTo(1));
             Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Completed));
-            Assert.That(replay.Cursor, Is.EqualTo(103));
+            Assert.That(replay.Cursor, Is.EqualTo(10_103));
             Assert.That(done.OfType<ReplayCompleted>(), Has.Exactly(1).Items);
         });
     }
