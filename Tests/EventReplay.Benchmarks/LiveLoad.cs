@@ -86,7 +86,7 @@ public static class LiveLoad
                 var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), next);
                 if (wait > TimeSpan.Zero)
                 {
-                    await Task.Delay(wait);
+                    await Task.Delay(wait); // pacing: one probe per 100 ms, so probing barely adds load
                 }
             }
         });

@@ -23,6 +23,9 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
 
     private volatile ReadModelCopy _live = new(consumer, 1);
 
+    // The fresh copy last found or made, so a rebuild's batches do not look it up in the database each time.
+    private (string ReplayId, ReadModelCopy Copy)? _shadow;
+
     public string Consumer => consumer;
 
     public string ShadowSchema => consumer + "_rebuild";
@@ -40,11 +43,18 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
     /// <summary>The fresh copy a rebuild writes to, created on its first batch (a copy left by another rebuild is dropped).</summary>
     public async Task<ReadModelCopy> ShadowAsync(string replayId, IEventBatchHandler handler, CancellationToken cancellationToken)
     {
+        if (_shadow is { } known && known.ReplayId == replayId)
+        {
+            return known.Copy;
+        }
+
+        _shadow = null;
         if (await ShadowOwnerAsync(cancellationToken) is { } owner)
         {
             if (owner.ReplayId == replayId)
             {
-                return new ReadModelCopy(ShadowSchema, owner.Generation);
+                _shadow = (replayId, new ReadModelCopy(ShadowSchema, owner.Generation));
+                return _shadow.Value.Copy;
             }
 
             await DropAsync(ShadowSchema, owner.Generation, cancellationToken);
@@ -60,7 +70,8 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
         await EnsureMetaAsync(ShadowSchema, generation, replayId, cancellationToken);
         await DeleteGenerationAsync(generation);
         LogShadowCreated(consumer, replayId, ShadowSchema, generation);
-        return new ReadModelCopy(ShadowSchema, generation);
+        _shadow = (replayId, new ReadModelCopy(ShadowSchema, generation));
+        return _shadow.Value.Copy;
     }
 
     /// <summary>
@@ -114,6 +125,7 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
         }
 
         await transaction.CommitAsync(cancellationToken);
+        _shadow = null;
         var old = Live.Generation;
         _live = new ReadModelCopy(consumer, copy.Generation);
         LogCutOver(consumer, replayId, Math.Max(liveCheckpoint, shadowCheckpoint), tail, copy.Generation);
@@ -126,6 +138,7 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
     {
         if (await ShadowOwnerAsync(cancellationToken) is { } owner && owner.ReplayId == replayId)
         {
+            _shadow = null;
             await DropAsync(ShadowSchema, owner.Generation, cancellationToken);
             LogAbandoned(consumer, replayId);
         }

@@ -19,7 +19,7 @@ public static class Eventually
 
             // Not a sleep standing in for synchronisation: the pause between two checks of the condition,
             // which alone decides the outcome (or the deadline does, with a failure naming what never happened).
-            await Task.Delay(TimeSpan.FromMilliseconds(100));
+            await Task.Delay(TimeSpan.FromMilliseconds(100)); // polling interval between checks, see above
         }
         while (clock.Elapsed < timeout);
 

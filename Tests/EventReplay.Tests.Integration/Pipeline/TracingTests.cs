@@ -68,15 +68,6 @@ public class TracingTests
         && spans.Any(cache => cache.Name == "EVAL" && spans.Any(process => process.SpanId == cache.ParentSpanId
             && process.Service == Consumers[0] && IsProcessing(process)));
 
-    private static async Task<long?> BalanceVersionAsync(ServiceStack stack, string id)
-    {
-        using var response = await stack.Api.Http.GetAsync(new Uri($"/api/accounts/{id}", UriKind.Relative));
-        if (!response.IsSuccessStatusCode)
-        {
-            return null;
-        }
-
-        var body = await ProducerApi.BodyAsync(response, 200);
-        return body.GetProperty("version").GetInt64();
-    }
+    private static async Task<long?> BalanceVersionAsync(ServiceStack stack, string id) =>
+        (await LivePipelineTests.GetAccountAsync(stack.Api, id))?.GetProperty("version").GetInt64();
 }
