@@ -388,6 +388,8 @@ listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$PG_SOCK'
 max_connections = 200
+# Per-statement timings for profiling (eng/bench.sh reads them); negligible cost.
+shared_preload_libraries = 'pg_stat_statements'
 EOF
   chown "$PG_OS_USER": "$conf"
   grep -q "^include_if_exists = 'eventreplay.conf'" "$PGDATA/postgresql.conf" \

@@ -50,29 +50,29 @@ builder.UseWolverine(options =>
     options.UnknownMessageBehavior = UnknownMessageBehavior.DeadLetterQueue;
 
     // Listens to: "replay.commands" (StartReplay, PauseReplay, ResumeReplay, CancelReplay from any AMQP client) and
-    // "replay.acks" (consumers' ReplayBatchApplied, RebuildCutOverDone). Sends: ReplayBatch, RebuildCutOver and
-    // RebuildAbandoned to "{target}.replay" (ReplayBatchPublisher).
+    // "replay.acks" (consumers' ReplayBatchApplied, RebuildCutOverDone, and the saga's own steps). Sends: ReplayBatch,
+    // RebuildCutOver and RebuildAbandoned to "{target}.replay" (ReplayBatchPublisher).
     // Publishes: ReplayStarted/Progressed/Completed/Failed/Cancelled to the "replay.events" exchange.
     options.ListenToRabbitQueue(Topology.ReplayCommandsQueue).UseDurableInbox()
         .DeadLetterQueueing(new DeadLetterQueue("replay.commands.dead", DeadLetterQueueMode.WolverineStorage));
-    options.ListenToRabbitQueue(Topology.ReplayAcksQueue).UseDurableInbox().Sequential();
 
-    // The saga's own steps go through one sequential queue, like the answers above: two messages of one replay rarely
-    // meet on its document, and when they do (a command from HTTP), the later one retries on the fresh state.
-    options.LocalQueue("replay-saga").Sequential();
-    options.PublishMessage<ReplayPlanned>().ToLocalQueue("replay-saga");
-    options.PublishMessage<ReplayBatchesSent>().ToLocalQueue("replay-saga");
-    options.PublishMessage<ReplayCheck>().ToLocalQueue("replay-saga");
-    options.PublishMessage<ReplayFollowed>().ToLocalQueue("replay-saga");
-    options.PublishMessage<CutOverTimeout>().ToLocalQueue("replay-saga");
-    options.PublishMessage<ReplayRefused>().ToLocalQueue("replay-saga");
+    // Everything that moves a running saga (answers and its own steps) goes through one durable, sequential queue:
+    // two such messages of one replay are never handled at once, so they never race for its document. (With two
+    // sequential queues, answers and steps met on the document often enough that retries dominated.)
+    options.ListenToRabbitQueue(Topology.ReplayAcksQueue).UseDurableInbox().Sequential();
+    options.PublishMessage<ReplayPlanned>().ToRabbitQueue(Topology.ReplayAcksQueue);
+    options.PublishMessage<ReplayBatchesSent>().ToRabbitQueue(Topology.ReplayAcksQueue);
+    options.PublishMessage<ReplayCheck>().ToRabbitQueue(Topology.ReplayAcksQueue);
+    options.PublishMessage<ReplayFollowed>().ToRabbitQueue(Topology.ReplayAcksQueue);
+    options.PublishMessage<CutOverTimeout>().ToRabbitQueue(Topology.ReplayAcksQueue);
+    options.PublishMessage<ReplayRefused>().ToRabbitQueue(Topology.ReplayAcksQueue);
     options.PublishMessage<ReplayStarted>().ToRabbitExchange(Topology.ReplayEventsExchange);
     options.PublishMessage<ReplayProgressed>().ToRabbitExchange(Topology.ReplayEventsExchange);
     options.PublishMessage<ReplayCompleted>().ToRabbitExchange(Topology.ReplayEventsExchange);
     options.PublishMessage<ReplayFailed>().ToRabbitExchange(Topology.ReplayEventsExchange);
     options.PublishMessage<ReplayCancelled>().ToRabbitExchange(Topology.ReplayEventsExchange);
 
-    // Two messages of one replay can meet on its saga document: the loser retries on the fresh version. A store that
+    // A command (HTTP or "replay.commands") can still meet a step on the saga document: the loser retries on the fresh version. A store that
     // is down (or a safe head held back) is retried with back-off rather than failing the replay.
     options.OnException<JasperFx.ConcurrencyException>().Or<SagaConcurrencyException>().RetryWithCooldown(
         TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(50),

@@ -13,13 +13,23 @@ public sealed partial class VersionedCache(IConnectionMultiplexer redis, ILogger
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    private static readonly LuaScript SetIfNewer = LuaScript.Prepare(
+    // Entries per script call: one call writes a whole chunk (a key and its version and value per entry), so a batch
+    // of rows costs Redis one script run per chunk instead of one per row, without holding Redis for long.
+    private const int EntriesPerCall = 1000;
+
+    // KEYS[i] gets ARGV[2i-1] (version) and ARGV[2i] (value) unless it already holds that version or a newer one.
+    private const string SetIfNewer =
         """
-        local current = redis.call('HGET', @key, 'version')
-        if current and tonumber(current) >= tonumber(@version) then return 0 end
-        redis.call('HSET', @key, 'version', @version, 'value', @value)
-        return 1
-        """);
+        local written = 0
+        for i = 1, #KEYS do
+          local current = redis.call('HGET', KEYS[i], 'version')
+          if not current or tonumber(current) < tonumber(ARGV[2 * i - 1]) then
+            redis.call('HSET', KEYS[i], 'version', ARGV[2 * i - 1], 'value', ARGV[2 * i])
+            written = written + 1
+          end
+        end
+        return written
+        """;
 
     public async Task<T?> GetAsync<T>(string key)
         where T : class
@@ -36,7 +46,7 @@ public sealed partial class VersionedCache(IConnectionMultiplexer redis, ILogger
         }
     }
 
-    /// <summary>Writes entries in one pipelined round trip; false when Redis could not take them.</summary>
+    /// <summary>Writes entries in one pipelined round trip (a script call per chunk); false when Redis could not take them.</summary>
     public async Task<bool> SetAsync<T>(IReadOnlyCollection<(string Key, long Version, T Value)> entries)
     {
         if (entries.Count == 0)
@@ -47,12 +57,9 @@ public sealed partial class VersionedCache(IConnectionMultiplexer redis, ILogger
         try
         {
             var batch = redis.GetDatabase().CreateBatch();
-            var writes = entries.Select(entry => batch.ScriptEvaluateAsync(SetIfNewer, new
-            {
-                key = (RedisKey)entry.Key,
-                version = entry.Version,
-                value = JsonSerializer.Serialize(entry.Value, Json),
-            })).ToList();
+            var writes = entries.Chunk(EntriesPerCall).Select(chunk => batch.ScriptEvaluateAsync(SetIfNewer,
+                [.. chunk.Select(entry => (RedisKey)entry.Key)],
+                [.. chunk.SelectMany(entry => new RedisValue[] { entry.Version, JsonSerializer.SerializeToUtf8Bytes(entry.Value, Json) })])).ToList();
             batch.Execute();
             await Task.WhenAll(writes);
             return true;

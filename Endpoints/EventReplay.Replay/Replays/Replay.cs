@@ -16,6 +16,13 @@ public sealed class Replay : Saga, IRevisioned
 {
     public const int MaxInFlight = 8;
 
+    /// <summary>
+    /// A read is asked for once this many batches are answered (and the window has that much room): reads fill
+    /// half the window at a time, so each read and its bookkeeping serve several batches while the consumer still
+    /// has the other half queued.
+    /// </summary>
+    public const int ReadAhead = MaxInFlight / 2;
+
     public const int MaxCutOverAttempts = 5;
 
     /// <summary>A rebuild cuts over once the log has grown by at most this many events since its last round...</summary>
@@ -472,7 +479,7 @@ public sealed class Replay : Saga, IRevisioned
             return;
         }
 
-        if (InFlight.Count >= MaxInFlight)
+        if (InFlight.Count > MaxInFlight - ReadAhead)
         {
             return;
         }

@@ -50,21 +50,26 @@ public class ReplaySagaTests
     }
 
     [Test]
-    public void One_read_asks_for_as_many_batches_as_may_be_in_flight_then_one_more_per_answer()
+    public void One_read_asks_for_as_many_batches_as_may_be_in_flight_then_half_a_window_at_a_time()
     {
         var (replay, _) = ReplaySaga.Start(Command(), _clock);
         var first = replay.Handle(new ReplayPlanned("r1", 1000, 1000), _clock).OfType<SendReplayBatches>().Single();
         var batches = Enumerable.Range(1, ReplaySaga.MaxInFlight).Select(n => new SentBatch(n, (n - 1) * 10, n * 10, 10)).ToList();
         var full = replay.Handle(new ReplayBatchesSent("r1", 1, batches), _clock);
-        var next = replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock).OfType<SendReplayBatches>().Single();
+        var early = Enumerable.Range(1, ReplaySaga.ReadAhead - 1)
+            .SelectMany(n => replay.Handle(new ReplayBatchApplied("r1", n, 10, 0, 0, 0, n * 10), _clock)).OfType<SendReplayBatches>().ToList();
+        var next = replay.Handle(new ReplayBatchApplied("r1", ReplaySaga.ReadAhead, 10, 0, 0, 0, ReplaySaga.ReadAhead * 10), _clock)
+            .OfType<SendReplayBatches>().Single();
 
         Assert.Multiple(() =>
         {
             Assert.That((first.FirstSequence, first.Batches, first.After), Is.EqualTo((1, ReplaySaga.MaxInFlight, 0L)));
             Assert.That(full.OfType<SendReplayBatches>(), Is.Empty, "all batches in flight: wait for answers");
             Assert.That(replay.CheckScheduled, Is.True, "a check watches the batches in flight");
-            Assert.That(replay.InFlight, Has.Count.EqualTo(ReplaySaga.MaxInFlight - 1));
-            Assert.That((next.FirstSequence, next.Batches, next.After), Is.EqualTo((ReplaySaga.MaxInFlight + 1, 1, 10L * ReplaySaga.MaxInFlight)));
+            Assert.That(early, Is.Empty, "less than half the window free: no read yet");
+            Assert.That(replay.InFlight, Has.Count.EqualTo(ReplaySaga.MaxInFlight - ReplaySaga.ReadAhead));
+            Assert.That((next.FirstSequence, next.Batches, next.After),
+                Is.EqualTo((ReplaySaga.MaxInFlight + 1, ReplaySaga.ReadAhead, 10L * ReplaySaga.MaxInFlight)));
         });
     }
 
