@@ -33,6 +33,12 @@ public sealed class Replay : Saga, IRevisioned
 
     public static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// A read (milliseconds of work) whose answer has not come back within this is asked for again (its answer was
+    /// lost); the check runs this often while anything is in flight.
+    /// </summary>
+    public static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(10);
+
     // Progress events at most this often (every answer updates the saga itself).
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
 
@@ -164,18 +170,19 @@ public sealed class Replay : Saga, IRevisioned
             {
                 NextSequence = batch.Sequence + 1;
                 Cursor = Math.Max(Cursor, batch.LastPosition);
-                if (batch.Count == 0)
+                if (batch.Count > 0)
                 {
-                    continue;
+                    EventsSent += batch.Count;
+                    InFlight.Add(new InFlightBatch(batch.Sequence, batch.After, batch.LastPosition, batch.Count, 1, clock.GetUtcNow()));
                 }
+            }
 
-                EventsSent += batch.Count;
-                InFlight.Add(new InFlightBatch(batch.Sequence, batch.After, batch.LastPosition, batch.Count, 1, clock.GetUtcNow()));
-                if (Early.FirstOrDefault(answer => answer.Sequence == batch.Sequence) is { } early)
-                {
-                    Early.Remove(early);
-                    Count(early, clock, messages);
-                }
+            // Answers that came before this news are counted only now that the whole read is recorded: counting one
+            // mid-way could ask for the next read from a cursor and sequence that the rest of this read then moves.
+            foreach (var early in Early.Where(answer => answer.Sequence < NextSequence).ToList())
+            {
+                Early.Remove(early);
+                Tally(early, clock, messages);
             }
 
             if (InFlight.Count > 0 && !CheckScheduled)
@@ -199,11 +206,13 @@ public sealed class Replay : Saga, IRevisioned
             return messages;
         }
 
-        Count(applied, clock, messages);
+        Tally(applied, clock, messages);
+        Continue(clock, messages);
         return messages;
     }
 
-    private void Count(ReplayBatchApplied applied, TimeProvider clock, OutgoingMessages messages)
+    /// <summary>Counts an answer to a batch in flight (once: later answers to the same batch are ignored).</summary>
+    private void Tally(ReplayBatchApplied applied, TimeProvider clock, OutgoingMessages messages)
     {
         var batch = InFlight.FirstOrDefault(b => b.Sequence == applied.Sequence);
         if (batch is null)
@@ -222,8 +231,6 @@ public sealed class Replay : Saga, IRevisioned
             ProgressedAt = now;
             messages.Add(new ReplayProgressed(Id, Cursor, EventsSent, EventsApplied, EventsSkipped, EventsPerSecond(now)));
         }
-
-        Continue(clock, messages);
     }
 
     public OutgoingMessages Handle(ReplayCheck check, TimeProvider clock)
@@ -236,7 +243,7 @@ public sealed class Replay : Saga, IRevisioned
         }
 
         var now = clock.GetUtcNow();
-        if (Reading && ReadingSince is { } since && now - since >= AckTimeout && Status == ReplayStatus.Running)
+        if (Reading && ReadingSince is { } since && now - since >= ReadTimeout && Status == ReplayStatus.Running)
         {
             // The read's answer was lost (or is very late): ask again. A late first answer is then ignored.
             Reading = false;

@@ -53,8 +53,8 @@ public sealed record SentBatch(int Sequence, long After, long LastPosition, int 
 /// <summary>What the reader did: sent these batches, or held the read (the replay is paused or over).</summary>
 public sealed record ReplayBatchesSent(string ReplayId, int FirstSequence, IReadOnlyList<SentBatch> Batches, bool Held = false);
 
-/// <summary>Looks for batches whose answer is overdue (and sends them again) while any are in flight.</summary>
-public sealed record ReplayCheck(string ReplayId) : TimeoutMessage(Replay.AckTimeout);
+/// <summary>Looks for a lost read and for batches whose answer is overdue (and asks again) while any are in flight.</summary>
+public sealed record ReplayCheck(string ReplayId) : TimeoutMessage(Replay.ReadTimeout);
 
 /// <summary>A rebuild that has sent everything it planned looks again at the store's head (it follows live appends).</summary>
 public sealed record FollowReplay(string ReplayId, long After);

@@ -74,6 +74,32 @@ public class ReplaySagaTests
     }
 
     [Test]
+    public void Answers_that_come_before_their_read_is_recorded_ask_for_the_next_read_after_the_whole_read()
+    {
+        var (replay, _) = ReplaySaga.Start(Command(), _clock);
+        replay.Handle(new ReplayPlanned("r1", 1000, 1000), _clock);
+        var batches = Enumerable.Range(1, ReplaySaga.MaxInFlight).Select(n => new SentBatch(n, (n - 1) * 10, n * 10, 10)).ToList();
+        // A fast consumer answers every batch of the read before the saga hears that the read went out.
+        var early = batches.SelectMany(b => replay.Handle(new ReplayBatchApplied("r1", b.Sequence, 10, 0, 0, 0, b.LastPosition), _clock)).ToList();
+
+        var sent = replay.Handle(new ReplayBatchesSent("r1", 1, batches), _clock);
+        var next = sent.OfType<SendReplayBatches>().Single();
+        var nextSent = replay.Handle(new ReplayBatchesSent("r1", next.FirstSequence, [new SentBatch(next.FirstSequence, next.After, next.After + 10, 10)]), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(early, Is.Empty, "kept until the read is recorded");
+            Assert.That((next.FirstSequence, next.After), Is.EqualTo((ReplaySaga.MaxInFlight + 1, 10L * ReplaySaga.MaxInFlight)),
+                "the next read starts after the whole previous read");
+            Assert.That(replay.EventsApplied, Is.EqualTo(10 * ReplaySaga.MaxInFlight));
+            Assert.That(replay.Early, Is.Empty);
+            Assert.That(replay.InFlight.Select(b => b.Sequence), Is.EqualTo(new[] { ReplaySaga.MaxInFlight + 1 }),
+                "the next read's news is taken as fresh");
+            Assert.That(nextSent.OfType<SendReplayBatches>().Single().FirstSequence, Is.EqualTo(ReplaySaga.MaxInFlight + 2));
+        });
+    }
+
+    [Test]
     public void Answers_are_counted_and_the_last_one_completes_the_replay()
     {
         var replay = Planned(to: 20, total: 20);
@@ -147,12 +173,15 @@ public class ReplaySagaTests
     public void A_read_whose_answer_is_lost_is_asked_for_again_by_the_check()
     {
         var replay = Planned(to: 100, total: 100);
-        _clock.Advance(ReplaySaga.AckTimeout);
+        _clock.Advance(ReplaySaga.ReadTimeout - TimeSpan.FromSeconds(1));
+        var early = replay.Handle(new ReplayCheck("r1"), _clock);
+        _clock.Advance(TimeSpan.FromSeconds(1));
 
         var check = replay.Handle(new ReplayCheck("r1"), _clock);
 
         Assert.Multiple(() =>
         {
+            Assert.That(early.OfType<SendReplayBatches>(), Is.Empty, "the read is not late yet");
             var again = check.OfType<SendReplayBatches>().Single();
             Assert.That((again.FirstSequence, again.After), Is.EqualTo((1, 0L)));
             Assert.That(check.OfType<ReplayCheck>(), Has.Exactly(1).Items, "the check keeps watching the new read");
