@@ -11,9 +11,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
 
-bench_prepare
 IFS=, read -r -a sizes <<<"${EVENTS:-100000,1000000}"
 for size in "${sizes[@]}"; do
+  bench_prepare   # a fresh database per size
   # Seed with the system up but publishing off (the producer creates the event tables), then mark it published.
   Publishing__Enabled=false bench_start_system
   bench seed --postgres "$BENCH_POSTGRES" --events "$size" --accounts "${ACCOUNTS:-10000}"

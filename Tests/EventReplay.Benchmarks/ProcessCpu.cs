@@ -90,7 +90,7 @@ public sealed class ProcessCpu
             "beam.smp" => "rabbitmq",
             _ when executable.StartsWith("redis-server", StringComparison.Ordinal) => "redis",
             "haproxy" => "haproxy",
-            _ when cmdline.Contains("EventReplay.Benchmarks", StringComparison.Ordinal) => "load generator",
+            _ when cmdline.Contains("EventReplay.Benchmarks", StringComparison.Ordinal) => "harness",
             _ => null,
         };
     }

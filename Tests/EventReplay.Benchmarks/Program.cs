@@ -5,7 +5,11 @@ using EventReplay.Benchmarks;
 //   live    --url http://127.0.0.1:8080 --seconds 60 --concurrency 1,8,32
 //   backlog --consumer balances --service path/to/EventReplay.Consumers.Balances.dll --events 100000 --accounts 10000
 //           --postgres "..." --rabbitmq "amqp://..." --redis "host:port,defaultDatabase=N"
-//   seed    --postgres "..." --events 1000000 --accounts 10000 [--skip-publishing yes]
+//   seed    --postgres "..." --events 1000000 --accounts 10000 [--layout interleaved|runs|contiguous] [--record file]
+//   leg     --leg replay|replay-no-redis|marten|apply-floor|floor|live --out runs.jsonl [--url --postgres --redis --batch-size
+//           --concurrency --seconds] (eng/bench.sh)
+//   report  --runs runs.jsonl --layout L --events N --accounts M --batch-size B --seed-rate R --postgres "..."
+//           --rabbit-management http://user:pass@host:15672/vhost --out bench-results
 //   rebuild --url http://127.0.0.1:8080 --postgres "..." --batch-size 500 [--live-concurrency 4]
 var options = args.Skip(1).Chunk(2).Where(pair => pair.Length == 2).ToDictionary(pair => pair[0].TrimStart('-'), pair => pair[1]);
 string Option(string name, string? fallback = null) =>
@@ -38,16 +42,42 @@ switch (args.FirstOrDefault())
         Console.WriteLine($"      peak resident MiB: {Memory(result.ResidentMiB)}");
         break;
     case "seed":
-        var seeded = await Rebuild.SeedAsync(Option("postgres"), long.Parse(Option("events"), CultureInfo.InvariantCulture), Number("accounts", 10_000));
-        if (options.ContainsKey("skip-publishing"))
+        var accountCount = Number("accounts", 10_000);
+        var perAccount = (int)(long.Parse(Option("events"), CultureInfo.InvariantCulture) / accountCount);
+        var layout = Enum.Parse<Layout>(Option("layout", "interleaved"), ignoreCase: true);
+        var seeded = await Seed.AppendAsync(Option("postgres"), "bench", accountCount, perAccount, layout);
+        Console.WriteLine($"seed: {(long)perAccount * accountCount:N0} events over {accountCount:N0} accounts, {layout.ToString().ToLowerInvariant()}, at {seeded:N0} events/s");
+        if (options.TryGetValue("record", out var record))
         {
-            await Rebuild.SkipPublishingAsync(Option("postgres"));
+            await File.WriteAllTextAsync(record, seeded.ToString("F0", CultureInfo.InvariantCulture));
         }
 
-        Console.WriteLine($"seed: the log holds {long.Parse(Option("events"), CultureInfo.InvariantCulture):N0} events over {Number("accounts", 10_000):N0} accounts (added at {seeded:N0} events/s)");
         break;
     case "skip-publishing":
-        await Rebuild.SkipPublishingAsync(Option("postgres"));
+        await Seed.SkipPublishingAsync(Option("postgres"));
+        break;
+    case "leg":
+        var leg = Option("leg");
+        var run = leg switch
+        {
+            Legs.Replay or Legs.ReplayNoRedis => await Legs.RunReplayAsync(leg, new Uri(Option("url", "http://127.0.0.1:8080")), Option("postgres"),
+                Number("batch-size", 500)),
+            Legs.Live => await Legs.RunLiveAsync(new Uri(Option("url", "http://127.0.0.1:8080")), Number("concurrency", 8), Number("seconds", 60)),
+            _ => await Legs.RunInProcessAsync(leg, Option("postgres"), Option("redis"), Number("batch-size", 500)),
+        };
+        run.AppendTo(Option("out"));
+        Console.WriteLine($"bench: {leg,-16} {run.EventsPerSecond,10:N0} {(leg == Legs.Live ? "commands" : "events")}/s  ({run.Events:N0} in {run.Seconds:F1} s){(run.Hash is null ? "" : $"  balances {run.Hash}")}");
+        break;
+    case "report":
+        var setup = new BenchReport.Setup(Option("layout"), long.Parse(Option("events"), CultureInfo.InvariantCulture), Number("accounts", 10_000),
+            Number("batch-size", 500), double.Parse(Option("seed-rate", "0"), CultureInfo.InvariantCulture));
+        var agreed = await BenchReport.WriteAsync(LegRun.ReadAll(Option("runs")), setup, Option("postgres"), Option("rabbit-management"), Option("out"));
+        if (!agreed)
+        {
+            Console.Error.WriteLine("bench: the legs computed different balances");
+            return 1;
+        }
+
         break;
     case "rebuild":
         var postgresConnection = Option("postgres");
@@ -85,7 +115,7 @@ switch (args.FirstOrDefault())
 
         break;
     default:
-        Console.Error.WriteLine("usage: EventReplay.Benchmarks live|backlog [--option value ...] (see Program.cs)");
+        Console.Error.WriteLine("usage: EventReplay.Benchmarks live|backlog|seed|skip-publishing|rebuild|leg|report [--option value ...] (see Program.cs)");
         return 2;
 }
 

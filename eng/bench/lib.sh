@@ -20,6 +20,7 @@ bench_prepare() {  # services up, Release build, a fresh database and vhost
     exit 1
   fi
   eng/services.sh start >/dev/null
+  mkdir -p .local/logs && : > .local/logs/bench-run.log
   dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
   export PGPASSWORD=eventreplay
   psql -h 127.0.0.1 -p "${ER_PG_PORT:-5432}" -U eventreplay -d eventreplay -XqAt \
@@ -34,7 +35,8 @@ bench() { dotnet Tests/EventReplay.Benchmarks/bin/Release/net10.0/EventReplay.Be
 
 bench_start_system() {  # eng/run.sh in the background over the bench database; stopped when the script exits
   mkdir -p .local/logs
-  Logging__LogLevel__Default=Warning eng/run.sh > .local/logs/bench-run.log 2>&1 &
+  echo "=== bench: system start $(date -u +%FT%TZ)" >> .local/logs/bench-run.log
+  Logging__LogLevel__Default=Warning eng/run.sh >> .local/logs/bench-run.log 2>&1 &
   BENCH_SYSTEM=$!
   trap 'kill -TERM $BENCH_SYSTEM 2>/dev/null || true; wait $BENCH_SYSTEM 2>/dev/null || true' EXIT
   for _ in $(seq 1 240); do

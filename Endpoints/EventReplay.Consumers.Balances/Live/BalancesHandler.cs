@@ -9,11 +9,15 @@ namespace EventReplay.Consumers.Balances.Live;
 /// <summary>
 /// Applies batches of recorded events (live or replayed) to a copy of the balances read model, then to that copy's
 /// cache generation. Live rows whose cache write failed (Redis away) are written again from PostgreSQL once Redis
-/// answers, so the cache converges.
+/// answers, so the cache converges. <c>Balances:CacheWrites=false</c> turns the cache writes off, for benchmarks that
+/// measure Redis's share of applying (reads may then serve cache entries that are behind).
 /// </summary>
-public sealed class BalancesHandler(BalanceStore store, BalanceCache cache, ReadModelCopies copies) : IEventBatchHandler
+public sealed class BalancesHandler(BalanceStore store, BalanceCache cache, ReadModelCopies copies, IConfiguration configuration)
+    : IEventBatchHandler
 {
     private readonly ConcurrentDictionary<string, byte> _uncached = new();
+
+    private readonly bool _cacheWrites = configuration.GetValue("Balances:CacheWrites", true);
 
     public Task EnsureSchemaAsync(string schema, CancellationToken cancellationToken) => store.EnsureSchemaAsync(schema, cancellationToken);
 
@@ -23,7 +27,7 @@ public sealed class BalancesHandler(BalanceStore store, BalanceCache cache, Read
     public async Task<BatchOutcome> ApplyAsync(IReadOnlyList<RecordedEvent> batch, ReadModelCopy copy, CancellationToken cancellationToken)
     {
         var result = await store.ApplyAsync(batch, copy.Schema, cancellationToken);
-        if (!await cache.SetAsync(result.Changed, copy) && copy == copies.Live)
+        if (_cacheWrites && !await cache.SetAsync(result.Changed, copy) && copy == copies.Live)
         {
             foreach (var row in result.Changed)
             {

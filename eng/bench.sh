@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# eng/bench.sh: the replay benchmark, every leg on the same data in one run (see the README, "Benchmarks").
+#   eng/bench.sh [--events 1000000] [--accounts 10000] [--layout interleaved|runs|contiguous] [--repeat 3]
+#                [--batch-size 500] [--legs replay,replay-no-redis,marten,apply-floor,floor,live] [--live-seconds 60]
+#                [--live-concurrency 8] [--out bench-results]
+# Seeds its own database (eventreplay_bench), vhost and Redis database, so it never touches a running system's data;
+# stop a running eng/run.sh first (the same ports). Prints a table and writes OUT/latest.json and OUT/latest.md (also
+# OUT/<layout>.json|md). Exits non-zero if the legs did not compute the same balances.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
+
+EVENTS=1000000 ACCOUNTS=10000 LAYOUT=interleaved REPEAT=3 BATCH=500 OUT=bench-results
+LEGS=replay,replay-no-redis,marten,apply-floor,floor,live LIVE_SECONDS=60 LIVE_CONCURRENCY=8
+while (( $# )); do
+  case $1 in
+    --events) EVENTS=$2 ;; --accounts) ACCOUNTS=$2 ;; --layout) LAYOUT=$2 ;; --repeat) REPEAT=$2 ;;
+    --batch-size) BATCH=$2 ;; --legs) LEGS=$2 ;; --live-seconds) LIVE_SECONDS=$2 ;; --live-concurrency) LIVE_CONCURRENCY=$2 ;;
+    --out) OUT=$2 ;;
+    *) echo "bench: unknown option $1 (see the top of $0)" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+case $LAYOUT in interleaved|runs|contiguous) ;; *) echo "bench: --layout is interleaved, runs or contiguous" >&2; exit 2 ;; esac
+
+bench_prepare
+MGMT_HOST=${MGMT#http://}
+MGMT_HOST=${MGMT_HOST%/api}
+mkdir -p "$OUT"
+RUNS="$OUT/runs-$LAYOUT.jsonl"
+: > "$RUNS"
+has_leg() { [[ ",$LEGS," == *",$1,"* ]]; }
+leg() { bench leg --leg "$1" --out "$RUNS" --url "http://127.0.0.1:$PORT" --postgres "$BENCH_POSTGRES" \
+  --redis "$ConnectionStrings__redis" --batch-size "$BATCH" --seconds "$LIVE_SECONDS" --concurrency "$LIVE_CONCURRENCY"; }
+repeat() { for _ in $(seq 1 "$REPEAT"); do leg "$1"; done; }
+
+echo "bench: seeding $EVENTS events over $ACCOUNTS accounts, $LAYOUT"
+Publishing__Enabled=false bench_start_system   # the producer creates the event tables
+bench seed --postgres "$BENCH_POSTGRES" --events "$EVENTS" --accounts "$ACCOUNTS" --layout "$LAYOUT" --record "$OUT/.seed-rate"
+bench_stop_system
+bench skip-publishing --postgres "$BENCH_POSTGRES"
+
+if has_leg replay; then
+  bench_start_system
+  repeat replay
+  bench_stop_system
+fi
+if has_leg replay-no-redis; then
+  Balances__CacheWrites=false bench_start_system
+  repeat replay-no-redis
+  bench_stop_system
+fi
+# The in-process legs run with the services (PostgreSQL, Redis) up and the system's processes stopped.
+for name in marten apply-floor floor; do
+  if has_leg $name; then repeat $name; fi
+done
+# Last: live commands add events to the log, which the legs above must not see.
+if has_leg live; then
+  bench_start_system
+  repeat live
+  bench_stop_system
+fi
+
+bench report --runs "$RUNS" --layout "$LAYOUT" --events "$EVENTS" --accounts "$ACCOUNTS" --batch-size "$BATCH" \
+  --seed-rate "$(cat "$OUT/.seed-rate")" --postgres "$BENCH_POSTGRES" --rabbit-management "http://$USER_PASS@${MGMT_HOST}/$VHOST" \
+  --out "$OUT"
