@@ -33,28 +33,8 @@ public sealed partial class EventPublisher(
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan GatherDelay = TimeSpan.FromMilliseconds(20);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var backoff = TimeSpan.FromMilliseconds(250);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await RunAsLeaderAsync(stoppingToken);
-                backoff = TimeSpan.FromMilliseconds(250);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception exception)
-            {
-                LogFailed(exception, backoff.TotalMilliseconds);
-                await Task.Delay(backoff, stoppingToken);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
-            }
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Backoff.RunUntilStoppedAsync(RunAsLeaderAsync, (exception, delay) => LogFailed(exception, delay.TotalMilliseconds), stoppingToken);
 
     private async Task RunAsLeaderAsync(CancellationToken stoppingToken)
     {

@@ -44,7 +44,7 @@ public sealed partial class BatchApplier(string consumer, IEventBatchHandler han
 
                 LogRetrying(exception, consumer, events.Count, attempt, backoff.TotalMilliseconds);
                 await Task.Delay(backoff, stoppingToken);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
+                backoff = Backoff.Next(backoff);
             }
         }
     }

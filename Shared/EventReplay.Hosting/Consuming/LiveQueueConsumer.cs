@@ -31,30 +31,9 @@ public sealed partial class LiveQueueConsumer(
 
     private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var backoff = TimeSpan.FromMilliseconds(250);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await ConsumeAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception exception)
-            {
-                LogStopped(exception, consumer, backoff.TotalMilliseconds);
-                await Task.Delay(backoff, stoppingToken);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
-                continue;
-            }
-
-            backoff = TimeSpan.FromMilliseconds(250);
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Backoff.RunUntilStoppedAsync(ConsumeAsync, (exception, delay) => LogStopped(exception, consumer, delay.TotalMilliseconds),
+            stoppingToken);
 
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {

@@ -23,28 +23,9 @@ public sealed partial class ReplayQueueConsumer(
 
     private readonly BatchApplier _applier = new(consumer, handler, logger);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var backoff = TimeSpan.FromMilliseconds(250);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await ConsumeAsync(stoppingToken);
-                backoff = TimeSpan.FromMilliseconds(250);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception exception)
-            {
-                LogStopped(exception, consumer, backoff.TotalMilliseconds);
-                await Task.Delay(backoff, stoppingToken);
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000));
-            }
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Backoff.RunUntilStoppedAsync(ConsumeAsync, (exception, delay) => LogStopped(exception, consumer, delay.TotalMilliseconds),
+            stoppingToken);
 
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {
@@ -73,7 +54,7 @@ public sealed partial class ReplayQueueConsumer(
 
     private async Task HandleAsync(IChannel channel, ulong tag, string? type, byte[] body, CancellationToken stoppingToken)
     {
-        for (var backoff = TimeSpan.FromMilliseconds(100); ; backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 5000)))
+        for (var backoff = TimeSpan.FromMilliseconds(100); ; backoff = Backoff.Next(backoff))
         {
             try
             {

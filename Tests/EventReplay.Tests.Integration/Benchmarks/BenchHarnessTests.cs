@@ -7,22 +7,8 @@ namespace EventReplay.Tests.Integration.Benchmarks;
 /// A small run of eng/bench.sh's legs (one repetition of each over 20,000 seeded events): proves they compute the same
 /// balances, so the published comparison compares like with like. It never judges speed.
 /// </summary>
-public class BenchHarnessTests
+public class BenchHarnessTests : StackOverEmptyLog
 {
-    private ServiceStack _stack = null!;
-
-    private static string Postgres => TestEnvironment.PostgresConnectionString;
-
-    [OneTimeSetUp]
-    public async Task StartFromAnEmptyLog()
-    {
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, TestEnvironment.RedisConnectionString);
-        _stack = await ServiceStack.StartedAsync();
-    }
-
-    [OneTimeTearDown]
-    public async Task StopStack() => await _stack.DisposeAsync();
-
     [Test]
     public async Task Replay_marten_apply_floor_and_floor_compute_the_same_balances()
     {
@@ -30,7 +16,7 @@ public class BenchHarnessTests
         await Seed.AppendAsync(Postgres, "smoke", accounts: 1_000, eventsPerAccount: 20, Layout.Runs);
         var runs = new List<LegRun>
         {
-            await Legs.RunReplayAsync(Legs.Replay, _stack.Api.Http.BaseAddress!, Postgres, batchSize: 500),
+            await Legs.RunReplayAsync(Legs.Replay, Stack.Api.Http.BaseAddress!, Postgres, batchSize: 500),
         };
         foreach (var leg in new[] { Legs.Marten, Legs.ApplyFloor, Legs.Floor })
         {

@@ -4,25 +4,13 @@ using EventReplay.Tests.Integration.Infrastructure;
 namespace EventReplay.Tests.Integration.Replays;
 
 /// <summary>The <c>eventreplay</c> command against the running system, as an operator uses it.</summary>
-public class CliTests
+public class CliTests : StackOverEmptyLog
 {
-    private ServiceStack _stack = null!;
-
-    [OneTimeSetUp]
-    public async Task StartStack()
-    {
-        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
-        _stack = await ServiceStack.StartedAsync();
-    }
-
-    [OneTimeTearDown]
-    public async Task StopStack() => await _stack.DisposeAsync();
-
     [Test]
     public async Task Start_with_watch_follows_the_replay_to_its_end_and_list_shows_it()
     {
-        await ReplayApi.MakeHistoryAsync(_stack.Api, accounts: 1, deposits: 2);
-        using var plan = await _stack.Api.PostJsonAsync("/api/replays", """{"target":"balances","mode":"redeliver","dryRun":true}""");
+        await ReplayApi.MakeHistoryAsync(Stack.Api, accounts: 1, deposits: 2);
+        using var plan = await Stack.Api.PostJsonAsync("/api/replays", """{"target":"balances","mode":"redeliver","dryRun":true}""");
         var from = Math.Max(1, (await ProducerApi.BodyAsync(plan, 200)).GetProperty("toPosition").GetInt64() - 99);
         var id = $"cli-{Guid.NewGuid():N}";
 
@@ -38,7 +26,7 @@ public class CliTests
             Assert.That(list.ExitCode, Is.Zero, list.Error);
             Assert.That(list.Output, Does.Contain(id));
         });
-        var replay = await ReplayApi.ShowAsync(_stack.Api, id);
+        var replay = await ReplayApi.ShowAsync(Stack.Api, id);
         Assert.That((replay?.GetProperty("requestedBy").GetString(), replay?.GetProperty("reason").GetString()), Is.EqualTo(("operator", "from the cli")));
     }
 
@@ -69,7 +57,7 @@ public class CliTests
 
     private async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet", [TestEnvironment.ServiceAssembly("EventReplay.Cli"), "--api", _stack.LoadBalancer.BaseAddress.ToString(), .. args])
+        var start = new ProcessStartInfo("dotnet", [TestEnvironment.ServiceAssembly("EventReplay.Cli"), "--api", Stack.LoadBalancer.BaseAddress.ToString(), .. args])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -10,24 +10,8 @@ namespace EventReplay.Tests.Integration.Replays;
 /// Rebuilds with zero downtime, against the whole system: the consumer fills a fresh copy of its read model while the
 /// live copy keeps serving and applying live events, then swaps them; reads never fail and never go back in version.
 /// </summary>
-public class RebuildTests
+public class RebuildTests : StackOverEmptyLog
 {
-    private ServiceStack _stack = null!;
-
-    private ProducerApi Api => _stack.Api;
-
-    private static string Postgres => TestEnvironment.PostgresConnectionString;
-
-    [OneTimeSetUp]
-    public async Task StartFromAnEmptyReadModel()
-    {
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, TestEnvironment.RedisConnectionString);
-        _stack = await ServiceStack.StartedAsync();
-    }
-
-    [OneTimeTearDown]
-    public async Task StopStack() => await _stack.DisposeAsync();
-
     [Test]
     public async Task A_rebuild_repairs_a_damaged_read_model_and_cache()
     {
@@ -130,7 +114,7 @@ public class RebuildTests
         var id = await ReplayApi.StartAsync(Api, """{"target":"balances","mode":"rebuild","maxEventsPerSecond":5000}""");
         await ReplayApi.WaitUntilAsync(Api, id, r => r.GetProperty("eventsApplied").GetInt64() >= 5_000, "the rebuild to be well under way");
 
-        var process = victim == "consumer" ? _stack.Balances : _stack.Replay;
+        var process = victim == "consumer" ? Stack.Balances : Stack.Replay;
         process.Kill();
         await process.StartAsync();
 

@@ -10,22 +10,8 @@ namespace EventReplay.Tests.Integration.Replays;
 /// Replays through the public API and through raw AMQP, against the whole system: the replay service's saga reads
 /// the store and sends batches to one consumer's replay queue; the consumer applies them with the version rule.
 /// </summary>
-public class ReplayTests
+public class ReplayTests : StackOverEmptyLog
 {
-    private ServiceStack _stack = null!;
-
-    private ProducerApi Api => _stack.Api;
-
-    [OneTimeSetUp]
-    public async Task StartFromAnEmptyReadModel()
-    {
-        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
-        _stack = await ServiceStack.StartedAsync();
-    }
-
-    [OneTimeTearDown]
-    public async Task StopStack() => await _stack.DisposeAsync();
-
     [Test]
     public async Task Redelivering_over_a_healthy_read_model_changes_nothing_and_skips_every_event()
     {

@@ -1,0 +1,24 @@
+namespace EventReplay.Tests.Integration.Infrastructure;
+
+/// <summary>
+/// A test class whose tests share one whole system (<see cref="ServiceStack"/>) started over an empty event log and
+/// empty read models, and stopped after the last test.
+/// </summary>
+public abstract class StackOverEmptyLog
+{
+    protected ServiceStack Stack { get; private set; } = null!;
+
+    protected ProducerApi Api => Stack.Api;
+
+    protected static string Postgres => TestEnvironment.PostgresConnectionString;
+
+    [OneTimeSetUp]
+    public async Task StartFromAnEmptyLog()
+    {
+        await PipelineState.ResetWithEmptyLogAsync(Postgres, TestEnvironment.RedisConnectionString);
+        Stack = await ServiceStack.StartedAsync();
+    }
+
+    [OneTimeTearDown]
+    public async Task StopStack() => await Stack.DisposeAsync();
+}
