@@ -87,7 +87,7 @@ public static class Legs
     }
 }
 
-/// <summary>Peak resident memory per process role, sampled every 200 ms until stopped.</summary>
+/// <summary>Peak resident memory per process role, sampled every 500 ms until stopped.</summary>
 public sealed class PeakMemory : IAsyncDisposable
 {
     private readonly Dictionary<string, double> _peak = [];
@@ -120,7 +120,7 @@ public sealed class PeakMemory : IAsyncDisposable
             Sample();
             try
             {
-                await Task.Delay(200, _stop.Token); // sampling interval
+                await Task.Delay(500, _stop.Token); // sampling interval
             }
             catch (OperationCanceledException)
             {

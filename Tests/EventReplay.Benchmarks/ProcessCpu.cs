@@ -67,7 +67,13 @@ public sealed class ProcessCpu
     private static IEnumerable<int> Pids() =>
         Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(name => name!.All(char.IsAsciiDigit)).Select(name => int.Parse(name!, CultureInfo.InvariantCulture));
 
-    private static string? Role(int pid)
+    // A process's role never changes: each pid's command line is read once (sampling reads every process of the
+    // machine, and that CPU is taken from the system under test).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, string?> Roles = new();
+
+    private static string? Role(int pid) => Roles.GetOrAdd(pid, RoleOf);
+
+    private static string? RoleOf(int pid)
     {
         var cmdline = Read($"/proc/{pid}/cmdline")?.Replace('\0', ' ');
         if (string.IsNullOrEmpty(cmdline))

@@ -60,7 +60,7 @@ public static class Rebuild
                 return new Result(events, seconds, events / seconds, cpu.Elapsed(), peak);
             }
 
-            await Task.Delay(250); // sampling interval
+            await Task.Delay(500); // sampling interval
         }
     }
 

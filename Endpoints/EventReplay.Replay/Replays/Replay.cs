@@ -14,7 +14,7 @@ namespace EventReplay.Replay.Replays;
 /// </summary>
 public sealed class Replay : Saga, IRevisioned
 {
-    public const int MaxInFlight = 8;
+    public const int MaxInFlight = 16;
 
     /// <summary>
     /// A read is asked for once this many batches are answered (and the window has that much room): reads fill
@@ -211,16 +211,19 @@ public sealed class Replay : Saga, IRevisioned
         return messages;
     }
 
-    /// <summary>Counts an answer to a batch in flight (once: later answers to the same batch are ignored).</summary>
+    /// <summary>
+    /// Counts an answer to batches in flight (once: later answers to the same batches are ignored). A consumer answers
+    /// several batches at once only for batches delivered the first time, one after the other, so an answer covers
+    /// either batches all still in flight or none.
+    /// </summary>
     private void Tally(ReplayBatchApplied applied, TimeProvider clock, OutgoingMessages messages)
     {
-        var batch = InFlight.FirstOrDefault(b => b.Sequence == applied.Sequence);
-        if (batch is null)
+        var covered = applied.Covered;
+        if (InFlight.RemoveAll(b => covered.Contains(b.Sequence)) == 0)
         {
             return; // an answer to a batch that was re-sent and already answered, or to a replay that ended
         }
 
-        InFlight.Remove(batch);
         EventsApplied += applied.Applied;
         EventsSkipped += applied.Skipped;
         EventsParked += applied.Parked;

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace EventReplay.Contracts.Replays;
 
 /// <summary>How a replay treats its target: re-send into the live read model, or build a fresh copy and cut over.</summary>
@@ -18,10 +20,18 @@ public sealed record ReplayBatch(string ReplayId, int Sequence, string Mode, IRe
 /// <summary>
 /// A consumer's answer to a <see cref="ReplayBatch"/>, on <see cref="Topology.ReplayAcksQueue"/>, once the batch is
 /// committed: how many events changed the read model, how many it already had (duplicates by version), how many
-/// wait for an earlier version (parked) and how many can never apply (dead-lettered).
+/// wait for an earlier version (parked) and how many can never apply (dead-lettered). A consumer that finds several
+/// batches of one replay waiting applies them in one transaction and answers them at once: <paramref name="Sequences"/>
+/// lists them (null: just <paramref name="Sequence"/>), <paramref name="Sequence"/> is the highest of them and the
+/// counts are their sum.
 /// </summary>
 public sealed record ReplayBatchApplied(string ReplayId, int Sequence, int Applied, int Skipped, int Parked, int Rejected,
-    long LastPosition);
+    long LastPosition, IReadOnlyList<int>? Sequences = null)
+{
+    /// <summary>Every batch this answer covers.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<int> Covered => Sequences ?? [Sequence];
+}
 
 /// <summary>
 /// Sent by the replay service to a consumer's replay queue when a rebuild has sent everything up to (nearly) the

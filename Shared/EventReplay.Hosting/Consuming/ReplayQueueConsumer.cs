@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Threading.Channels;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
 using Microsoft.Extensions.Hosting;
@@ -10,16 +11,21 @@ namespace EventReplay.Hosting.Consuming;
 /// <summary>
 /// Consumes a consumer's replay queue: each message is a whole <see cref="ReplayBatch"/>, applied by the same
 /// handler as live events (the version rule makes a replayed event that is already applied a skip), then answered
-/// on <see cref="Topology.ReplayAcksQueue"/> with the counts, then acknowledged. A crash before the answer only
-/// redelivers the batch; the replay service counts each batch once. A <c>redeliver</c> batch goes to the live copy
-/// of the read model, a <c>rebuild</c> batch to the fresh copy (<see cref="ReadModelCopies"/>), which
-/// <see cref="RebuildCutOver"/> makes live and <see cref="RebuildAbandoned"/> drops.
+/// on <see cref="Topology.ReplayAcksQueue"/> with the counts, then acknowledged. Batches of one replay that are
+/// already waiting when the consumer gets to them (up to <see cref="MaxGroup"/>) are applied in one transaction and
+/// answered with one message: a backlog costs one commit, one cache write and one answer per group, not per batch.
+/// A crash before the answer only redelivers; the replay service counts each batch once. A <c>redeliver</c> batch
+/// goes to the live copy of the read model, a <c>rebuild</c> batch to the fresh copy (<see cref="ReadModelCopies"/>),
+/// which <see cref="RebuildCutOver"/> makes live and <see cref="RebuildAbandoned"/> drops.
 /// </summary>
 public sealed partial class ReplayQueueConsumer(
     string consumer, IEventBatchHandler handler, ReadModelCopies copies, IConnectionFactory rabbit, ILogger<ReplayQueueConsumer> logger)
     : BackgroundService
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>At most this many waiting batches of one replay are applied in one transaction.</summary>
+    public const int MaxGroup = 8;
 
     private readonly BatchApplier _applier = new(consumer, handler, logger);
 
@@ -34,47 +40,118 @@ public sealed partial class ReplayQueueConsumer(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);
         await channel.DeclareTopologyAsync(stoppingToken);
-        await channel.BasicQosAsync(0, 2, global: false, stoppingToken);
+        await channel.BasicQosAsync(0, MaxGroup * 2, global: false, stoppingToken);
 
-        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inbox = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         channel.ChannelShutdownAsync += (_, _) =>
         {
-            closed.TrySetResult();
+            inbox.Writer.TryComplete();
             return Task.CompletedTask;
         };
         var listener = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
-        // Deliveries are handled one at a time on the client's dispatch loop, so batches apply in the order sent.
-        listener.ReceivedAsync += async (_, message) =>
-            await HandleAsync(channel, message.DeliveryTag, message.BasicProperties.Type, message.Body.ToArray(), stoppingToken);
+        listener.ReceivedAsync += async (_, message) => await inbox.Writer.WriteAsync(
+            new Delivery(message.DeliveryTag, message.BasicProperties.Type, message.Body.ToArray(), message.Redelivered), stoppingToken);
         await channel.BasicConsumeAsync(Topology.ReplayQueue(consumer), autoAck: false, listener, stoppingToken);
         LogListening(consumer);
-        await closed.Task.WaitAsync(stoppingToken);
+
+        // Messages are handled one at a time, in the order sent; the batches of one replay that are already waiting
+        // are applied together.
+        var group = new List<(Delivery Delivery, ReplayBatch Batch)>(MaxGroup);
+        while (await inbox.Reader.WaitToReadAsync(stoppingToken))
+        {
+            while (group.Count < MaxGroup && inbox.Reader.TryRead(out var delivery))
+            {
+                var batch = delivery.Redelivered ? null : TryReadBatch(delivery);
+                if (batch is not null && (group.Count == 0 || Follows(group[^1].Batch, batch)))
+                {
+                    group.Add((delivery, batch));
+                    continue;
+                }
+
+                await HandleAsync(channel, group, stoppingToken);
+                group.Clear();
+                if (batch is not null)
+                {
+                    group.Add((delivery, batch));
+                }
+                else
+                {
+                    await HandleAsync(channel, delivery, stoppingToken);
+                }
+            }
+
+            await HandleAsync(channel, group, stoppingToken);
+            group.Clear();
+        }
+
         throw new InvalidOperationException($"The channel of {Topology.ReplayQueue(consumer)} closed.");
     }
 
-    private async Task HandleAsync(IChannel channel, ulong tag, string? type, byte[] body, CancellationToken stoppingToken)
+    private sealed record Delivery(ulong Tag, string? Type, byte[] Body, bool Redelivered);
+
+    /// <summary>
+    /// A batch delivered for the first time that may join others: the replay's next batch, same replay and mode.
+    /// A redelivered or re-sent batch is applied on its own, so an answer never mixes counted and uncounted batches.
+    /// </summary>
+    private static bool Follows(ReplayBatch previous, ReplayBatch next) =>
+        next.ReplayId == previous.ReplayId && next.Mode == previous.Mode && next.Sequence == previous.Sequence + 1;
+
+    private static ReplayBatch? TryReadBatch(Delivery delivery)
+    {
+        if (delivery.Type is not (null or Topology.ReplayBatchType))
+        {
+            return null;
+        }
+
+        try
+        {
+            var batch = Read<ReplayBatch>(delivery.Body);
+            return ReplayModes.All.Contains(batch.Mode) ? batch : null;
+        }
+        catch (JsonException)
+        {
+            return null; // handled on its own, which dead-letters it with the reason
+        }
+    }
+
+    private Task HandleAsync(IChannel channel, Delivery delivery, CancellationToken stoppingToken) =>
+        WithRetriesAsync(channel, delivery.Tag, [delivery.Body], () => DispatchAsync(channel, delivery.Type, delivery.Body, stoppingToken),
+            stoppingToken);
+
+    private Task HandleAsync(IChannel channel, List<(Delivery Delivery, ReplayBatch Batch)> group, CancellationToken stoppingToken) =>
+        group.Count == 0
+            ? Task.CompletedTask
+            : WithRetriesAsync(channel, group[^1].Delivery.Tag, [.. group.Select(member => member.Delivery.Body)],
+                () => ApplyAsync(channel, [.. group.Select(member => member.Batch)], stoppingToken), stoppingToken);
+
+    /// <summary>
+    /// Runs a message's work until it is done (retried while PostgreSQL or Redis is away: nothing is acknowledged
+    /// meanwhile) or cannot be done (dead-lettered), then acknowledges it and every earlier delivery.
+    /// </summary>
+    private async Task WithRetriesAsync(IChannel channel, ulong tag, IReadOnlyList<byte[]> bodies, Func<Task> work,
+        CancellationToken stoppingToken)
     {
         for (var backoff = TimeSpan.FromMilliseconds(100); ; backoff = Backoff.Next(backoff))
         {
             try
             {
-                await DispatchAsync(channel, type, body, stoppingToken);
+                await work();
                 break;
             }
             catch (Exception exception) when (DependencyFailure.IsDependencyDown(exception) && !stoppingToken.IsCancellationRequested)
             {
-                // Nothing is acknowledged while PostgreSQL or Redis is away: the same message is tried again.
                 LogRetrying(exception, consumer, backoff.TotalMilliseconds);
                 await Task.Delay(backoff, stoppingToken);
             }
             catch (Exception exception) when (exception is JsonException or InvalidOperationException)
             {
-                await _applier.DeadLetterAsync(channel, [(body, $"Replay message not applied: {exception.Message}")], stoppingToken);
+                await _applier.DeadLetterAsync(channel,
+                    bodies.Select(body => ((ReadOnlyMemory<byte>)body, $"Replay message not applied: {exception.Message}")), stoppingToken);
                 break;
             }
         }
 
-        await channel.BasicAckAsync(tag, multiple: false, stoppingToken);
+        await channel.BasicAckAsync(tag, multiple: true, stoppingToken);
     }
 
     private async Task DispatchAsync(IChannel channel, string? type, byte[] body, CancellationToken stoppingToken)
@@ -82,7 +159,7 @@ public sealed partial class ReplayQueueConsumer(
         switch (type)
         {
             case null or Topology.ReplayBatchType:
-                await ApplyAsync(channel, body, stoppingToken);
+                await ApplyAsync(channel, [Read<ReplayBatch>(body)], stoppingToken);
                 break;
             case Topology.RebuildCutOverType:
                 var cutOver = Read<RebuildCutOver>(body);
@@ -97,21 +174,24 @@ public sealed partial class ReplayQueueConsumer(
         }
     }
 
-    private async Task ApplyAsync(IChannel channel, byte[] body, CancellationToken stoppingToken)
+    /// <summary>Applies batches of one replay (one, or several that were waiting) in one transaction and answers them at once.</summary>
+    private async Task ApplyAsync(IChannel channel, IReadOnlyList<ReplayBatch> batches, CancellationToken stoppingToken)
     {
-        var batch = Read<ReplayBatch>(body);
-        var copy = batch.Mode switch
+        var first = batches[0];
+        var copy = first.Mode switch
         {
             ReplayModes.Redeliver => copies.Live,
-            ReplayModes.Rebuild => await copies.ShadowAsync(batch.ReplayId, handler, stoppingToken),
-            _ => throw new JsonException($"Unknown replay mode '{batch.Mode}'."),
+            ReplayModes.Rebuild => await copies.ShadowAsync(first.ReplayId, handler, stoppingToken),
+            _ => throw new JsonException($"Unknown replay mode '{first.Mode}'."),
         };
-        var events = batch.Events.OrderBy(e => e.Position).ToList();
+        var events = batches.SelectMany(batch => batch.Events).OrderBy(e => e.Position).ToList();
         var outcome = await _applier.ApplyAsync(events, copy, stoppingToken);
         await _applier.DeadLetterAsync(channel, BatchApplier.Bodies(outcome.Rejected), stoppingToken);
-        await AnswerAsync(channel, new ReplayBatchApplied(batch.ReplayId, batch.Sequence, outcome.Applied, outcome.Skipped,
-            outcome.Parked, outcome.Rejected.Count, events.Count > 0 ? events[^1].Position : 0), stoppingToken);
-        LogApplied(consumer, batch.ReplayId, batch.Sequence, outcome.Applied, outcome.Skipped);
+        var last = batches[^1];
+        await AnswerAsync(channel, new ReplayBatchApplied(first.ReplayId, last.Sequence, outcome.Applied, outcome.Skipped,
+            outcome.Parked, outcome.Rejected.Count, events.Count > 0 ? events[^1].Position : 0,
+            batches.Count > 1 ? [.. batches.Select(batch => batch.Sequence)] : null), stoppingToken);
+        LogApplied(consumer, first.ReplayId, first.Sequence, last.Sequence, outcome.Applied, outcome.Skipped);
     }
 
     private static async Task AnswerAsync<T>(IChannel channel, T answer, CancellationToken stoppingToken)
@@ -138,8 +218,8 @@ public sealed partial class ReplayQueueConsumer(
     [LoggerMessage(Level = LogLevel.Information, Message = "Consuming {Consumer} replay batches")]
     private partial void LogListening(string consumer);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Consumer {Consumer} applied replay {ReplayId} batch {Sequence}: {Applied} applied, {Skipped} skipped")]
-    private partial void LogApplied(string consumer, string replayId, int sequence, int applied, int skipped);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Consumer {Consumer} applied replay {ReplayId} batches {First}-{Last}: {Applied} applied, {Skipped} skipped")]
+    private partial void LogApplied(string consumer, string replayId, int first, int last, int applied, int skipped);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} could not handle a replay message; retrying in {DelayMs} ms")]
     private partial void LogRetrying(Exception exception, string consumer, double delayMs);

@@ -131,6 +131,38 @@ public class ReplaySagaTests
     }
 
     [Test]
+    public void An_answer_for_several_batches_applied_together_counts_them_all_once()
+    {
+        var replay = Planned(to: 30, total: 30);
+        replay.Handle(new ReplayBatchesSent("r1", 1,
+            [new SentBatch(1, 0, 10, 10), new SentBatch(2, 10, 20, 10), new SentBatch(3, 20, 30, 10)]), _clock);
+        var together = new ReplayBatchApplied("r1", 2, 18, 2, 0, 0, 20, Sequences: [1, 2]);
+        replay.Handle(together, _clock);
+        replay.Handle(together, _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.InFlight.Select(batch => batch.Sequence), Is.EqualTo(new[] { 3 }));
+            Assert.That((replay.EventsApplied, replay.EventsSkipped), Is.EqualTo((18L, 2L)));
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Running));
+        });
+
+        replay.Handle(new ReplayBatchApplied("r1", 3, 10, 0, 0, 0, 30), _clock);
+        Assert.That((replay.Status, replay.EventsApplied), Is.EqualTo((ReplayStatus.Completed, 28L)));
+    }
+
+    [Test]
+    public void An_answer_for_several_batches_that_overtakes_their_news_waits_for_it()
+    {
+        var replay = Planned(to: 20, total: 20);
+        replay.Handle(new ReplayBatchApplied("r1", 2, 20, 0, 0, 0, 20, Sequences: [1, 2]), _clock);
+        Assert.That(replay.EventsApplied, Is.Zero);
+
+        replay.Handle(new ReplayBatchesSent("r1", 1, [new SentBatch(1, 0, 10, 10), new SentBatch(2, 10, 20, 10)]), _clock);
+        Assert.That((replay.Status, replay.EventsApplied, replay.InFlight.Count), Is.EqualTo((ReplayStatus.Completed, 20L, 0)));
+    }
+
+    [Test]
     public void An_answer_that_overtakes_the_news_of_its_batch_is_counted_when_the_news_arrives()
     {
         var replay = Planned(to: 10, total: 10);
