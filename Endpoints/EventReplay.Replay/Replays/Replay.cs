@@ -14,7 +14,7 @@ namespace EventReplay.Replay.Replays;
 /// </summary>
 public sealed class Replay : Saga, IRevisioned
 {
-    public const int MaxInFlight = 16;
+    public const int MaxInFlight = 32;
 
     /// <summary>
     /// A read is asked for once this many batches are answered (and the window has that much room): reads fill

@@ -21,13 +21,13 @@ public sealed class ReplayBatchPublisher(IConnectionFactory rabbit) : IAsyncDisp
     private IChannel? _channel;
 
     /// <summary>
-    /// Sends a read's batches in order and waits for the broker to confirm them all: the confirms of a read are waited
+    /// Sends a read's batches (<see cref="ReplayBatch"/> JSON, from <see cref="ReplayBatchJson"/>) in order and waits for the broker to confirm them all: the confirms of a read are waited
     /// for together, not one round trip (and one broker disk write) per batch.
     /// </summary>
-    public Task PublishAsync(string target, IReadOnlyList<ReplayBatch> batches, CancellationToken cancellationToken) =>
+    public Task PublishAsync(string target, string replayId, IReadOnlyList<(int Sequence, byte[] Body)> batches,
+        CancellationToken cancellationToken) =>
         PublishAsync(target, [.. batches.Select(batch => (Topology.ReplayBatchType,
-            string.Create(CultureInfo.InvariantCulture, $"{batch.ReplayId}/{batch.Sequence}"), JsonSerializer.SerializeToUtf8Bytes(batch, Json)))],
-            cancellationToken);
+            string.Create(CultureInfo.InvariantCulture, $"{replayId}/{batch.Sequence}"), batch.Body))], cancellationToken);
 
     /// <summary>Sends one message of the replay queue's kinds (<see cref="Topology.ReplayBatchType"/> and the rebuild controls).</summary>
     public Task PublishAsync<T>(string target, string type, string messageId, T message, CancellationToken cancellationToken) =>

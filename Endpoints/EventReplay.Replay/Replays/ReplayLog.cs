@@ -23,16 +23,18 @@ public sealed class ReplayLog(NpgsqlDataSource dataSource)
     }
 
     /// <summary>Up to <paramref name="limit"/> selected events after a position, in position order.</summary>
-    public async Task<IReadOnlyList<RecordedEvent>> ReadAsync(ReplaySelection selection, long after, int limit,
+    public async Task<IReadOnlyList<LoggedEvent>> ReadAsync(ReplaySelection selection, long after, int limit,
         CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = Query(selection, after, EventTable.Columns, limit, connection);
-        var events = new List<RecordedEvent>(Math.Min(limit, 10_000));
+        var events = new List<LoggedEvent>(Math.Min(limit, 10_000));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            events.Add(EventTable.Map(reader));
+            // The columns of EventTable.Map, with the data left as text.
+            events.Add(new LoggedEvent(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3),
+                reader.GetFieldValue<DateTimeOffset>(4), reader.GetString(5)));
         }
 
         return events;

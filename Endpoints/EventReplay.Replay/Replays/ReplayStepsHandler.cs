@@ -48,17 +48,17 @@ public static class ReplayStepsHandler
         }
 
         var sent = new List<SentBatch>();
-        var batches = new List<ReplayBatch>();
+        var batches = new List<(int, byte[])>();
         var after = send.After;
         var sequence = send.FirstSequence;
         foreach (var chunk in events.Chunk(send.BatchSize))
         {
-            batches.Add(new ReplayBatch(send.ReplayId, sequence, send.Mode, chunk));
+            batches.Add((sequence, ReplayBatchJson.Write(send.ReplayId, sequence, send.Mode, chunk)));
             sent.Add(new SentBatch(sequence++, after, chunk[^1].Position, chunk.Length));
             after = chunk[^1].Position;
         }
 
-        await publisher.PublishAsync(send.Target, batches, cancellationToken);
+        await publisher.PublishAsync(send.Target, send.ReplayId, batches, cancellationToken);
 
         if (events.Count < limit)
         {

@@ -29,6 +29,9 @@ public sealed partial class ReplayQueueConsumer(
 
     private readonly BatchApplier _applier = new(consumer, handler, logger);
 
+    // The previous message's answer and acknowledgement, waiting for the broker's confirm while the next one applies.
+    private Task _answered = Task.CompletedTask;
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Backoff.RunUntilStoppedAsync(ConsumeAsync, (exception, delay) => LogStopped(exception, consumer, delay.TotalMilliseconds),
             stoppingToken);
@@ -41,6 +44,7 @@ public sealed partial class ReplayQueueConsumer(
             stoppingToken);
         await channel.DeclareTopologyAsync(stoppingToken);
         await channel.BasicQosAsync(0, MaxGroup * 2, global: false, stoppingToken);
+        _answered = Task.CompletedTask; // whatever was pending went with the previous channel (unacknowledged: redelivered)
 
         var inbox = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         channel.ChannelShutdownAsync += (_, _) =>
@@ -49,8 +53,12 @@ public sealed partial class ReplayQueueConsumer(
             return Task.CompletedTask;
         };
         var listener = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
-        listener.ReceivedAsync += async (_, message) => await inbox.Writer.WriteAsync(
-            new Delivery(message.DeliveryTag, message.BasicProperties.Type, message.Body.ToArray(), message.Redelivered), stoppingToken);
+        // Batches are read from JSON here, on the client's dispatch loop, while the loop below applies earlier ones.
+        listener.ReceivedAsync += async (_, message) =>
+        {
+            var delivery = new Delivery(message.DeliveryTag, message.BasicProperties.Type, message.Body.ToArray(), message.Redelivered);
+            await inbox.Writer.WriteAsync(delivery with { Batch = delivery.Redelivered ? null : TryReadBatch(delivery) }, stoppingToken);
+        };
         await channel.BasicConsumeAsync(Topology.ReplayQueue(consumer), autoAck: false, listener, stoppingToken);
         LogListening(consumer);
 
@@ -61,7 +69,7 @@ public sealed partial class ReplayQueueConsumer(
         {
             while (group.Count < MaxGroup && inbox.Reader.TryRead(out var delivery))
             {
-                var batch = delivery.Redelivered ? null : TryReadBatch(delivery);
+                var batch = delivery.Batch;
                 if (batch is not null && (group.Count == 0 || Follows(group[^1].Batch, batch)))
                 {
                     group.Add((delivery, batch));
@@ -87,7 +95,8 @@ public sealed partial class ReplayQueueConsumer(
         throw new InvalidOperationException($"The channel of {Topology.ReplayQueue(consumer)} closed.");
     }
 
-    private sealed record Delivery(ulong Tag, string? Type, byte[] Body, bool Redelivered);
+    /// <param name="Batch">The batch, when the message is one that may be applied with others.</param>
+    private sealed record Delivery(ulong Tag, string? Type, byte[] Body, bool Redelivered, ReplayBatch? Batch = null);
 
     /// <summary>
     /// A batch delivered for the first time that may join others: the replay's next batch, same replay and mode.
@@ -122,20 +131,23 @@ public sealed partial class ReplayQueueConsumer(
         group.Count == 0
             ? Task.CompletedTask
             : WithRetriesAsync(channel, group[^1].Delivery.Tag, [.. group.Select(member => member.Delivery.Body)],
-                () => ApplyAsync(channel, [.. group.Select(member => member.Batch)], stoppingToken), stoppingToken);
+                async () => await ApplyAsync(channel, [.. group.Select(member => member.Batch)], stoppingToken), stoppingToken);
 
     /// <summary>
     /// Runs a message's work until it is done (retried while PostgreSQL or Redis is away: nothing is acknowledged
-    /// meanwhile) or cannot be done (dead-lettered), then acknowledges it and every earlier delivery.
+    /// meanwhile) or cannot be done (dead-lettered), then sends its answer and, once the broker has confirmed the
+    /// answer, acknowledges it and every earlier delivery. The next message is applied meanwhile: only its own answer
+    /// waits for that confirm.
     /// </summary>
-    private async Task WithRetriesAsync(IChannel channel, ulong tag, IReadOnlyList<byte[]> bodies, Func<Task> work,
+    private async Task WithRetriesAsync(IChannel channel, ulong tag, IReadOnlyList<byte[]> bodies, Func<Task<object?>> work,
         CancellationToken stoppingToken)
     {
+        object? answer = null;
         for (var backoff = TimeSpan.FromMilliseconds(100); ; backoff = Backoff.Next(backoff))
         {
             try
             {
-                await work();
+                answer = await work();
                 break;
             }
             catch (Exception exception) when (DependencyFailure.IsDependencyDown(exception) && !stoppingToken.IsCancellationRequested)
@@ -145,37 +157,53 @@ public sealed partial class ReplayQueueConsumer(
             }
             catch (Exception exception) when (exception is JsonException or InvalidOperationException)
             {
+                await _answered;
                 await _applier.DeadLetterAsync(channel,
                     bodies.Select(body => ((ReadOnlyMemory<byte>)body, $"Replay message not applied: {exception.Message}")), stoppingToken);
                 break;
             }
         }
 
+        await _answered;
+        _answered = AnswerThenAckAsync(channel, answer, tag, stoppingToken);
+    }
+
+    private static async Task AnswerThenAckAsync(IChannel channel, object? answer, ulong tag, CancellationToken stoppingToken)
+    {
+        if (answer is not null)
+        {
+            var properties = new BasicProperties
+            {
+                Persistent = true, ContentType = "application/json", Type = Topology.AnswerType(answer.GetType()),
+            };
+            await channel.BasicPublishAsync("", Topology.ReplayAcksQueue, mandatory: false, properties,
+                JsonSerializer.SerializeToUtf8Bytes(answer, answer.GetType(), Json), stoppingToken);
+        }
+
         await channel.BasicAckAsync(tag, multiple: true, stoppingToken);
     }
 
-    private async Task DispatchAsync(IChannel channel, string? type, byte[] body, CancellationToken stoppingToken)
+    /// <summary>Does what a message asks; returns the answer to send, if it has one.</summary>
+    private async Task<object?> DispatchAsync(IChannel channel, string? type, byte[] body, CancellationToken stoppingToken)
     {
         switch (type)
         {
             case null or Topology.ReplayBatchType:
-                await ApplyAsync(channel, [Read<ReplayBatch>(body)], stoppingToken);
-                break;
+                return await ApplyAsync(channel, [Read<ReplayBatch>(body)], stoppingToken);
             case Topology.RebuildCutOverType:
                 var cutOver = Read<RebuildCutOver>(body);
                 var position = await copies.CutOverAsync(cutOver.ReplayId, handler, stoppingToken);
-                await AnswerAsync(channel, new RebuildCutOverDone(cutOver.ReplayId, position), stoppingToken);
-                break;
+                return new RebuildCutOverDone(cutOver.ReplayId, position);
             case Topology.RebuildAbandonedType:
                 await copies.AbandonAsync(Read<RebuildAbandoned>(body).ReplayId, stoppingToken);
-                break;
+                return null;
             default:
                 throw new JsonException($"Unexpected message type '{type}'.");
         }
     }
 
-    /// <summary>Applies batches of one replay (one, or several that were waiting) in one transaction and answers them at once.</summary>
-    private async Task ApplyAsync(IChannel channel, IReadOnlyList<ReplayBatch> batches, CancellationToken stoppingToken)
+    /// <summary>Applies batches of one replay (one, or several that were waiting) in one transaction; one answer for them all.</summary>
+    private async Task<ReplayBatchApplied> ApplyAsync(IChannel channel, IReadOnlyList<ReplayBatch> batches, CancellationToken stoppingToken)
     {
         var first = batches[0];
         var copy = first.Mode switch
@@ -186,19 +214,17 @@ public sealed partial class ReplayQueueConsumer(
         };
         var events = batches.SelectMany(batch => batch.Events).OrderBy(e => e.Position).ToList();
         var outcome = await _applier.ApplyAsync(events, copy, stoppingToken);
-        await _applier.DeadLetterAsync(channel, BatchApplier.Bodies(outcome.Rejected), stoppingToken);
-        var last = batches[^1];
-        await AnswerAsync(channel, new ReplayBatchApplied(first.ReplayId, last.Sequence, outcome.Applied, outcome.Skipped,
-            outcome.Parked, outcome.Rejected.Count, events.Count > 0 ? events[^1].Position : 0,
-            batches.Count > 1 ? [.. batches.Select(batch => batch.Sequence)] : null), stoppingToken);
-        LogApplied(consumer, first.ReplayId, first.Sequence, last.Sequence, outcome.Applied, outcome.Skipped);
-    }
+        if (outcome.Rejected.Count > 0)
+        {
+            await _answered; // one publisher on the channel at a time
+            await _applier.DeadLetterAsync(channel, BatchApplier.Bodies(outcome.Rejected), stoppingToken);
+        }
 
-    private static async Task AnswerAsync<T>(IChannel channel, T answer, CancellationToken stoppingToken)
-    {
-        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = Topology.AnswerType(typeof(T)) };
-        await channel.BasicPublishAsync("", Topology.ReplayAcksQueue, mandatory: false, properties,
-            JsonSerializer.SerializeToUtf8Bytes(answer, Json), stoppingToken);
+        var last = batches[^1];
+        LogApplied(consumer, first.ReplayId, first.Sequence, last.Sequence, outcome.Applied, outcome.Skipped);
+        return new ReplayBatchApplied(first.ReplayId, last.Sequence, outcome.Applied, outcome.Skipped, outcome.Parked,
+            outcome.Rejected.Count, events.Count > 0 ? events[^1].Position : 0,
+            batches.Count > 1 ? [.. batches.Select(batch => batch.Sequence)] : null);
     }
 
     /// <summary>A message of the replay queue, or a <see cref="JsonException"/> saying why it is not one.</summary>
