@@ -19,9 +19,13 @@ public sealed class Replay : Saga, IRevisioned
     /// <summary>
     /// A read is asked for once this many batches are answered (and the window has that much room): reads fill
     /// half the window at a time, so each read and its bookkeeping serve several batches while the consumer still
-    /// has the other half queued.
+    /// has the other half queued. (For batches of up to 500 events; larger ones have a window of
+    /// <see cref="MaxEventsInFlight"/> events.)
     /// </summary>
     public const int ReadAhead = MaxInFlight / 2;
+
+    /// <summary>The window in events: batches larger than 500 get fewer than <see cref="MaxInFlight"/> (at least 2).</summary>
+    public const int MaxEventsInFlight = 16_000;
 
     public const int MaxCutOverAttempts = 5;
 
@@ -213,8 +217,8 @@ public sealed class Replay : Saga, IRevisioned
 
     /// <summary>
     /// Counts an answer to batches in flight (once: later answers to the same batches are ignored). A consumer answers
-    /// several batches at once only for batches delivered the first time, one after the other, so an answer covers
-    /// either batches all still in flight or none.
+    /// several batches at once only for consecutive batches it never applied before (never a redelivered or re-sent
+    /// one), so an answer covers either batches all still in flight or none.
     /// </summary>
     private void Tally(ReplayBatchApplied applied, TimeProvider clock, OutgoingMessages messages)
     {
@@ -246,9 +250,10 @@ public sealed class Replay : Saga, IRevisioned
         }
 
         var now = clock.GetUtcNow();
-        if (Reading && ReadingSince is { } since && now - since >= ReadTimeout && Status == ReplayStatus.Running)
+        if (Reading && ReadingSince is { } since && now - since >= ReadTimeout)
         {
-            // The read's answer was lost (or is very late): ask again. A late first answer is then ignored.
+            // The read's answer was lost (or is very late): ask again (once resumed, if paused). A late first answer
+            // is then ignored.
             Reading = false;
             Continue(clock, messages);
         }
@@ -428,6 +433,14 @@ public sealed class Replay : Saga, IRevisioned
 
     public bool IsOver => Status is ReplayStatus.Completed or ReplayStatus.Cancelled or ReplayStatus.Failed;
 
+    /// <summary>
+    /// The status a client sees: a paused replay whose last read was already under way when the pause came still
+    /// shows <c>running</c> until that read is sent and counted, so <c>paused</c> means nothing more goes out. (A read
+    /// still waiting for its turn under the rate limit is held when its turn comes: that replay shows paused at once.)
+    /// </summary>
+    public string VisibleStatus(DateTimeOffset now) =>
+        Status == ReplayStatus.Paused && Reading && ReadingSince is { } since && since <= now ? ReplayStatus.Running : Status;
+
     public double EventsPerSecond(DateTimeOffset now)
     {
         var end = CompletedAt ?? now;
@@ -489,13 +502,15 @@ public sealed class Replay : Saga, IRevisioned
             return;
         }
 
-        if (InFlight.Count > MaxInFlight - ReadAhead)
+        // Large batches get a smaller window, so what waits in the broker and what one read holds stay bounded.
+        var window = Math.Clamp(MaxEventsInFlight / Math.Max(BatchSize, 1), 2, MaxInFlight);
+        if (InFlight.Count > window - window / 2)
         {
             return;
         }
 
         // Rate-limited replays read a batch at a time, so the limit holds batch by batch.
-        var batches = MaxEventsPerSecond is null ? MaxInFlight - InFlight.Count : 1;
+        var batches = MaxEventsPerSecond is null ? window - InFlight.Count : 1;
         var next = new SendReplayBatches(Id, NextSequence, batches, Target, Mode, Cursor, BatchSize, Selection);
         var wait = MaxEventsPerSecond is { } rate && StartedAt is { } started
             ? started + TimeSpan.FromSeconds((double)EventsSent / rate) - clock.GetUtcNow()

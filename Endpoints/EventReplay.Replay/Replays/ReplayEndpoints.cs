@@ -17,7 +17,7 @@ public sealed record ReplayView(string ReplayId, string Target, string Mode, str
         var done = replay.EventsApplied + replay.EventsSkipped + replay.EventsParked + replay.EventsRejected;
         var planned = replay.StartedAt is not null;
         var selection = replay.Selection;
-        return new ReplayView(replay.Id, replay.Target, replay.Mode, replay.Status, selection.FromPosition,
+        return new ReplayView(replay.Id, replay.Target, replay.Mode, replay.VisibleStatus(now), selection.FromPosition,
             planned ? selection.ToPosition : null, selection.FromTime, selection.ToTime, selection.StreamIds, selection.EventTypes,
             replay.BatchSize, replay.MaxEventsPerSecond, replay.Cursor, replay.EventsTotal, replay.EventsSent, replay.EventsApplied,
             replay.EventsSkipped, replay.EventsParked, replay.EventsRejected, Math.Round(rate, 1),

@@ -32,6 +32,9 @@ public sealed partial class ReplayQueueConsumer(
     // The previous message's answer and acknowledgement, waiting for the broker's confirm while the next one applies.
     private Task _answered = Task.CompletedTask;
 
+    // The highest batch applied of the latest replay: batches up to it that come again are re-sends.
+    private (string? ReplayId, int Sequence) _highest;
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Backoff.RunUntilStoppedAsync(ConsumeAsync, (exception, delay) => LogStopped(exception, consumer, delay.TotalMilliseconds),
             stoppingToken);
@@ -70,7 +73,7 @@ public sealed partial class ReplayQueueConsumer(
             while (group.Count < MaxGroup && inbox.Reader.TryRead(out var delivery))
             {
                 var batch = delivery.Batch;
-                if (batch is not null && (group.Count == 0 || Follows(group[^1].Batch, batch)))
+                if (batch is not null && group.Count > 0 && Follows(group[^1].Batch, batch))
                 {
                     group.Add((delivery, batch));
                     continue;
@@ -78,7 +81,7 @@ public sealed partial class ReplayQueueConsumer(
 
                 await HandleAsync(channel, group, stoppingToken);
                 group.Clear();
-                if (batch is not null)
+                if (batch is not null && IsNew(batch))
                 {
                     group.Add((delivery, batch));
                 }
@@ -104,6 +107,9 @@ public sealed partial class ReplayQueueConsumer(
     /// </summary>
     private static bool Follows(ReplayBatch previous, ReplayBatch next) =>
         next.ReplayId == previous.ReplayId && next.Mode == previous.Mode && next.Sequence == previous.Sequence + 1;
+
+    /// <summary>A batch later than any this consumer applied for its replay (a re-sent one is not).</summary>
+    private bool IsNew(ReplayBatch batch) => batch.ReplayId != _highest.ReplayId || batch.Sequence > _highest.Sequence;
 
     private static ReplayBatch? TryReadBatch(Delivery delivery)
     {
@@ -221,6 +227,11 @@ public sealed partial class ReplayQueueConsumer(
         }
 
         var last = batches[^1];
+        if (last.ReplayId != _highest.ReplayId || last.Sequence > _highest.Sequence)
+        {
+            _highest = (last.ReplayId, last.Sequence);
+        }
+
         LogApplied(consumer, first.ReplayId, first.Sequence, last.Sequence, outcome.Applied, outcome.Skipped);
         return new ReplayBatchApplied(first.ReplayId, last.Sequence, outcome.Applied, outcome.Skipped, outcome.Parked,
             outcome.Rejected.Count, events.Count > 0 ? events[^1].Position : 0,

@@ -100,6 +100,41 @@ public class ReplaySagaTests
     }
 
     [Test]
+    public void Large_batches_get_a_window_of_as_many_events_not_as_many_batches()
+    {
+        var (replay, _) = ReplaySaga.Start(Command() with { BatchSize = 4000 }, _clock);
+        var first = replay.Handle(new ReplayPlanned("r1", 1_000_000, 1_000_000), _clock).OfType<SendReplayBatches>().Single();
+
+        Assert.That(first.Batches * first.BatchSize, Is.EqualTo(ReplaySaga.MaxEventsInFlight));
+    }
+
+    [Test]
+    public void A_paused_replay_shows_paused_only_once_the_read_under_way_is_sent()
+    {
+        var replay = Planned(to: 100, total: 100);
+        replay.Handle(new PauseReplay("r1"), _clock);
+        Assert.That(replay.VisibleStatus(_clock.GetUtcNow()), Is.EqualTo(ReplayStatus.Running), "a read is under way");
+
+        replay.Handle(Sent(1, 0, 10, 10), _clock);
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.VisibleStatus(_clock.GetUtcNow()), Is.EqualTo(ReplayStatus.Paused));
+            Assert.That(replay.EventsSent, Is.EqualTo(10), "what was read before the pause is sent and counted");
+        });
+    }
+
+    [Test]
+    public void A_paused_replay_whose_read_waits_for_the_rate_limit_shows_paused_at_once()
+    {
+        var (replay, _) = ReplaySaga.Start(Command() with { MaxEventsPerSecond = 10 }, _clock);
+        replay.Handle(new ReplayPlanned("r1", 100, 100), _clock);
+        replay.Handle(Sent(1, 0, 10, 10), _clock); // the next read waits a second for its turn
+        replay.Handle(new PauseReplay("r1"), _clock);
+
+        Assert.That((replay.Reading, replay.VisibleStatus(_clock.GetUtcNow())), Is.EqualTo((true, ReplayStatus.Paused)));
+    }
+
+    [Test]
     public void Answers_are_counted_and_the_last_one_completes_the_replay()
     {
         var replay = Planned(to: 20, total: 20);
