@@ -5,6 +5,7 @@ using JasperFx.Events;
 using JasperFx.Events.Projections;
 using Marten;
 using Marten.Events.Aggregation;
+using EventReplay.Producer.EventLog;
 using Weasel.Core;
 
 namespace EventReplay.Benchmarks;
@@ -76,15 +77,7 @@ public static class MartenRebuild
         {
             options.Connection(postgres);
             options.DatabaseSchemaName = Schema;
-            options.Events.DatabaseSchemaName = "producer";
-            options.Events.StreamIdentity = StreamIdentity.AsString;
-            options.Events.MetadataConfig.HeadersEnabled = true;
-            options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
-            foreach (var (name, type) in AccountEventTypes.All)
-            {
-                options.Events.MapEventType(type, name);
-            }
-
+            EventStoreSetup.ConfigureEvents(options); // the producer's own events table, read as the producer wrote it
             options.Projections.Add<MartenBalanceProjection>(ProjectionLifecycle.Async);
             options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
         });

@@ -17,18 +17,7 @@ public static class EventStoreSetup
         builder.Services.AddMarten(options =>
             {
                 options.DatabaseSchemaName = EventLogReader.Schema;
-                options.Events.DatabaseSchemaName = EventLogReader.Schema;
-                options.Events.StreamIdentity = StreamIdentity.AsString;
-                // Rich appends draw positions before writing, so the appended events know their position.
-                options.Events.AppendMode = EventAppendMode.Rich;
-                // Headers carry the traceparent of the request that appended each event (see Telemetry).
-                options.Events.MetadataConfig.HeadersEnabled = true;
-                options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
-                foreach (var (name, type) in AccountEventTypes.All)
-                {
-                    options.Events.MapEventType(type, name);
-                }
-
+                ConfigureEvents(options);
                 options.Projections.Snapshot<Account>(SnapshotLifecycle.Inline);
                 options.Schema.For<IdempotencyRecord>();
                 options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
@@ -41,5 +30,24 @@ public static class EventStoreSetup
             .ApplyAllDatabaseChangesOnStartup();
         builder.Services.AddSingleton<AccountWriter>();
         return builder;
+    }
+
+    /// <summary>
+    /// The events table as the producer writes it: schema, string stream ids, stable event names, headers, JSON. Also
+    /// what the benchmark's Marten rebuild reads the same table with.
+    /// </summary>
+    public static void ConfigureEvents(StoreOptions options)
+    {
+        options.Events.DatabaseSchemaName = EventLogReader.Schema;
+        options.Events.StreamIdentity = StreamIdentity.AsString;
+        // Rich appends draw positions before writing, so the appended events know their position.
+        options.Events.AppendMode = EventAppendMode.Rich;
+        // Headers carry the traceparent of the request that appended each event (see Telemetry).
+        options.Events.MetadataConfig.HeadersEnabled = true;
+        options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
+        foreach (var (name, type) in AccountEventTypes.All)
+        {
+            options.Events.MapEventType(type, name);
+        }
     }
 }

@@ -32,9 +32,8 @@ public sealed class ReplayLog(NpgsqlDataSource dataSource)
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            // The columns of EventTable.Map, with the data left as text.
-            events.Add(new LoggedEvent(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3),
-                reader.GetFieldValue<DateTimeOffset>(4), reader.GetString(5)));
+            events.Add(EventTable.Map(reader, (position, streamId, version, type, timestamp, data) =>
+                new LoggedEvent(position, streamId, version, type, timestamp, data)));
         }
 
         return events;

@@ -60,7 +60,7 @@ public sealed partial class ReplayQueueConsumer(
         listener.ReceivedAsync += async (_, message) =>
         {
             var delivery = new Delivery(message.DeliveryTag, message.BasicProperties.Type, message.Body.ToArray(), message.Redelivered);
-            await inbox.Writer.WriteAsync(delivery with { Batch = delivery.Redelivered ? null : TryReadBatch(delivery) }, stoppingToken);
+            await inbox.Writer.WriteAsync(delivery with { Batch = TryReadBatch(delivery) }, stoppingToken);
         };
         await channel.BasicConsumeAsync(Topology.ReplayQueue(consumer), autoAck: false, listener, stoppingToken);
         LogListening(consumer);
@@ -72,7 +72,8 @@ public sealed partial class ReplayQueueConsumer(
         {
             while (group.Count < MaxGroup && inbox.Reader.TryRead(out var delivery))
             {
-                var batch = delivery.Batch;
+                // A redelivered batch is applied on its own (see Follows).
+                var batch = delivery.Redelivered ? null : delivery.Batch;
                 if (batch is not null && group.Count > 0 && Follows(group[^1].Batch, batch))
                 {
                     group.Add((delivery, batch));
@@ -98,7 +99,7 @@ public sealed partial class ReplayQueueConsumer(
         throw new InvalidOperationException($"The channel of {Topology.ReplayQueue(consumer)} closed.");
     }
 
-    /// <param name="Batch">The batch, when the message is one that may be applied with others.</param>
+    /// <param name="Batch">The batch, read on arrival, when the message is a readable one (null: anything else).</param>
     private sealed record Delivery(ulong Tag, string? Type, byte[] Body, bool Redelivered, ReplayBatch? Batch = null);
 
     /// <summary>
@@ -130,7 +131,10 @@ public sealed partial class ReplayQueueConsumer(
     }
 
     private Task HandleAsync(IChannel channel, Delivery delivery, CancellationToken stoppingToken) =>
-        WithRetriesAsync(channel, delivery.Tag, [delivery.Body], () => DispatchAsync(channel, delivery.Type, delivery.Body, stoppingToken),
+        WithRetriesAsync(channel, delivery.Tag, [delivery.Body],
+            async () => delivery.Batch is { } batch
+                ? await ApplyAsync(channel, [batch], stoppingToken)
+                : await DispatchAsync(channel, delivery.Type, delivery.Body, stoppingToken),
             stoppingToken);
 
     private Task HandleAsync(IChannel channel, List<(Delivery Delivery, ReplayBatch Batch)> group, CancellationToken stoppingToken) =>

@@ -17,14 +17,19 @@ public static class EventTable
     /// <summary>Marten fills the positions of failed appends with tombstone rows; they are not events of ours.</summary>
     public const string Tombstone = "tombstone";
 
-    /// <summary>The columns <see cref="Map"/> reads, in its order.</summary>
+    /// <summary>The columns <see cref="Map"/> and <see cref="Map{T}"/> read, in their order.</summary>
     public const string Columns = "seq_id, stream_id, version, type, timestamp, data::text";
 
-    public static RecordedEvent Map(NpgsqlDataReader reader) => new(
+    public static RecordedEvent Map(NpgsqlDataReader reader) =>
+        Map(reader, (position, streamId, version, type, timestamp, data) =>
+            new RecordedEvent(position, streamId, version, type, timestamp, JsonElement.Parse(data)));
+
+    /// <summary>A row of <see cref="Columns"/> as the caller builds it, the data as the JSON text the store returned.</summary>
+    public static T Map<T>(NpgsqlDataReader reader, Func<long, string, long, string, DateTimeOffset, string, T> create) => create(
         reader.GetInt64(0),
         reader.GetString(1),
         reader.GetInt64(2),
         reader.GetString(3),
         reader.GetFieldValue<DateTimeOffset>(4),
-        JsonElement.Parse(reader.GetString(5)));
+        reader.GetString(5));
 }
