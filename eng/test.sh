@@ -9,6 +9,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 started=$(date +%s)
 
 eng/services.sh start
+# Services stall in odd ways when the disk is nearly full (RabbitMQ blocks every publisher under 50 MB free).
+echo "test: $(df -h --output=avail,target . | tail -1 | awk '{print $1 " free on " $2}')"
 
 echo "test: building"
 dotnet build EventReplay.sln -c Debug -nologo -v:q -clp:ErrorsOnly
@@ -43,6 +45,11 @@ for project in Tests/EventReplay.Tests.*/*.csproj; do
   failed=$((failed + f))
   if [[ $code -ne 0 || $f -ne 0 ]]; then status=1; fi
 done
+
+if [[ $status -ne 0 ]]; then
+  # CI shows the end of the output: name what failed and what the services complained about, last.
+  eng/test-failures.sh "$results" "$ROOT/.local/logs/tests" "$started" || true
+fi
 
 echo "test: finished in $(( $(date +%s) - started )) s (results in $results)"
 echo "$passed passed, $failed failed"

@@ -46,7 +46,7 @@ public sealed partial class EventPublisher(
         }
 
         await EnsureCheckpointAsync(stoppingToken);
-        await using var connection = await rabbit.CreateConnectionAsync(stoppingToken);
+        await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, "the event publisher");
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);
@@ -67,19 +67,22 @@ public sealed partial class EventPublisher(
             // time (the client refuses more than 128 unconfirmed publishes by default).
             foreach (var window in events.Chunk(ConfirmWindow))
             {
-                var confirms = new List<ValueTask>(window.Length);
-                foreach (var (recorded, traceParent) in window)
+                await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
                 {
-                    using var activity = StartPublishActivity(recorded, traceParent);
-                    confirms.Add(channel.BasicPublishAsync(Topology.EventsExchange, routingKey: "", mandatory: false,
-                        Properties(recorded, activity?.Id ?? traceParent), JsonSerializer.SerializeToUtf8Bytes(recorded, Json),
-                        stoppingToken));
-                }
+                    var confirms = new List<ValueTask>(window.Length);
+                    foreach (var (recorded, traceParent) in window)
+                    {
+                        using var activity = StartPublishActivity(recorded, traceParent);
+                        confirms.Add(channel.BasicPublishAsync(Topology.EventsExchange, routingKey: "", mandatory: false,
+                            Properties(recorded, activity?.Id ?? traceParent), JsonSerializer.SerializeToUtf8Bytes(recorded, Json),
+                            deadline));
+                    }
 
-                foreach (var confirm in confirms)
-                {
-                    await confirm;
-                }
+                    foreach (var confirm in confirms)
+                    {
+                        await confirm;
+                    }
+                }, stoppingToken);
             }
 
             checkpoint = events[^1].Event.Position;

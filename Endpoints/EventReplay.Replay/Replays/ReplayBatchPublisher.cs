@@ -12,7 +12,7 @@ namespace EventReplay.Replay.Replays;
 /// counts the batch as sent. One channel, reopened after a failure; batches are large, so Wolverine's outbox
 /// (a row per message) would double the writes for nothing the saga's own retries do not already give.
 /// </summary>
-public sealed class ReplayBatchPublisher(IConnectionFactory rabbit) : IAsyncDisposable
+public sealed class ReplayBatchPublisher(IConnectionFactory rabbit, ILogger<ReplayBatchPublisher> logger) : IAsyncDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -43,15 +43,18 @@ public sealed class ReplayBatchPublisher(IConnectionFactory rabbit) : IAsyncDisp
             try
             {
                 // Started in order on one channel (so they arrive in order), confirmed together.
-                var confirms = messages.Select(message => channel.BasicPublishAsync("", Topology.ReplayQueue(target), mandatory: false,
-                    new BasicProperties
-                    {
-                        Persistent = true,
-                        ContentType = "application/json",
-                        Type = message.Type,
-                        MessageId = message.MessageId,
-                    }, message.Body, cancellationToken).AsTask()).ToList();
-                await Task.WhenAll(confirms);
+                await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
+                {
+                    var confirms = messages.Select(message => channel.BasicPublishAsync("", Topology.ReplayQueue(target), mandatory: false,
+                        new BasicProperties
+                        {
+                            Persistent = true,
+                            ContentType = "application/json",
+                            Type = message.Type,
+                            MessageId = message.MessageId,
+                        }, message.Body, deadline).AsTask()).ToList();
+                    await Task.WhenAll(confirms);
+                }, cancellationToken);
             }
             catch
             {
@@ -79,7 +82,7 @@ public sealed class ReplayBatchPublisher(IConnectionFactory rabbit) : IAsyncDisp
         }
 
         await ResetAsync();
-        _connection = await rabbit.CreateConnectionAsync(cancellationToken);
+        _connection = (await rabbit.CreateConnectionAsync(cancellationToken)).LogBlocking(logger, "the replay batch publisher");
         _channel = await _connection.CreateChannelAsync(new CreateChannelOptions(true, true), cancellationToken);
         await _channel.DeclareTopologyAsync(cancellationToken);
         return _channel;

@@ -62,7 +62,9 @@ public sealed partial class BatchApplier(string consumer, IEventBatchHandler han
                 ContentType = "application/json",
                 Headers = new Dictionary<string, object?> { ["x-reason"] = reason, ["x-consumer"] = consumer },
             };
-            await channel.BasicPublishAsync("", Topology.DeadLetterQueue(consumer), mandatory: false, properties, body, stoppingToken);
+            await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
+                await channel.BasicPublishAsync("", Topology.DeadLetterQueue(consumer), mandatory: false, properties, body, deadline),
+                stoppingToken);
         }
     }
 

@@ -72,8 +72,10 @@ public sealed partial class GapRepair(string consumer, NpgsqlDataSource dataSour
                 requestedBy = consumer,
             };
             var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = "StartReplay" };
-            await channel.BasicPublishAsync("", Topology.ReplayCommandsQueue, mandatory: false, properties,
-                JsonSerializer.SerializeToUtf8Bytes(start, Json), cancellationToken);
+            var body = JsonSerializer.SerializeToUtf8Bytes(start, Json);
+            await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
+                await channel.BasicPublishAsync("", Topology.ReplayCommandsQueue, mandatory: false, properties, body, deadline),
+                cancellationToken);
             await using var note = dataSource.CreateCommand(
                 $"update {schema}.repairs set replay_id = @replay where stream_id = @stream and waiting_version = @version");
             note.Parameters.AddWithValue("replay", replayId);

@@ -37,7 +37,7 @@ public sealed partial class LiveQueueConsumer(
 
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {
-        await using var connection = await rabbit.CreateConnectionAsync(stoppingToken);
+        await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, Topology.LiveQueue(consumer));
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);

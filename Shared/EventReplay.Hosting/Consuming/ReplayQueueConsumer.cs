@@ -41,7 +41,7 @@ public sealed partial class ReplayQueueConsumer(
 
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {
-        await using var connection = await rabbit.CreateConnectionAsync(stoppingToken);
+        await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, Topology.ReplayQueue(consumer));
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);
@@ -186,8 +186,9 @@ public sealed partial class ReplayQueueConsumer(
             {
                 Persistent = true, ContentType = "application/json", Type = Topology.AnswerType(answer.GetType()),
             };
-            await channel.BasicPublishAsync("", Topology.ReplayAcksQueue, mandatory: false, properties,
-                JsonSerializer.SerializeToUtf8Bytes(answer, answer.GetType(), Json), stoppingToken);
+            var body = JsonSerializer.SerializeToUtf8Bytes(answer, answer.GetType(), Json);
+            await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
+                await channel.BasicPublishAsync("", Topology.ReplayAcksQueue, mandatory: false, properties, body, deadline), stoppingToken);
         }
 
         await channel.BasicAckAsync(tag, multiple: true, stoppingToken);

@@ -61,6 +61,15 @@ public static class Broker
         return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
     }
 
+    /// <summary>Messages waiting in a queue (not counting unacknowledged ones) and consumers attached to it.</summary>
+    public static async Task<(uint Messages, uint Consumers)> StateAsync(string queue)
+    {
+        await using var connection = await ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var state = await channel.QueueDeclarePassiveAsync(queue);
+        return (state.MessageCount, state.ConsumerCount);
+    }
+
     /// <summary>
     /// Takes every message now in a queue and puts back, in the same order and with the same properties, those the
     /// filter keeps: how a test makes a published message go missing before its consumer sees it.

@@ -1,3 +1,4 @@
+using EventReplay.Contracts;
 using Npgsql;
 using StackExchange.Redis;
 
@@ -23,6 +24,46 @@ public static class PipelineState
         await Database.DropSchemaAsync(postgres, "producer");
         await Database.DropSchemaAsync(postgres, "replay");
         await ResetConsumersAsync(postgres, redis);
+    }
+
+    /// <summary>
+    /// Where each stage stands (the log's head, the publisher's checkpoint, each consumer's checkpoint, the queues), for
+    /// a failure message that says which stage stopped.
+    /// </summary>
+    public static async Task<string> DescribeAsync(string postgres)
+    {
+        var parts = new List<string>
+        {
+            await ReadAsync("log head", () => Database.ScalarAsync(postgres, "select coalesce(max(seq_id), 0) from producer.mt_events")),
+            await ReadAsync("published up to", () => Database.ScalarAsync(postgres, "select position from producer.publisher_checkpoint")),
+        };
+        foreach (var consumer in Topology.Consumers)
+        {
+            parts.Add(await ReadAsync($"{consumer} checkpoint",
+                () => Database.ScalarAsync(postgres, $"select position from {consumer}.checkpoint")));
+            foreach (var queue in new[] { Topology.LiveQueue(consumer), Topology.ReplayQueue(consumer) })
+            {
+                parts.Add(await ReadAsync(queue, async () =>
+                {
+                    var (messages, consumers) = await Broker.StateAsync(queue);
+                    return $"{messages} waiting, {consumers} consumers";
+                }));
+            }
+        }
+
+        return string.Join("; ", parts);
+    }
+
+    private static async Task<string> ReadAsync<T>(string what, Func<Task<T>> read)
+    {
+        try
+        {
+            return $"{what}: {await read()}";
+        }
+        catch (Exception exception)
+        {
+            return $"{what}: unknown ({exception.GetType().Name}: {exception.Message})";
+        }
     }
 
     private static async Task ResetConsumersAsync(string postgres, string redis)

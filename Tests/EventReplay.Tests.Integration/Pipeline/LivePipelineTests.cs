@@ -120,8 +120,15 @@ public class LivePipelineTests
     internal static async Task AssertReadModelEqualsFoldAsync(ProducerApi api, string postgres)
     {
         var (expected, head) = await LogFold.BalancesAsync(api);
-        await Eventually.Until(() => Database.ScalarAsync(postgres, "select position from balances.checkpoint"),
-            position => position >= head, Settle, $"the balances consumer to reach position {head}");
+        try
+        {
+            await Eventually.Until(() => Database.ScalarAsync(postgres, "select position from balances.checkpoint"),
+                position => position >= head, Settle, $"the balances consumer to reach position {head}");
+        }
+        catch (TimeoutException exception)
+        {
+            throw new TimeoutException($"{exception.Message}. Pipeline: {await PipelineState.DescribeAsync(postgres)}", exception);
+        }
 
         var actual = new Dictionary<string, ExpectedBalance>();
         await using var connection = new NpgsqlConnection(postgres);
