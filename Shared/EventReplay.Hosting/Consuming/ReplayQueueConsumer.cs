@@ -121,7 +121,7 @@ public sealed partial class ReplayQueueConsumer(
 
         try
         {
-            var batch = Read<ReplayBatch>(delivery.Body);
+            var batch = ReadBatch(delivery.Body);
             return ReplayModes.All.Contains(batch.Mode) ? batch : null;
         }
         catch (JsonException)
@@ -200,7 +200,7 @@ public sealed partial class ReplayQueueConsumer(
         switch (type)
         {
             case null or Topology.ReplayBatchType:
-                return await ApplyAsync(channel, [Read<ReplayBatch>(body)], stoppingToken);
+                return await ApplyAsync(channel, [ReadBatch(body)], stoppingToken);
             case Topology.RebuildCutOverType:
                 var cutOver = Read<RebuildCutOver>(body);
                 var position = await copies.CutOverAsync(cutOver.ReplayId, handler, stoppingToken);
@@ -223,7 +223,7 @@ public sealed partial class ReplayQueueConsumer(
             ReplayModes.Rebuild => await copies.ShadowAsync(first.ReplayId, handler, stoppingToken),
             _ => throw new JsonException($"Unknown replay mode '{first.Mode}'."),
         };
-        var events = batches.SelectMany(batch => batch.Events).OrderBy(e => e.Position).ToList();
+        var events = InPositionOrder(batches);
         var outcome = await _applier.ApplyAsync(events, copy, stoppingToken);
         if (outcome.Rejected.Count > 0)
         {
@@ -243,13 +243,36 @@ public sealed partial class ReplayQueueConsumer(
             batches.Count > 1 ? [.. batches.Select(batch => batch.Sequence)] : null);
     }
 
-    /// <summary>A message of the replay queue, or a <see cref="JsonException"/> saying why it is not one.</summary>
+    /// <summary>The events of consecutive batches, in position order (already so, unless a sender mixed them up).</summary>
+    private static List<RecordedEvent> InPositionOrder(IReadOnlyList<ReplayBatch> batches)
+    {
+        var events = batches.SelectMany(batch => batch.Events).ToList();
+        for (var i = 1; i < events.Count; i++)
+        {
+            if (events[i].Position < events[i - 1].Position)
+            {
+                return [.. events.OrderBy(e => e.Position)];
+            }
+        }
+
+        return events;
+    }
+
+    /// <summary>A replay batch (read by <see cref="ReplayBatchReader"/>), or a <see cref="JsonException"/> saying why it is not one.</summary>
+    private static ReplayBatch ReadBatch(byte[] body)
+    {
+        var batch = ReplayBatchReader.Read(body);
+        return !string.IsNullOrEmpty(batch.ReplayId) && batch.Events is not null
+            ? batch
+            : throw new JsonException("Not a ReplayBatch: replayId and events are required.");
+    }
+
+    /// <summary>A control message of the replay queue, or a <see cref="JsonException"/> saying why it is not one.</summary>
     private static T Read<T>(byte[] body) where T : class
     {
         var message = JsonSerializer.Deserialize<T>(body, Json) ?? throw new JsonException("The body is null.");
         var valid = message switch
         {
-            ReplayBatch batch => !string.IsNullOrEmpty(batch.ReplayId) && batch.Events is not null,
             RebuildCutOver cutOver => !string.IsNullOrEmpty(cutOver.ReplayId),
             RebuildAbandoned abandoned => !string.IsNullOrEmpty(abandoned.ReplayId),
             _ => true,

@@ -1,0 +1,137 @@
+using System.Text.Json;
+
+namespace EventReplay.Contracts.Replays;
+
+/// <summary>
+/// Reads a <see cref="ReplayBatch"/> from its JSON as <see cref="JsonSerializer"/> with web defaults would (property
+/// names in any case, numbers also as strings, unknown properties ignored, missing ones default), but with one parse of the whole message:
+/// every event's <see cref="RecordedEvent.Data"/> is an element of that one document, where the serializer builds a
+/// document per event. Replay batches carry hundreds of events each, so this is most of a consumer's reading work.
+/// </summary>
+public static class ReplayBatchReader
+{
+    /// <summary>The batch, or a <see cref="JsonException"/> saying why the body is not one.</summary>
+    /// <param name="body">The message body; the batch's event data refers to it, so it must not be reused.</param>
+    public static ReplayBatch Read(ReadOnlyMemory<byte> body)
+    {
+        // Not disposed: the events' data are elements of this document and live as long as the batch does.
+        var document = JsonDocument.Parse(body);
+        try
+        {
+            return ReadBatch(document.RootElement);
+        }
+        catch (Exception exception) when (exception is InvalidOperationException or FormatException or OverflowException)
+        {
+            throw new JsonException($"Not a replay batch: {exception.Message}", exception);
+        }
+    }
+
+    private static ReplayBatch ReadBatch(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new JsonException($"Not a replay batch: a JSON {root.ValueKind} instead of an object.");
+        }
+
+        string? replayId = null, mode = null;
+        var sequence = 0;
+        List<RecordedEvent>? events = null;
+        foreach (var property in root.EnumerateObject())
+        {
+            switch (BatchProperty(property))
+            {
+                case 0:
+                    replayId = property.Value.GetString();
+                    break;
+                case 1:
+                    sequence = checked((int)Number(property.Value));
+                    break;
+                case 2:
+                    mode = property.Value.GetString();
+                    break;
+                case 3 when property.Value.ValueKind == JsonValueKind.Array:
+                    events = new List<RecordedEvent>(property.Value.GetArrayLength());
+                    foreach (var element in property.Value.EnumerateArray())
+                    {
+                        events.Add(ReadEvent(element));
+                    }
+
+                    break;
+                case 3 when property.Value.ValueKind != JsonValueKind.Null:
+                    throw new JsonException($"Not a replay batch: events is a JSON {property.Value.ValueKind}.");
+            }
+        }
+
+        return new ReplayBatch(replayId!, sequence, mode!, events!);
+    }
+
+    private static RecordedEvent ReadEvent(JsonElement element)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            throw new JsonException($"Not a recorded event: a JSON {element.ValueKind} instead of an object.");
+        }
+
+        long position = 0, version = 0;
+        string? streamId = null, type = null;
+        DateTimeOffset timestamp = default;
+        JsonElement data = default;
+        foreach (var property in element.EnumerateObject())
+        {
+            switch (EventProperty(property))
+            {
+                case 0:
+                    position = Number(property.Value);
+                    break;
+                case 1:
+                    streamId = property.Value.GetString();
+                    break;
+                case 2:
+                    version = Number(property.Value);
+                    break;
+                case 3:
+                    type = property.Value.GetString();
+                    break;
+                case 4:
+                    timestamp = property.Value.GetDateTimeOffset();
+                    break;
+                case 5:
+                    data = property.Value;
+                    break;
+            }
+        }
+
+        return new RecordedEvent(position, streamId!, version, type!, timestamp, data);
+    }
+
+    /// <summary>A whole number, also when written as a string (the web defaults read "5" as 5).</summary>
+    private static long Number(JsonElement element) =>
+        element.ValueKind == JsonValueKind.String
+            ? long.Parse(element.GetString()!, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture)
+            : element.GetInt64();
+
+    private static readonly string[] BatchNames = ["replayId", "sequence", "mode", "events"];
+
+    private static readonly string[] EventNames = ["position", "streamId", "version", "type", "timestamp", "data"];
+
+    // Names compared as UTF-8 (a string argument would be transcoded for every comparison).
+    private static int BatchProperty(JsonProperty property) =>
+        property.NameEquals("replayId"u8) ? 0
+        : property.NameEquals("sequence"u8) ? 1
+        : property.NameEquals("mode"u8) ? 2
+        : property.NameEquals("events"u8) ? 3
+        : AnyCase(property, BatchNames);
+
+    private static int EventProperty(JsonProperty property) =>
+        property.NameEquals("position"u8) ? 0
+        : property.NameEquals("streamId"u8) ? 1
+        : property.NameEquals("version"u8) ? 2
+        : property.NameEquals("type"u8) ? 3
+        : property.NameEquals("timestamp"u8) ? 4
+        : property.NameEquals("data"u8) ? 5
+        : AnyCase(property, EventNames);
+
+    /// <summary>Which of <paramref name="names"/> the property is in another case (-1: none).</summary>
+    private static int AnyCase(JsonProperty property, string[] names) =>
+        Array.FindIndex(names, name => string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase));
+}

@@ -1,0 +1,80 @@
+using System.Text;
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Contracts.Replays;
+
+namespace EventReplay.Tests.Unit.Replays;
+
+/// <summary>Consumers read replay batches by hand: what they read must be what the serializer reads, and the same refusals.</summary>
+public class ReplayBatchReaderTests
+{
+    private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+
+    private static readonly DateTimeOffset At = new DateTimeOffset(2026, 11, 27, 7, 30, 1, 123, TimeSpan.FromHours(1)).AddTicks(4567);
+
+    [Test]
+    public void A_batch_reads_as_the_serializer_reads_it()
+    {
+        var batch = new ReplayBatch("r-1", 7, ReplayModes.Rebuild,
+        [
+            new RecordedEvent(41, "acc-\"1\"", 1, "AccountOpened", At, JsonElement.Parse("""{"owner": "Zoë \"Z\" <z@example.com>"}""")),
+            new RecordedEvent(42, "acc-\"1\"", 2, "FundsDeposited", At.AddMinutes(1), JsonElement.Parse("""{"amount": 12.50}""")),
+        ]);
+
+        AssertSame(JsonSerializer.SerializeToUtf8Bytes(batch, Web));
+    }
+
+    [TestCase("""{"REPLAYID":"r","Sequence":3,"MODE":"redeliver","Events":[{"POSITION":5,"streamid":"a","Version":1,"TYPE":"AccountOpened","TimeStamp":"2026-11-27T07:30:01Z","DATA":{"owner":"o"}}]}""")]
+    [TestCase("""{"replayId":"r","sequence":3,"mode":"redeliver","extra":{"x":[1,2]},"events":[{"position":5,"streamId":"a","version":1,"type":"AccountOpened","timestamp":"2026-11-27T07:30:01Z","data":null,"more":1}]}""")]
+    [TestCase("""{"replayId":"r","events":[{"position":5}]}""")]
+    [TestCase("""{"replayId":"r","sequence":"3","events":[{"position":"5","version":"-1"}]}""")]
+    [TestCase("""{"replayId":"r","events":[]}""")]
+    [TestCase("""{"replayId":"r","events":null}""")]
+    [TestCase("""{"replayId":"r"}""")]
+    public void Names_in_any_case_unknown_and_missing_properties_read_as_the_serializer_reads_them(string json) =>
+        AssertSame(Encoding.UTF8.GetBytes(json));
+
+    [TestCase("not json")]
+    [TestCase("[1,2]")]
+    [TestCase("""{"replayId":1}""")]
+    [TestCase("""{"replayId":"r","sequence":"three"}""")]
+    [TestCase("""{"replayId":"r","sequence":3000000000}""")]
+    [TestCase("""{"replayId":"r","sequence":1.5}""")]
+    [TestCase("""{"replayId":"r","events":{}}""")]
+    [TestCase("""{"replayId":"r","events":[1]}""")]
+    [TestCase("""{"replayId":"r","events":[{"position":"5.0"}]}""")]
+    [TestCase("""{"replayId":"r","events":[{"timestamp":null}]}""")]
+    [TestCase("""{"replayId":"r","events":[{"timestamp":"yesterday"}]}""")]
+    public void What_the_serializer_refuses_is_refused(string json)
+    {
+        var body = Encoding.UTF8.GetBytes(json);
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => JsonSerializer.Deserialize<ReplayBatch>(body, Web), Throws.InstanceOf<JsonException>(), "the serializer");
+            Assert.That(() => ReplayBatchReader.Read(body), Throws.InstanceOf<JsonException>(), "the reader");
+        });
+    }
+
+    private static void AssertSame(byte[] body)
+    {
+        var theirs = JsonSerializer.Deserialize<ReplayBatch>(body, Web)!;
+        var ours = ReplayBatchReader.Read(body);
+        Assert.Multiple(() =>
+        {
+            Assert.That((ours.ReplayId, ours.Sequence, ours.Mode), Is.EqualTo((theirs.ReplayId, theirs.Sequence, theirs.Mode)));
+            Assert.That(ours.Events?.Count, Is.EqualTo(theirs.Events?.Count));
+            for (var i = 0; i < (theirs.Events?.Count ?? 0); i++)
+            {
+                var (mine, expected) = (ours.Events![i], theirs.Events![i]);
+                Assert.That((mine.Position, mine.StreamId, mine.Version, mine.Type, mine.Timestamp),
+                    Is.EqualTo((expected.Position, expected.StreamId, expected.Version, expected.Type, expected.Timestamp)));
+                Assert.That(mine.Timestamp.Offset, Is.EqualTo(expected.Timestamp.Offset));
+                Assert.That(mine.Data.ValueKind, Is.EqualTo(expected.Data.ValueKind), $"data of event {i}");
+                if (expected.Data.ValueKind != JsonValueKind.Undefined)
+                {
+                    Assert.That(JsonElement.DeepEquals(mine.Data, expected.Data), Is.True, $"data of event {i}");
+                }
+            }
+        });
+    }
+}
