@@ -6,11 +6,11 @@ using EventReplay.Contracts.Replays;
 namespace EventReplay.Replay.Replays;
 
 /// <summary>
-/// An event as the replay service reads it from the store: its data stays the JSON text the store returned, because
-/// the replay service only passes it on (parsing it into a <see cref="JsonElement"/> and writing it out again cost
-/// more than reading it).
+/// An event as the replay service reads it from the store: its data stays the JSON text the store returned, in UTF-8,
+/// because the replay service only passes it on (parsing it into a <see cref="JsonElement"/> and writing it out again
+/// cost more than reading it).
 /// </summary>
-public sealed record LoggedEvent(long Position, string StreamId, long Version, string Type, DateTimeOffset Timestamp, string Data);
+public sealed record LoggedEvent(long Position, string StreamId, long Version, string Type, DateTimeOffset Timestamp, byte[] Data);
 
 /// <summary>
 /// Writes a <see cref="ReplayBatch"/> of <see cref="LoggedEvent"/>s as the JSON the consumers read (the same as

@@ -24,12 +24,23 @@ public static class EventTable
         Map(reader, (position, streamId, version, type, timestamp, data) =>
             new RecordedEvent(position, streamId, version, type, timestamp, JsonElement.Parse(data)));
 
-    /// <summary>A row of <see cref="Columns"/> as the caller builds it, the data as the JSON text the store returned.</summary>
-    public static T Map<T>(NpgsqlDataReader reader, Func<long, string, long, string, DateTimeOffset, string, T> create) => create(
+    /// <summary>
+    /// A row of <see cref="Columns"/> as the caller builds it, the data as the JSON text the store returned, in UTF-8 as
+    /// it came over the wire (not decoded into a string only to be encoded again).
+    /// </summary>
+    public static T Map<T>(NpgsqlDataReader reader, Func<long, string, long, string, DateTimeOffset, byte[], T> create) => create(
         reader.GetInt64(0),
         reader.GetString(1),
         reader.GetInt64(2),
         reader.GetString(3),
         reader.GetFieldValue<DateTimeOffset>(4),
-        reader.GetString(5));
+        Utf8(reader, 5));
+
+    private static byte[] Utf8(NpgsqlDataReader reader, int ordinal)
+    {
+        using var stream = reader.GetStream(ordinal);
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    }
 }

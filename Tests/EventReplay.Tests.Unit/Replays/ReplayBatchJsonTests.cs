@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
@@ -16,8 +17,8 @@ public class ReplayBatchJsonTests
         var timestamp = new DateTimeOffset(2026, 11, 27, 7, 30, 1, 123, TimeSpan.Zero).AddTicks(4567);
         LoggedEvent[] events =
         [
-            new(41, "acc-\"1\"", 1, "AccountOpened", timestamp, """{"owner": "Zoë \"Z\" <z@example.com>"}"""),
-            new(42, "acc-\"1\"", 2, "FundsDeposited", timestamp.AddMinutes(1), """{"amount": 12.50}"""),
+            new(41, "acc-\"1\"", 1, "AccountOpened", timestamp, Encoding.UTF8.GetBytes("""{"owner": "Zoë \"Z\" <z@example.com>"}""")),
+            new(42, "acc-\"1\"", 2, "FundsDeposited", timestamp.AddMinutes(1), """{"amount": 12.50}"""u8.ToArray()),
         ];
 
         var written = JsonSerializer.Deserialize<ReplayBatch>(ReplayBatchJson.Write("r-1", 7, ReplayModes.Rebuild, events), Web)!;
