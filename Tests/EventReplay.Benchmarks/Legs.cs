@@ -33,25 +33,38 @@ public static class Legs
     public const string Floor = "floor";
     public const string Live = "live";
 
-    /// <summary>Runs a leg that needs no running system (marten, apply-floor, floor) in this process.</summary>
-    public static async Task<LegRun> RunInProcessAsync(string leg, string postgres, string redis, int batchSize)
+    /// <summary>
+    /// Runs a leg that needs no running system (marten, apply-floor, floor) <paramref name="repeat"/> times in this
+    /// process: like the replay leg, whose system stays up between its runs, the first run is cold and the others warm.
+    /// </summary>
+    public static async Task<IReadOnlyList<LegRun>> RunInProcessAsync(string leg, string postgres, string redis, int batchSize,
+        int repeat = 1, Action<LegRun>? measured = null)
     {
-        // CPU is read when the leg's work ends, before it closes its connections: PostgreSQL's backends for them
-        // are processes of their own and take their CPU time with them when they exit.
-        var cpu = ProcessCpu.Start();
-        IReadOnlyDictionary<string, double> cpuSeconds = new Dictionary<string, double>();
-        void Done() => cpuSeconds = cpu.Elapsed();
-        await using var peak = PeakMemory.Start();
-        var (events, elapsed, table) = leg switch
+        using var marten = leg == Marten ? await MartenRebuild.OpenAsync(postgres) : null;
+        var runs = new List<LegRun>(repeat);
+        for (var i = 0; i < repeat; i++)
         {
-            Marten => await MartenAsync(postgres, Done),
-            ApplyFloor => await Tabled(Floors.ApplyAsync(postgres, redis, batchSize, Done), Floors.ApplySchema + ".accounts"),
-            Floor => await Tabled(Floors.SqlAsync(postgres, redis, Done), Floors.FloorSchema + ".accounts"),
-            _ => throw new ArgumentException($"'{leg}' is not an in-process leg."),
-        };
-        var mib = await peak.StopAsync();
-        var hash = await BalancesHash.OfAsync(postgres, table, marten: leg == Marten);
-        return new LegRun(leg, events, elapsed.TotalSeconds, events / elapsed.TotalSeconds, cpuSeconds, mib, hash);
+            // CPU is read when the leg's work ends, before it closes its connections: PostgreSQL's backends for them
+            // are processes of their own and take their CPU time with them when they exit.
+            var cpu = ProcessCpu.Start();
+            IReadOnlyDictionary<string, double> cpuSeconds = new Dictionary<string, double>();
+            void Done() => cpuSeconds = cpu.Elapsed();
+            await using var peak = PeakMemory.Start();
+            var (events, elapsed, table) = leg switch
+            {
+                Marten => await MartenAsync(marten!, postgres, Done),
+                ApplyFloor => await Tabled(Floors.ApplyAsync(postgres, redis, batchSize, Done), Floors.ApplySchema + ".accounts"),
+                Floor => await Tabled(Floors.SqlAsync(postgres, redis, Done), Floors.FloorSchema + ".accounts"),
+                _ => throw new ArgumentException($"'{leg}' is not an in-process leg."),
+            };
+            var mib = await peak.StopAsync();
+            var hash = await BalancesHash.OfAsync(postgres, table, marten: leg == Marten);
+            var run = new LegRun(leg, events, elapsed.TotalSeconds, events / elapsed.TotalSeconds, cpuSeconds, mib, hash);
+            measured?.Invoke(run);
+            runs.Add(run);
+        }
+
+        return runs;
     }
 
     /// <summary>A rebuild of the balances consumer through the running system (replay, or replay-no-redis).</summary>
@@ -72,9 +85,9 @@ public static class Legs
             live.VisibleDelayMs.P50, live.VisibleDelayMs.P99);
     }
 
-    private static async Task<(long, TimeSpan, string)> MartenAsync(string postgres, Action done)
+    private static async Task<(long, TimeSpan, string)> MartenAsync(Marten.DocumentStore store, string postgres, Action done)
     {
-        var elapsed = await MartenRebuild.RunAsync(postgres, done);
+        var elapsed = await MartenRebuild.RunAsync(store, done);
         await using var dataSource = NpgsqlDataSource.Create(postgres);
         await using var count = dataSource.CreateCommand("select count(*) from producer.mt_events where type <> 'tombstone'");
         return ((long)(await count.ExecuteScalarAsync())!, elapsed, MartenRebuild.Table);

@@ -70,10 +70,10 @@ public static class MartenRebuild
 
     public const string Table = Schema + ".mt_doc_martenbalance";
 
-    /// <summary>Rebuilds the projection; <paramref name="done"/> is called when it ends, before the store closes its connections.</summary>
-    public static async Task<TimeSpan> RunAsync(string postgres, Action done)
+    /// <summary>The store the rebuilds run in: one per process, so that repeated rebuilds run warm, as an application's would.</summary>
+    public static async Task<DocumentStore> OpenAsync(string postgres)
     {
-        await using var store = DocumentStore.For(options =>
+        var store = DocumentStore.For(options =>
         {
             options.Connection(postgres);
             options.DatabaseSchemaName = Schema;
@@ -82,6 +82,12 @@ public static class MartenRebuild
             options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
         });
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        return store;
+    }
+
+    /// <summary>Rebuilds the projection; <paramref name="done"/> is called when it ends, before the daemon stops.</summary>
+    public static async Task<TimeSpan> RunAsync(DocumentStore store, Action done)
+    {
         using var daemon = await store.BuildProjectionDaemonAsync();
         var clock = Stopwatch.StartNew();
         await daemon.RebuildProjectionAsync(MartenBalanceProjection.ProjectionName, TimeSpan.FromMinutes(60), CancellationToken.None);

@@ -58,15 +58,26 @@ switch (args.FirstOrDefault())
         break;
     case "leg":
         var leg = Option("leg");
-        var run = leg switch
+        void Record(LegRun run)
         {
-            Legs.Replay or Legs.ReplayNoRedis => await Legs.RunReplayAsync(leg, new Uri(Option("url", "http://127.0.0.1:8080")), Option("postgres"),
-                Number("batch-size", 500)),
-            Legs.Live => await Legs.RunLiveAsync(new Uri(Option("url", "http://127.0.0.1:8080")), Number("concurrency", 8), Number("seconds", 60)),
-            _ => await Legs.RunInProcessAsync(leg, Option("postgres"), Option("redis"), Number("batch-size", 500)),
-        };
-        run.AppendTo(Option("out"));
-        Console.WriteLine($"bench: {leg,-16} {run.EventsPerSecond,10:N0} {(leg == Legs.Live ? "commands" : "events")}/s  ({run.Events:N0} in {run.Seconds:F1} s){(run.Hash is null ? "" : $"  balances {run.Hash}")}");
+            run.AppendTo(Option("out"));
+            Console.WriteLine($"bench: {leg,-16} {run.EventsPerSecond,10:N0} {(leg == Legs.Live ? "commands" : "events")}/s  ({run.Events:N0} in {run.Seconds:F1} s){(run.Hash is null ? "" : $"  balances {run.Hash}")}");
+        }
+
+        switch (leg)
+        {
+            case Legs.Replay or Legs.ReplayNoRedis:
+                Record(await Legs.RunReplayAsync(leg, new Uri(Option("url", "http://127.0.0.1:8080")), Option("postgres"), Number("batch-size", 500)));
+                break;
+            case Legs.Live:
+                Record(await Legs.RunLiveAsync(new Uri(Option("url", "http://127.0.0.1:8080")), Number("concurrency", 8), Number("seconds", 60)));
+                break;
+            default:
+                // --repeat runs the in-process legs several times in this one process (the first cold, the rest warm).
+                await Legs.RunInProcessAsync(leg, Option("postgres"), Option("redis"), Number("batch-size", 500), Number("repeat", 1), Record);
+                break;
+        }
+
         break;
     case "report":
         var setup = new BenchReport.Setup(Option("layout"), long.Parse(Option("events"), CultureInfo.InvariantCulture), Number("accounts", 10_000),
