@@ -15,7 +15,8 @@ namespace EventReplay.Hosting.Consuming;
 /// (a <c>StartReplay</c> on <c>replay.commands</c>), once the gap has stayed a couple of seconds, to redeliver that
 /// stream; the version rule then applies the
 /// missing versions and releases the parked ones. Requests are remembered in <c>{schema}.repairs</c>, so a stream
-/// is asked for once per gap, also across restarts.
+/// is asked for once per gap, also across restarts; one whose message the broker did not confirm is sent again (the
+/// replay id names the gap, so the replay service starts it once however often it is asked).
 /// </summary>
 public sealed partial class GapRepair(string consumer, NpgsqlDataSource dataSource, ILogger<GapRepair> logger)
 {
@@ -23,6 +24,9 @@ public sealed partial class GapRepair(string consumer, NpgsqlDataSource dataSour
 
     // A gap often closes by itself a moment later (a reordered delivery); only one that stays is asked for.
     private const int GraceSeconds = 2;
+
+    // A request whose StartReplay was never confirmed by the broker is sent again after this long.
+    private const int ResendSeconds = 10;
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -44,12 +48,21 @@ public sealed partial class GapRepair(string consumer, NpgsqlDataSource dataSour
         var requests = new List<(string Stream, long Version, string ReplayId)>();
         await using (var command = dataSource.CreateCommand(
             $"""
-            insert into {schema}.repairs (stream_id, waiting_version, replay_id, requested_at)
-            select stream_id, min(version), '', now() from {schema}.parked
-            where parked_at < now() - interval '{GraceSeconds} seconds' group by stream_id
-            order by min(position) limit {MaxRequestsPerBatch}
-            on conflict (stream_id, waiting_version) do nothing
-            returning stream_id, waiting_version
+            with asked as (
+                insert into {schema}.repairs (stream_id, waiting_version, replay_id, requested_at)
+                select stream_id, min(version), '', now() from {schema}.parked
+                where parked_at < now() - interval '{GraceSeconds} seconds' group by stream_id
+                order by min(position) limit {MaxRequestsPerBatch}
+                on conflict (stream_id, waiting_version) do nothing
+                returning stream_id, waiting_version),
+            unsent as (
+                -- Asked before but never sent (the broker did not confirm): asked again.
+                update {schema}.repairs set requested_at = now()
+                where replay_id = '' and requested_at < now() - interval '{ResendSeconds} seconds'
+                returning stream_id, waiting_version)
+            select stream_id, waiting_version from asked
+            union all
+            select stream_id, waiting_version from unsent
             """))
         {
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);

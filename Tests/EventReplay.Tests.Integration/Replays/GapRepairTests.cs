@@ -55,4 +55,39 @@ public class GapRepairTests
         });
         await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
     }
+
+    [Test]
+    public async Task A_repair_request_the_broker_never_confirmed_is_sent_again()
+    {
+        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        await using var stack = await ServiceStack.StartedAsync();
+        var api = stack.Api;
+        var id = ProducerApi.NewAccountId();
+        await api.OpenedAsync(id);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+
+        // What a request looks like when its StartReplay was never confirmed: remembered, with no replay id yet.
+        await using (var connection = new Npgsql.NpgsqlConnection(TestEnvironment.PostgresConnectionString))
+        {
+            await connection.OpenAsync();
+            await Database.ExecuteAsync(connection,
+                $"insert into balances.repairs (stream_id, waiting_version, replay_id, requested_at) values ('{id}', 2, '', now() - interval '1 minute')");
+        }
+
+        var replayId = await Eventually.Until(async () =>
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(TestEnvironment.PostgresConnectionString);
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand($"select replay_id from balances.repairs where stream_id = '{id}'", connection);
+            return (string?)await command.ExecuteScalarAsync();
+        }, replay => !string.IsNullOrEmpty(replay), ReplayApi.Finish, "the request to be sent again");
+
+        var repair = await ReplayApi.WaitForEndAsync(api, replayId!);
+        Assert.Multiple(() =>
+        {
+            Assert.That(replayId, Does.StartWith("repair-balances-"));
+            Assert.That(repair.GetProperty("status").GetString(), Is.EqualTo("completed"), repair.ToString());
+            Assert.That(repair.GetProperty("streamIds")[0].GetString(), Is.EqualTo(id));
+        });
+    }
 }
