@@ -10,6 +10,10 @@ namespace EventReplay.Contracts.Replays;
 /// </summary>
 public static class ReplayBatchReader
 {
+    private static readonly PropertyNames BatchNames = new("replayId", "sequence", "mode", "events");
+
+    private static readonly PropertyNames EventNames = new("position", "streamId", "version", "type", "timestamp", "data");
+
     /// <summary>The batch, or a <see cref="JsonException"/> saying why the body is not one.</summary>
     /// <param name="body">The message body; the batch's event data refers to it, so it must not be reused.</param>
     public static ReplayBatch Read(ReadOnlyMemory<byte> body)
@@ -38,7 +42,7 @@ public static class ReplayBatchReader
         List<RecordedEvent>? events = null;
         foreach (var property in root.EnumerateObject())
         {
-            switch (BatchProperty(property))
+            switch (BatchNames.IndexOf(property))
             {
                 case 0:
                     replayId = property.Value.GetString();
@@ -78,7 +82,7 @@ public static class ReplayBatchReader
         JsonElement data = default;
         foreach (var property in element.EnumerateObject())
         {
-            switch (EventProperty(property))
+            switch (EventNames.IndexOf(property))
             {
                 case 0:
                     position = Number(property.Value);
@@ -110,28 +114,23 @@ public static class ReplayBatchReader
             ? long.Parse(element.GetString()!, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture)
             : element.GetInt64();
 
-    private static readonly string[] BatchNames = ["replayId", "sequence", "mode", "events"];
+    /// <summary>The properties an object may have, by position: exact camelCase names compared as UTF-8 (no string per
+    /// property, no transcoding), then, only for a name that is none of them, in any case.</summary>
+    private sealed class PropertyNames(params string[] names)
+    {
+        private readonly byte[][] _utf8 = [.. names.Select(System.Text.Encoding.UTF8.GetBytes)];
 
-    private static readonly string[] EventNames = ["position", "streamId", "version", "type", "timestamp", "data"];
+        public int IndexOf(JsonProperty property)
+        {
+            for (var i = 0; i < _utf8.Length; i++)
+            {
+                if (property.NameEquals(_utf8[i]))
+                {
+                    return i;
+                }
+            }
 
-    // Names compared as UTF-8 (a string argument would be transcoded for every comparison).
-    private static int BatchProperty(JsonProperty property) =>
-        property.NameEquals("replayId"u8) ? 0
-        : property.NameEquals("sequence"u8) ? 1
-        : property.NameEquals("mode"u8) ? 2
-        : property.NameEquals("events"u8) ? 3
-        : AnyCase(property, BatchNames);
-
-    private static int EventProperty(JsonProperty property) =>
-        property.NameEquals("position"u8) ? 0
-        : property.NameEquals("streamId"u8) ? 1
-        : property.NameEquals("version"u8) ? 2
-        : property.NameEquals("type"u8) ? 3
-        : property.NameEquals("timestamp"u8) ? 4
-        : property.NameEquals("data"u8) ? 5
-        : AnyCase(property, EventNames);
-
-    /// <summary>Which of <paramref name="names"/> the property is in another case (-1: none).</summary>
-    private static int AnyCase(JsonProperty property, string[] names) =>
-        Array.FindIndex(names, name => string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase));
+            return Array.FindIndex(names, name => string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase));
+        }
+    }
 }

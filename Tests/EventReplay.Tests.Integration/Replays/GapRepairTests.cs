@@ -6,24 +6,21 @@ using EventReplay.Tests.Integration.Pipeline;
 namespace EventReplay.Tests.Integration.Replays;
 
 /// <summary>A live event lost before its consumer saw it: the consumer parks the stream, asks for a redelivery, and heals.</summary>
-public class GapRepairTests
+public class GapRepairTests : StackOverEmptyLog
 {
     [Test]
     public async Task A_gap_left_by_a_lost_live_message_heals_by_itself()
     {
-        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
-        await using var stack = await ServiceStack.StartedAsync();
-        var api = stack.Api;
         var warmUp = ProducerApi.NewAccountId();
-        await api.OpenedAsync(warmUp);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+        await Api.OpenedAsync(warmUp);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
 
-        stack.Balances.Kill();
+        Stack.Balances.Kill();
         var id = ProducerApi.NewAccountId();
-        await api.OpenedAsync(id);
+        await Api.OpenedAsync(id);
         foreach (var amount in new[] { "10", "20", "30" })
         {
-            using var deposit = await api.DepositAsync(id, amount);
+            using var deposit = await Api.DepositAsync(id, amount);
             await ProducerApi.BodyAsync(deposit, 200);
         }
 
@@ -37,12 +34,12 @@ public class GapRepairTests
         });
         Assert.That(removed, Is.EqualTo(1));
 
-        await stack.Balances.StartAsync();
+        await Stack.Balances.StartAsync();
 
-        var account = await Eventually.Until(() => LivePipelineTests.GetAccountAsync(api, id),
+        var account = await Eventually.Until(() => LivePipelineTests.GetAccountAsync(Api, id),
             a => a?.GetProperty("version").GetInt64() == 4, ReplayApi.Finish, $"{id} to heal to version 4");
         Assert.That(account?.GetProperty("balance").GetDecimal(), Is.EqualTo(60m));
-        using var list = await api.Http.GetAsync(new Uri("/api/replays?limit=20", UriKind.Relative));
+        using var list = await Api.Http.GetAsync(new Uri("/api/replays?limit=20", UriKind.Relative));
         var repairs = (await ProducerApi.BodyAsync(list, 200)).GetProperty("replays").EnumerateArray()
             .Where(r => r.GetProperty("replayId").GetString()!.StartsWith("repair-balances-", StringComparison.Ordinal)
                 && r.GetProperty("streamIds")[0].GetString() == id)
@@ -53,18 +50,15 @@ public class GapRepairTests
             Assert.That(repairs[0].GetProperty("eventsApplied").GetInt64(), Is.GreaterThanOrEqualTo(1));
             Assert.That(repairs[0].GetProperty("reason").GetString(), Does.Contain("Gap repair"));
         });
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
     }
 
     [Test]
     public async Task A_repair_request_the_broker_never_confirmed_is_sent_again()
     {
-        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
-        await using var stack = await ServiceStack.StartedAsync();
-        var api = stack.Api;
         var id = ProducerApi.NewAccountId();
-        await api.OpenedAsync(id);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+        await Api.OpenedAsync(id);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
 
         // What a request looks like when its StartReplay was never confirmed: remembered, with no replay id yet.
         await using (var connection = new Npgsql.NpgsqlConnection(TestEnvironment.PostgresConnectionString))
@@ -82,7 +76,7 @@ public class GapRepairTests
             return (string?)await command.ExecuteScalarAsync();
         }, replay => !string.IsNullOrEmpty(replay), ReplayApi.Finish, "the request to be sent again");
 
-        var repair = await ReplayApi.WaitForEndAsync(api, replayId!);
+        var repair = await ReplayApi.WaitForEndAsync(Api, replayId!);
         Assert.Multiple(() =>
         {
             Assert.That(replayId, Does.StartWith("repair-balances-"));

@@ -9,7 +9,8 @@ public class BrokerSafetyTests
     public async Task A_confirm_that_never_comes_is_a_timeout()
     {
         var failure = await Assert.ThrowsAsync<TimeoutException>(() => BrokerSafety.ConfirmedWithinTimeoutAsync(
-            deadline => Task.Delay(Timeout.Infinite, deadline), CancellationToken.None, TimeSpan.FromMilliseconds(50)));
+            deadline => Task.Delay(Timeout.Infinite, deadline), // a publish whose confirm never comes, not a sleep
+            CancellationToken.None, TimeSpan.FromMilliseconds(50)));
 
         Assert.That(failure!.Message, Does.Contain("did not confirm"));
     }
@@ -21,7 +22,8 @@ public class BrokerSafetyTests
         stopping.Cancel();
 
         Assert.That(() => BrokerSafety.ConfirmedWithinTimeoutAsync(
-                deadline => Task.Delay(Timeout.Infinite, deadline), stopping.Token, TimeSpan.FromMinutes(1)),
+                deadline => Task.Delay(Timeout.Infinite, deadline), // a publish whose confirm never comes, not a sleep
+                stopping.Token, TimeSpan.FromMinutes(1)),
             Throws.InstanceOf<OperationCanceledException>());
     }
 
