@@ -31,10 +31,9 @@ RUNS="$OUT/runs-$LAYOUT.jsonl"
 has_leg() { [[ ",$LEGS," == *",$1,"* ]]; }
 leg() { bench leg --leg "$1" --out "$RUNS" --url "http://127.0.0.1:$PORT" --postgres "$BENCH_POSTGRES" \
   --redis "$ConnectionStrings__redis" --batch-size "$BATCH" --seconds "$LIVE_SECONDS" --concurrency "$LIVE_CONCURRENCY" "${@:2}"; }
-repeat() { for _ in $(seq 1 "$REPEAT"); do leg "$1"; done; }
-# The in-process legs repeat inside one harness process: like the system of the replay leg, which stays up between its
-# runs, the first run is cold and the others warm.
-repeat_in_process() { leg "$1" --repeat "$REPEAT"; }
+# Every leg repeats inside one harness process: like the system of the replay leg, which stays up between its runs,
+# the harness's first run is cold and the others warm, and Marten's rebuild runs warm in its own process the same way.
+repeat() { leg "$1" --repeat "$REPEAT"; }
 
 echo "bench: seeding $EVENTS events over $ACCOUNTS accounts, $LAYOUT"
 Publishing__Enabled=false bench_start_system   # the producer creates the event tables
@@ -54,7 +53,7 @@ if has_leg replay-no-redis; then
 fi
 # The in-process legs run with the services (PostgreSQL, Redis) up and the system's processes stopped.
 for name in marten apply-floor floor; do
-  if has_leg $name; then repeat_in_process $name; fi
+  if has_leg $name; then repeat $name; fi
 done
 # Last: live commands add events to the log, which the legs above must not see.
 if has_leg live; then

@@ -64,17 +64,27 @@ switch (args.FirstOrDefault())
             Console.WriteLine($"bench: {leg,-16} {run.EventsPerSecond,10:N0} {(leg == Legs.Live ? "commands" : "events")}/s  ({run.Events:N0} in {run.Seconds:F1} s){(run.Hash is null ? "" : $"  balances {run.Hash}")}");
         }
 
+        // --repeat runs the leg several times from this one process: the first run is cold, the rest warm, for the
+        // in-process legs as for the running system's.
+        var repeat = Number("repeat", 1);
         switch (leg)
         {
             case Legs.Replay or Legs.ReplayNoRedis:
-                Record(await Legs.RunReplayAsync(leg, new Uri(Option("url", "http://127.0.0.1:8080")), Option("postgres"), Number("batch-size", 500)));
+                for (var i = 0; i < repeat; i++)
+                {
+                    Record(await Legs.RunReplayAsync(leg, new Uri(Option("url", "http://127.0.0.1:8080")), Option("postgres"), Number("batch-size", 500)));
+                }
+
                 break;
             case Legs.Live:
-                Record(await Legs.RunLiveAsync(new Uri(Option("url", "http://127.0.0.1:8080")), Number("concurrency", 8), Number("seconds", 60)));
+                for (var i = 0; i < repeat; i++)
+                {
+                    Record(await Legs.RunLiveAsync(new Uri(Option("url", "http://127.0.0.1:8080")), Number("concurrency", 8), Number("seconds", 60)));
+                }
+
                 break;
             default:
-                // --repeat runs the in-process legs several times in this one process (the first cold, the rest warm).
-                await Legs.RunInProcessAsync(leg, Option("postgres"), Option("redis"), Number("batch-size", 500), Number("repeat", 1), Record);
+                await Legs.RunInProcessAsync(leg, Option("postgres"), Option("redis"), Number("batch-size", 500), repeat, Record);
                 break;
         }
 

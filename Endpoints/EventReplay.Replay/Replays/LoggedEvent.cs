@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
 
@@ -19,6 +20,11 @@ public sealed record LoggedEvent(long Position, string StreamId, long Version, s
 /// </summary>
 public static class ReplayBatchJson
 {
+    // A batch of 500 events is ~100 KB: written into pooled arrays, given back once the broker has confirmed it, instead
+    // of two large-object allocations per batch (a fresh buffer and its copy). Room for two reads' worth of batches.
+    private static readonly ArrayPool<byte> Buffers = ArrayPool<byte>.Create(maxArrayLength: 16 * 1024 * 1024,
+        maxArraysPerBucket: 2 * Replay.ReadAhead);
+
     private static readonly JsonEncodedText ReplayId = JsonEncodedText.Encode("replayId");
     private static readonly JsonEncodedText Sequence = JsonEncodedText.Encode("sequence");
     private static readonly JsonEncodedText Mode = JsonEncodedText.Encode("mode");
@@ -30,9 +36,10 @@ public static class ReplayBatchJson
     private static readonly JsonEncodedText Timestamp = JsonEncodedText.Encode("timestamp");
     private static readonly JsonEncodedText Data = JsonEncodedText.Encode("data");
 
-    public static byte[] Write(string replayId, int sequence, string mode, IReadOnlyCollection<LoggedEvent> events)
+    /// <summary>The batch's JSON, in a pooled buffer: dispose it once the message is sent.</summary>
+    public static ArrayPoolBufferWriter<byte> Write(string replayId, int sequence, string mode, IReadOnlyCollection<LoggedEvent> events)
     {
-        var buffer = new ArrayBufferWriter<byte>(256 + events.Sum(e => e.Data.Length + e.StreamId.Length + 128));
+        var buffer = new ArrayPoolBufferWriter<byte>(Buffers, 256 + events.Sum(e => e.Data.Length + e.StreamId.Length + 128));
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
@@ -58,6 +65,6 @@ public static class ReplayBatchJson
             writer.WriteEndObject();
         }
 
-        return buffer.WrittenSpan.ToArray();
+        return buffer;
     }
 }

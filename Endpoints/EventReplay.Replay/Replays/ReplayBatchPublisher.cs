@@ -24,16 +24,16 @@ public sealed class ReplayBatchPublisher(IConnectionFactory rabbit, ILogger<Repl
     /// Sends a read's batches (<see cref="ReplayBatch"/> JSON, from <see cref="ReplayBatchJson"/>) in order and waits for the broker to confirm them all: the confirms of a read are waited
     /// for together, not one round trip (and one broker disk write) per batch.
     /// </summary>
-    public Task PublishAsync(string target, string replayId, IReadOnlyList<(int Sequence, byte[] Body)> batches,
+    public Task PublishAsync(string target, string replayId, IReadOnlyList<(int Sequence, ReadOnlyMemory<byte> Body)> batches,
         CancellationToken cancellationToken) =>
         PublishAsync(target, [.. batches.Select(batch => (Topology.ReplayBatchType,
             string.Create(CultureInfo.InvariantCulture, $"{replayId}/{batch.Sequence}"), batch.Body))], cancellationToken);
 
     /// <summary>Sends one message of the replay queue's kinds (<see cref="Topology.ReplayBatchType"/> and the rebuild controls).</summary>
     public Task PublishAsync<T>(string target, string type, string messageId, T message, CancellationToken cancellationToken) =>
-        PublishAsync(target, [(type, messageId, JsonSerializer.SerializeToUtf8Bytes(message, Json))], cancellationToken);
+        PublishAsync(target, [(type, messageId, (ReadOnlyMemory<byte>)JsonSerializer.SerializeToUtf8Bytes(message, Json))], cancellationToken);
 
-    private async Task PublishAsync(string target, IReadOnlyList<(string Type, string MessageId, byte[] Body)> messages,
+    private async Task PublishAsync(string target, IReadOnlyList<(string Type, string MessageId, ReadOnlyMemory<byte> Body)> messages,
         CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);

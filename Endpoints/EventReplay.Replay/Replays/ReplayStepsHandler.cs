@@ -1,3 +1,4 @@
+using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
 using Marten;
@@ -48,17 +49,29 @@ public static class ReplayStepsHandler
         }
 
         var sent = new List<SentBatch>();
-        var batches = new List<(int, byte[])>();
-        var after = send.After;
-        var sequence = send.FirstSequence;
-        foreach (var chunk in events.Chunk(send.BatchSize))
+        var batches = new List<(int Sequence, ArrayPoolBufferWriter<byte> Json)>();
+        try
         {
-            batches.Add((sequence, ReplayBatchJson.Write(send.ReplayId, sequence, send.Mode, chunk)));
-            sent.Add(new SentBatch(sequence++, after, chunk[^1].Position, chunk.Length));
-            after = chunk[^1].Position;
-        }
+            var after = send.After;
+            var sequence = send.FirstSequence;
+            foreach (var chunk in events.Chunk(send.BatchSize))
+            {
+                batches.Add((sequence, ReplayBatchJson.Write(send.ReplayId, sequence, send.Mode, chunk)));
+                sent.Add(new SentBatch(sequence++, after, chunk[^1].Position, chunk.Length));
+                after = chunk[^1].Position;
+            }
 
-        await publisher.PublishAsync(send.Target, send.ReplayId, batches, cancellationToken);
+            await publisher.PublishAsync(send.Target, send.ReplayId,
+                [.. batches.Select(batch => (batch.Sequence, batch.Json.WrittenMemory))], cancellationToken);
+        }
+        finally
+        {
+            // Every publish of the read has ended (confirmed, failed or cancelled): the client holds no body any more.
+            foreach (var batch in batches)
+            {
+                batch.Json.Dispose();
+            }
+        }
 
         if (events.Count < limit)
         {

@@ -16,17 +16,31 @@ public static class ReplayBatchReader
 
     /// <summary>The batch, or a <see cref="JsonException"/> saying why the body is not one.</summary>
     /// <param name="body">The message body; the batch's event data refers to it, so it must not be reused.</param>
-    public static ReplayBatch Read(ReadOnlyMemory<byte> body)
+    public static ReplayBatch Read(ReadOnlyMemory<byte> body) => Read(body, out _);
+
+    /// <summary>
+    /// The batch, and the document its events' data are elements of: disposing it gives its (pooled) index back and
+    /// ends the batch's life, so a reader of many batches does not leave one large array per batch to the GC.
+    /// </summary>
+    /// <param name="body">The message body; the batch's event data refers to it, so it must not be reused while the batch lives.</param>
+    public static ReplayBatch Read(ReadOnlyMemory<byte> body, out IDisposable document)
     {
-        // Not disposed: the events' data are elements of this document and live as long as the batch does.
-        var document = JsonDocument.Parse(body);
+        var parsed = JsonDocument.Parse(body);
         try
         {
-            return ReadBatch(document.RootElement);
+            var batch = ReadBatch(parsed.RootElement);
+            document = parsed;
+            return batch;
         }
-        catch (Exception exception) when (exception is InvalidOperationException or FormatException or OverflowException)
+        catch (Exception exception)
         {
-            throw new JsonException($"Not a replay batch: {exception.Message}", exception);
+            parsed.Dispose();
+            if (exception is InvalidOperationException or FormatException or OverflowException)
+            {
+                throw new JsonException($"Not a replay batch: {exception.Message}", exception);
+            }
+
+            throw;
         }
     }
 

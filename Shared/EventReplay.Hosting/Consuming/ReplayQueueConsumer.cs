@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Threading.Channels;
+using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
 using Microsoft.Extensions.Hosting;
@@ -26,6 +28,11 @@ public sealed partial class ReplayQueueConsumer(
 
     /// <summary>At most this many waiting batches of one replay are applied in one transaction.</summary>
     public const int MaxGroup = 8;
+
+    // Message bodies are copied out of the client's buffer into arrays from here and given back once handled: a batch
+    // of 500 events is ~100 KB, so a fresh array per message would be a large-object allocation (and, some hundreds
+    // of MB later, a full collection) per batch. Room for every message the prefetch lets in plus a group being applied.
+    private static readonly ArrayPool<byte> Bodies = ArrayPool<byte>.Create(maxArrayLength: 16 * 1024 * 1024, maxArraysPerBucket: MaxGroup * 4);
 
     private readonly BatchApplier _applier = new(consumer, handler, logger);
 
@@ -59,8 +66,11 @@ public sealed partial class ReplayQueueConsumer(
         // Batches are read from JSON here, on the client's dispatch loop, while the loop below applies earlier ones.
         listener.ReceivedAsync += async (_, message) =>
         {
-            var delivery = new Delivery(message.DeliveryTag, message.BasicProperties.Type, message.Body.ToArray(), message.Redelivered);
-            await inbox.Writer.WriteAsync(delivery with { Batch = TryReadBatch(delivery) }, stoppingToken);
+            var body = MemoryOwner<byte>.Allocate(message.Body.Length, Bodies, AllocationMode.Default);
+            message.Body.CopyTo(body.Memory);
+            var delivery = new Delivery(message.DeliveryTag, message.BasicProperties.Type, body, message.Redelivered);
+            TryReadBatch(delivery);
+            await inbox.Writer.WriteAsync(delivery, stoppingToken);
         };
         await channel.BasicConsumeAsync(Topology.ReplayQueue(consumer), autoAck: false, listener, stoppingToken);
         LogListening(consumer);
@@ -81,7 +91,6 @@ public sealed partial class ReplayQueueConsumer(
                 }
 
                 await HandleAsync(channel, group, stoppingToken);
-                group.Clear();
                 if (batch is not null && IsNew(batch))
                 {
                     group.Add((delivery, batch));
@@ -89,18 +98,41 @@ public sealed partial class ReplayQueueConsumer(
                 else
                 {
                     await HandleAsync(channel, delivery, stoppingToken);
+                    delivery.Release();
                 }
             }
 
             await HandleAsync(channel, group, stoppingToken);
-            group.Clear();
         }
 
         throw new InvalidOperationException($"The channel of {Topology.ReplayQueue(consumer)} closed.");
     }
 
-    /// <param name="Batch">The batch, read on arrival, when the message is a readable one (null: anything else).</param>
-    private sealed record Delivery(ulong Tag, string? Type, byte[] Body, bool Redelivered, ReplayBatch? Batch = null);
+    /// <summary>A message as it arrived: its body (a pooled copy) and, when the message is a readable batch, the batch read from it.</summary>
+    private sealed class Delivery(ulong tag, string? type, MemoryOwner<byte> body, bool redelivered)
+    {
+        private IDisposable? _document;
+
+        public ulong Tag => tag;
+
+        public string? Type => type;
+
+        public ReadOnlyMemory<byte> Body => body.Memory;
+
+        public bool Redelivered => redelivered;
+
+        /// <summary>The batch, read on arrival (null: anything else).</summary>
+        public ReplayBatch? Batch { get; private set; }
+
+        public void Read(ReplayBatch batch, IDisposable document) => (Batch, _document) = (batch, document);
+
+        /// <summary>Once the message is handled (its work done or dead-lettered): gives its arrays back.</summary>
+        public void Release()
+        {
+            _document?.Dispose();
+            body.Dispose();
+        }
+    }
 
     /// <summary>
     /// A batch delivered for the first time that may join others: the replay's next batch, same replay and mode.
@@ -112,21 +144,28 @@ public sealed partial class ReplayQueueConsumer(
     /// <summary>A batch later than any this consumer applied for its replay (a re-sent one is not).</summary>
     private bool IsNew(ReplayBatch batch) => batch.ReplayId != _highest.ReplayId || batch.Sequence > _highest.Sequence;
 
-    private static ReplayBatch? TryReadBatch(Delivery delivery)
+    /// <summary>Reads the delivery's batch, when it is a readable one; anything else is handled on its own, which dead-letters it with the reason.</summary>
+    private static void TryReadBatch(Delivery delivery)
     {
         if (delivery.Type is not (null or Topology.ReplayBatchType))
         {
-            return null;
+            return;
         }
 
         try
         {
-            var batch = ReadBatch(delivery.Body);
-            return ReplayModes.All.Contains(batch.Mode) ? batch : null;
+            var batch = ReadBatch(delivery.Body, out var document);
+            if (ReplayModes.All.Contains(batch.Mode))
+            {
+                delivery.Read(batch, document);
+            }
+            else
+            {
+                document.Dispose();
+            }
         }
         catch (JsonException)
         {
-            return null; // handled on its own, which dead-letters it with the reason
         }
     }
 
@@ -137,11 +176,23 @@ public sealed partial class ReplayQueueConsumer(
                 : await DispatchAsync(channel, delivery.Type, delivery.Body, stoppingToken),
             stoppingToken);
 
-    private Task HandleAsync(IChannel channel, List<(Delivery Delivery, ReplayBatch Batch)> group, CancellationToken stoppingToken) =>
-        group.Count == 0
-            ? Task.CompletedTask
-            : WithRetriesAsync(channel, group[^1].Delivery.Tag, [.. group.Select(member => member.Delivery.Body)],
-                async () => await ApplyAsync(channel, [.. group.Select(member => member.Batch)], stoppingToken), stoppingToken);
+    /// <summary>Handles a group of batches (if any), then gives their arrays back and empties the group.</summary>
+    private async Task HandleAsync(IChannel channel, List<(Delivery Delivery, ReplayBatch Batch)> group, CancellationToken stoppingToken)
+    {
+        if (group.Count == 0)
+        {
+            return;
+        }
+
+        await WithRetriesAsync(channel, group[^1].Delivery.Tag, [.. group.Select(member => member.Delivery.Body)],
+            async () => await ApplyAsync(channel, [.. group.Select(member => member.Batch)], stoppingToken), stoppingToken);
+        foreach (var (delivery, _) in group)
+        {
+            delivery.Release();
+        }
+
+        group.Clear();
+    }
 
     /// <summary>
     /// Runs a message's work until it is done (retried while PostgreSQL or Redis is away: nothing is acknowledged
@@ -149,7 +200,7 @@ public sealed partial class ReplayQueueConsumer(
     /// answer, acknowledges it and every earlier delivery. The next message is applied meanwhile: only its own answer
     /// waits for that confirm.
     /// </summary>
-    private async Task WithRetriesAsync(IChannel channel, ulong tag, IReadOnlyList<byte[]> bodies, Func<Task<object?>> work,
+    private async Task WithRetriesAsync(IChannel channel, ulong tag, IReadOnlyList<ReadOnlyMemory<byte>> bodies, Func<Task<object?>> work,
         CancellationToken stoppingToken)
     {
         object? answer = null;
@@ -169,7 +220,7 @@ public sealed partial class ReplayQueueConsumer(
             {
                 await _answered;
                 await _applier.DeadLetterAsync(channel,
-                    bodies.Select(body => ((ReadOnlyMemory<byte>)body, $"Replay message not applied: {exception.Message}")), stoppingToken);
+                    bodies.Select(body => (body, $"Replay message not applied: {exception.Message}")), stoppingToken);
                 break;
             }
         }
@@ -195,12 +246,12 @@ public sealed partial class ReplayQueueConsumer(
     }
 
     /// <summary>Does what a message asks; returns the answer to send, if it has one.</summary>
-    private async Task<object?> DispatchAsync(IChannel channel, string? type, byte[] body, CancellationToken stoppingToken)
+    private async Task<object?> DispatchAsync(IChannel channel, string? type, ReadOnlyMemory<byte> body, CancellationToken stoppingToken)
     {
         switch (type)
         {
             case null or Topology.ReplayBatchType:
-                return await ApplyAsync(channel, [ReadBatch(body)], stoppingToken);
+                return await ApplyAsync(channel, [ReadBatch(body, out _)], stoppingToken);
             case Topology.RebuildCutOverType:
                 var cutOver = Read<RebuildCutOver>(body);
                 var position = await copies.CutOverAsync(cutOver.ReplayId, handler, stoppingToken);
@@ -259,18 +310,22 @@ public sealed partial class ReplayQueueConsumer(
     }
 
     /// <summary>A replay batch (read by <see cref="ReplayBatchReader"/>), or a <see cref="JsonException"/> saying why it is not one.</summary>
-    private static ReplayBatch ReadBatch(byte[] body)
+    private static ReplayBatch ReadBatch(ReadOnlyMemory<byte> body, out IDisposable document)
     {
-        var batch = ReplayBatchReader.Read(body);
-        return !string.IsNullOrEmpty(batch.ReplayId) && batch.Events is not null
-            ? batch
-            : throw new JsonException("Not a ReplayBatch: replayId and events are required.");
+        var batch = ReplayBatchReader.Read(body, out document);
+        if (!string.IsNullOrEmpty(batch.ReplayId) && batch.Events is not null)
+        {
+            return batch;
+        }
+
+        document.Dispose();
+        throw new JsonException("Not a ReplayBatch: replayId and events are required.");
     }
 
     /// <summary>A control message of the replay queue, or a <see cref="JsonException"/> saying why it is not one.</summary>
-    private static T Read<T>(byte[] body) where T : class
+    private static T Read<T>(ReadOnlyMemory<byte> body) where T : class
     {
-        var message = JsonSerializer.Deserialize<T>(body, Json) ?? throw new JsonException("The body is null.");
+        var message = JsonSerializer.Deserialize<T>(body.Span, Json) ?? throw new JsonException("The body is null.");
         var valid = message switch
         {
             RebuildCutOver cutOver => !string.IsNullOrEmpty(cutOver.ReplayId),

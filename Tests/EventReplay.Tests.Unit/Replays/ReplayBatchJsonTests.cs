@@ -21,7 +21,8 @@ public class ReplayBatchJsonTests
             new(42, "acc-\"1\"", 2, "FundsDeposited", timestamp.AddMinutes(1), """{"amount": 12.50}"""u8.ToArray()),
         ];
 
-        var written = JsonSerializer.Deserialize<ReplayBatch>(ReplayBatchJson.Write("r-1", 7, ReplayModes.Rebuild, events), Web)!;
+        using var json = ReplayBatchJson.Write("r-1", 7, ReplayModes.Rebuild, events);
+        var written = JsonSerializer.Deserialize<ReplayBatch>(json.WrittenSpan, Web)!;
         var expected = new ReplayBatch("r-1", 7, ReplayModes.Rebuild,
             [.. events.Select(e => new RecordedEvent(e.Position, e.StreamId, e.Version, e.Type, e.Timestamp, JsonElement.Parse(e.Data)))]);
         var serialized = JsonSerializer.Deserialize<ReplayBatch>(JsonSerializer.SerializeToUtf8Bytes(expected, Web), Web)!;
