@@ -1,9 +1,14 @@
 using System.Text;
+using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
 using EventReplay.Hosting.EventLog;
 using Npgsql;
 
 namespace EventReplay.Replay.Replays;
+
+/// <summary>An event row as <see cref="ReplayLog.ReadAsync"/> hands it over: the text columns as the store's UTF-8, valid only during the call.</summary>
+public delegate void EventRowWriter(long position, ReadOnlySpan<byte> streamId, long version, ReadOnlySpan<byte> type,
+    DateTimeOffset timestamp, ReadOnlySpan<byte> data);
 
 /// <summary>Reads the event store for replays: the safe head, how many events a selection holds, and one batch.</summary>
 public sealed class ReplayLog(NpgsqlDataSource dataSource)
@@ -22,21 +27,43 @@ public sealed class ReplayLog(NpgsqlDataSource dataSource)
         return (to, (long)(await command.ExecuteScalarAsync(cancellationToken))!);
     }
 
-    /// <summary>Up to <paramref name="limit"/> selected events after a position, in position order.</summary>
-    public async Task<IReadOnlyList<LoggedEvent>> ReadAsync(ReplaySelection selection, long after, int limit,
+    /// <summary>
+    /// Reads up to <paramref name="limit"/> selected events after a position, in position order, handing each to
+    /// <paramref name="write"/> as it comes (its text columns as the store's UTF-8, valid only during the call); returns
+    /// how many it read.
+    /// </summary>
+    public async Task<int> ReadAsync(ReplaySelection selection, long after, int limit, EventRowWriter write,
         CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = Query(selection, after, EventTable.Columns, limit, connection);
-        var events = new List<LoggedEvent>(Math.Min(limit, 10_000));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        using var text = new ArrayPoolBufferWriter<byte>();
+        var count = 0;
         while (await reader.ReadAsync(cancellationToken))
         {
-            events.Add(EventTable.Map(reader, (position, streamId, version, type, timestamp, data) =>
-                new LoggedEvent(position, streamId, version, type, timestamp, data)));
+            // The columns' order is EventTable.Columns': seq_id, stream_id, version, type, timestamp, data::text.
+            text.Clear();
+            var streamId = Utf8(reader, 1, text);
+            var type = Utf8(reader, 3, text);
+            var data = Utf8(reader, 5, text);
+            var utf8 = text.WrittenSpan;
+            write(reader.GetInt64(0), utf8[streamId], reader.GetInt64(2), utf8[type], reader.GetFieldValue<DateTimeOffset>(4), utf8[data]);
+            count++;
         }
 
-        return events;
+        return count;
+    }
+
+    /// <summary>Appends a text column's UTF-8 bytes to <paramref name="text"/>; returns where they are in it.</summary>
+    private static Range Utf8(NpgsqlDataReader reader, int ordinal, ArrayPoolBufferWriter<byte> text)
+    {
+        using var stream = reader.GetStream(ordinal);
+        var length = checked((int)stream.Length);
+        var start = text.WrittenCount;
+        stream.ReadExactly(text.GetSpan(length)[..length]);
+        text.Advance(length);
+        return start..(start + length);
     }
 
     private static NpgsqlCommand Query(ReplaySelection selection, long after, string columns, int? limit, NpgsqlConnection connection)

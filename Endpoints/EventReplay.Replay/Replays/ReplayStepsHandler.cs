@@ -1,4 +1,3 @@
-using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
 using Marten;
@@ -41,45 +40,52 @@ public static class ReplayStepsHandler
         }
 
         var limit = send.Batches * send.BatchSize;
-        var events = await log.ReadAsync(send.Selection, send.After, limit, cancellationToken);
-        if (events.Count == 0)
-        {
-            return new ReplayBatchesSent(send.ReplayId, send.FirstSequence,
-                [new SentBatch(send.FirstSequence, send.After, send.Selection.ToPosition, 0)]);
-        }
-
-        var sent = new List<SentBatch>();
-        var batches = new List<(int Sequence, ArrayPoolBufferWriter<byte> Json)>();
+        var batches = new List<ReplayBatchWriter>(send.Batches);
         try
         {
-            var after = send.After;
-            var sequence = send.FirstSequence;
-            foreach (var chunk in events.Chunk(send.BatchSize))
+            // Written into batches as the rows come: no object per event.
+            var read = await log.ReadAsync(send.Selection, send.After, limit, (position, streamId, version, type, timestamp, data) =>
             {
-                batches.Add((sequence, ReplayBatchJson.Write(send.ReplayId, sequence, send.Mode, chunk)));
-                sent.Add(new SentBatch(sequence++, after, chunk[^1].Position, chunk.Length));
-                after = chunk[^1].Position;
+                if (batches.Count == 0 || batches[^1].Count == send.BatchSize)
+                {
+                    batches.Add(new ReplayBatchWriter(send.ReplayId, send.FirstSequence + batches.Count, send.Mode, send.BatchSize));
+                }
+
+                batches[^1].Add(position, streamId, version, type, timestamp, data);
+            }, cancellationToken);
+            if (read == 0)
+            {
+                return new ReplayBatchesSent(send.ReplayId, send.FirstSequence,
+                    [new SentBatch(send.FirstSequence, send.After, send.Selection.ToPosition, 0)]);
             }
 
-            await publisher.PublishAsync(send.Target, send.ReplayId,
-                [.. batches.Select(batch => (batch.Sequence, batch.Json.WrittenMemory))], cancellationToken);
+            var sent = new List<SentBatch>(batches.Count);
+            var after = send.After;
+            foreach (var batch in batches)
+            {
+                sent.Add(new SentBatch(batch.Sequence, after, batch.LastPosition, batch.Count));
+                after = batch.LastPosition;
+            }
+
+            await publisher.PublishAsync(send.Target, send.ReplayId, [.. batches.Select(batch => (batch.Sequence, batch.Finish()))],
+                cancellationToken);
+
+            if (read < limit)
+            {
+                // A short read means the selection has nothing more up to its end.
+                sent[^1] = sent[^1] with { LastPosition = send.Selection.ToPosition };
+            }
+
+            return new ReplayBatchesSent(send.ReplayId, send.FirstSequence, sent);
         }
         finally
         {
             // Every publish of the read has ended (confirmed, failed or cancelled): the client holds no body any more.
             foreach (var batch in batches)
             {
-                batch.Json.Dispose();
+                batch.Dispose();
             }
         }
-
-        if (events.Count < limit)
-        {
-            // A short read means the selection has nothing more up to its end.
-            sent[^1] = sent[^1] with { LastPosition = send.Selection.ToPosition };
-        }
-
-        return new ReplayBatchesSent(send.ReplayId, send.FirstSequence, sent);
     }
 
     public static Task Handle(CutOverRebuild cutOver, ReplayBatchPublisher publisher, CancellationToken cancellationToken) =>
