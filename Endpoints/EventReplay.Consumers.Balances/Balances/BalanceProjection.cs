@@ -48,17 +48,18 @@ public static class BalanceProjection
             return (current, ApplyOutcome.Gap);
         }
 
-        AccountBalance next = (AccountEventData.Read(recorded), current) switch
+        var (owner, balance, status) = (AccountEventData.Read(recorded), current) switch
         {
-            // The stream is the account: its id, not a field of the data, keys the row.
-            (AccountOpened opened, null) => new AccountBalance(recorded.StreamId, opened.Owner, 0m, Open, 0, 0, default),
-            (FundsDeposited deposited, not null) => current with { Balance = current.Balance + deposited.Amount },
-            (FundsWithdrawn withdrawn, not null) => current with { Balance = current.Balance - withdrawn.Amount },
-            (AccountClosed, not null) => current with { Status = Closed },
+            (AccountOpened opened, null) => (opened.Owner, 0m, Open),
+            (FundsDeposited deposited, not null) => (current.Owner, current.Balance + deposited.Amount, current.Status),
+            (FundsWithdrawn withdrawn, not null) => (current.Owner, current.Balance - withdrawn.Amount, current.Status),
+            (AccountClosed, not null) => (current.Owner, current.Balance, Closed),
             _ => throw new InvalidEventException(
                 $"{recorded.Type} cannot be version {recorded.Version} of {recorded.StreamId} (position {recorded.Position})."),
         };
-        return (next with { Version = recorded.Version, Position = recorded.Position, UpdatedAt = recorded.Timestamp },
+
+        // The stream is the account: its id, not a field of the data, keys the row.
+        return (new AccountBalance(recorded.StreamId, owner, balance, status, recorded.Version, recorded.Position, recorded.Timestamp),
             ApplyOutcome.Applied);
     }
 

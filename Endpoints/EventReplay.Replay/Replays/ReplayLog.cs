@@ -42,7 +42,8 @@ public sealed class ReplayLog(NpgsqlDataSource dataSource)
         var count = 0;
         while (await reader.ReadAsync(cancellationToken))
         {
-            // The columns' order is EventTable.Columns': seq_id, stream_id, version, type, timestamp, data::text.
+            // The columns' order is EventTable.Columns': seq_id, stream_id, version, type, timestamp, data::text. Read
+            // out of order, which the default (not sequential-access) reader allows: it holds the whole row.
             text.Clear();
             var streamId = Utf8(reader, 1, text);
             var type = Utf8(reader, 3, text);

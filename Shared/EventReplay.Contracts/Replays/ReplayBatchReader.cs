@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace EventReplay.Contracts.Replays;
@@ -69,9 +70,10 @@ public static class ReplayBatchReader
                     break;
                 case 3 when property.Value.ValueKind == JsonValueKind.Array:
                     events = new List<RecordedEvent>(property.Value.GetArrayLength());
+                    var repeated = new RepeatedStrings();
                     foreach (var element in property.Value.EnumerateArray())
                     {
-                        events.Add(ReadEvent(element));
+                        events.Add(ReadEvent(element, repeated));
                     }
 
                     break;
@@ -83,7 +85,7 @@ public static class ReplayBatchReader
         return new ReplayBatch(replayId!, sequence, mode!, events!);
     }
 
-    private static RecordedEvent ReadEvent(JsonElement element)
+    private static RecordedEvent ReadEvent(JsonElement element, RepeatedStrings repeated)
     {
         if (element.ValueKind != JsonValueKind.Object)
         {
@@ -102,13 +104,13 @@ public static class ReplayBatchReader
                     position = Number(property.Value);
                     break;
                 case 1:
-                    streamId = property.Value.GetString();
+                    streamId = repeated.StreamId(property.Value);
                     break;
                 case 2:
                     version = Number(property.Value);
                     break;
                 case 3:
-                    type = property.Value.GetString();
+                    type = repeated.Type(property.Value);
                     break;
                 case 4:
                     timestamp = property.Value.GetDateTimeOffset();
@@ -127,6 +129,62 @@ public static class ReplayBatchReader
         element.ValueKind == JsonValueKind.String
             ? long.Parse(element.GetString()!, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture)
             : element.GetInt64();
+
+    /// <summary>
+    /// A batch's strings that repeat, read once: its few event types, and a stream's id over a run of its events
+    /// (compared as the document's UTF-8, so a repeat costs no decoding and no new string).
+    /// </summary>
+    private sealed class RepeatedStrings
+    {
+        private const int MaxTypes = 16;
+
+        private readonly List<(JsonElement Element, string Value)> _types = [];
+        private (JsonElement Element, string Value)? _streamId;
+
+        public string? Type(JsonElement element)
+        {
+            if (element.ValueKind != JsonValueKind.String)
+            {
+                return element.GetString();
+            }
+
+            foreach (var (seen, value) in _types)
+            {
+                if (SameText(element, seen))
+                {
+                    return value;
+                }
+            }
+
+            var type = element.GetString()!;
+            if (_types.Count < MaxTypes)
+            {
+                _types.Add((element, type));
+            }
+
+            return type;
+        }
+
+        public string? StreamId(JsonElement element)
+        {
+            if (element.ValueKind != JsonValueKind.String)
+            {
+                return element.GetString();
+            }
+
+            if (_streamId is { } last && SameText(element, last.Element))
+            {
+                return last.Value;
+            }
+
+            var streamId = element.GetString()!;
+            _streamId = (element, streamId);
+            return streamId;
+        }
+
+        private static bool SameText(JsonElement element, JsonElement seen) =>
+            JsonMarshal.GetRawUtf8Value(element).SequenceEqual(JsonMarshal.GetRawUtf8Value(seen));
+    }
 
     /// <summary>The properties an object may have, by position: exact camelCase names compared as UTF-8 (no string per
     /// property, no transcoding), then, only for a name that is none of them, in any case.</summary>

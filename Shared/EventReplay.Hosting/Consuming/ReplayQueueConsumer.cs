@@ -98,7 +98,6 @@ public sealed partial class ReplayQueueConsumer(
                 else
                 {
                     await HandleAsync(channel, delivery, stoppingToken);
-                    delivery.Release();
                 }
             }
 
@@ -166,15 +165,26 @@ public sealed partial class ReplayQueueConsumer(
         }
         catch (JsonException)
         {
+            // not a batch: handled on its own (see HandleAsync), which dead-letters it with the reason
         }
     }
 
-    private Task HandleAsync(IChannel channel, Delivery delivery, CancellationToken stoppingToken) =>
-        WithRetriesAsync(channel, delivery.Tag, [delivery.Body],
-            async () => delivery.Batch is { } batch
-                ? await ApplyAsync(channel, [batch], stoppingToken)
-                : await DispatchAsync(channel, delivery.Type, delivery.Body, stoppingToken),
-            stoppingToken);
+    /// <summary>Handles one message, then gives its arrays back (also when handling stops with an error: nothing refers to them then).</summary>
+    private async Task HandleAsync(IChannel channel, Delivery delivery, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await WithRetriesAsync(channel, delivery.Tag, [delivery.Body],
+                async () => delivery.Batch is { } batch
+                    ? await ApplyAsync(channel, [batch], stoppingToken)
+                    : await DispatchAsync(channel, delivery.Type, delivery.Body, stoppingToken),
+                stoppingToken);
+        }
+        finally
+        {
+            delivery.Release();
+        }
+    }
 
     /// <summary>Handles a group of batches (if any), then gives their arrays back and empties the group.</summary>
     private async Task HandleAsync(IChannel channel, List<(Delivery Delivery, ReplayBatch Batch)> group, CancellationToken stoppingToken)
@@ -184,14 +194,20 @@ public sealed partial class ReplayQueueConsumer(
             return;
         }
 
-        await WithRetriesAsync(channel, group[^1].Delivery.Tag, [.. group.Select(member => member.Delivery.Body)],
-            async () => await ApplyAsync(channel, [.. group.Select(member => member.Batch)], stoppingToken), stoppingToken);
-        foreach (var (delivery, _) in group)
+        try
         {
-            delivery.Release();
+            await WithRetriesAsync(channel, group[^1].Delivery.Tag, [.. group.Select(member => member.Delivery.Body)],
+                async () => await ApplyAsync(channel, [.. group.Select(member => member.Batch)], stoppingToken), stoppingToken);
         }
+        finally
+        {
+            foreach (var (delivery, _) in group)
+            {
+                delivery.Release();
+            }
 
-        group.Clear();
+            group.Clear();
+        }
     }
 
     /// <summary>
@@ -216,7 +232,8 @@ public sealed partial class ReplayQueueConsumer(
                 LogRetrying(exception, consumer, backoff.TotalMilliseconds);
                 await Task.Delay(backoff, stoppingToken);
             }
-            catch (Exception exception) when (exception is JsonException or InvalidOperationException)
+            // (Not a disposed object: that would be our bug, not the message's, and must not pass for a bad message.)
+            catch (Exception exception) when (exception is JsonException or InvalidOperationException and not ObjectDisposedException)
             {
                 await _answered;
                 await _applier.DeadLetterAsync(channel,
@@ -251,7 +268,12 @@ public sealed partial class ReplayQueueConsumer(
         switch (type)
         {
             case null or Topology.ReplayBatchType:
-                return await ApplyAsync(channel, [ReadBatch(body, out _)], stoppingToken);
+                var batch = ReadBatch(body, out var document);
+                using (document)
+                {
+                    return await ApplyAsync(channel, [batch], stoppingToken);
+                }
+
             case Topology.RebuildCutOverType:
                 var cutOver = Read<RebuildCutOver>(body);
                 var position = await copies.CutOverAsync(cutOver.ReplayId, handler, stoppingToken);

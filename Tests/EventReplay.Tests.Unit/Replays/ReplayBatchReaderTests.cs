@@ -31,6 +31,8 @@ public class ReplayBatchReaderTests
     [TestCase("""{"replayId":"r","events":[]}""")]
     [TestCase("""{"replayId":"r","events":null}""")]
     [TestCase("""{"replayId":"r"}""")]
+    // Repeated stream ids and types, the same text escaped differently, and nulls after them.
+    [TestCase("""{"replayId":"r","events":[{"position":1,"streamId":"acc-1","type":"FundsDeposited"},{"position":2,"streamId":"acc\u002d1","type":"Funds\u0044eposited"},{"position":3,"streamId":"acc-1","type":"FundsDeposited"},{"position":4,"streamId":"acc-2","type":"AccountClosed"},{"position":5,"streamId":null,"type":null},{"position":6,"streamId":"acc-2","type":"AccountClosed"}]}""")]
     public void Names_in_any_case_unknown_and_missing_properties_read_as_the_serializer_reads_them(string json) =>
         AssertSame(Encoding.UTF8.GetBytes(json));
 
@@ -45,6 +47,8 @@ public class ReplayBatchReaderTests
     [TestCase("""{"replayId":"r","events":[{"position":"5.0"}]}""")]
     [TestCase("""{"replayId":"r","events":[{"timestamp":null}]}""")]
     [TestCase("""{"replayId":"r","events":[{"timestamp":"yesterday"}]}""")]
+    [TestCase("""{"replayId":"r","events":[{"streamId":"a","type":"t"},{"streamId":1,"type":"t"}]}""")]
+    [TestCase("""{"replayId":"r","events":[{"streamId":"a","type":"t"},{"streamId":"a","type":true}]}""")]
     public void What_the_serializer_refuses_is_refused(string json)
     {
         var body = Encoding.UTF8.GetBytes(json);
