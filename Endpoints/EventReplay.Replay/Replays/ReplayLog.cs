@@ -45,26 +45,15 @@ public sealed class ReplayLog(NpgsqlDataSource dataSource)
             // The columns' order is EventTable.Columns': seq_id, stream_id, version, type, timestamp, data::text. Read
             // out of order, which the default (not sequential-access) reader allows: it holds the whole row.
             text.Clear();
-            var streamId = Utf8(reader, 1, text);
-            var type = Utf8(reader, 3, text);
-            var data = Utf8(reader, 5, text);
+            var streamId = EventTable.AppendUtf8(reader, 1, text);
+            var type = EventTable.AppendUtf8(reader, 3, text);
+            var data = EventTable.AppendUtf8(reader, 5, text);
             var utf8 = text.WrittenSpan;
             write(reader.GetInt64(0), utf8[streamId], reader.GetInt64(2), utf8[type], reader.GetFieldValue<DateTimeOffset>(4), utf8[data]);
             count++;
         }
 
         return count;
-    }
-
-    /// <summary>Appends a text column's UTF-8 bytes to <paramref name="text"/>; returns where they are in it.</summary>
-    private static Range Utf8(NpgsqlDataReader reader, int ordinal, ArrayPoolBufferWriter<byte> text)
-    {
-        using var stream = reader.GetStream(ordinal);
-        var length = checked((int)stream.Length);
-        var start = text.WrittenCount;
-        stream.ReadExactly(text.GetSpan(length)[..length]);
-        text.Advance(length);
-        return start..(start + length);
     }
 
     private static NpgsqlCommand Query(ReplaySelection selection, long after, string columns, int? limit, NpgsqlConnection connection)

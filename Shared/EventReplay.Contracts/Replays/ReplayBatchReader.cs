@@ -136,54 +136,44 @@ public static class ReplayBatchReader
     /// </summary>
     private sealed class RepeatedStrings
     {
-        private const int MaxTypes = 16;
+        private readonly Recent _types = new(16);
+        private readonly Recent _streamIds = new(1);
 
-        private readonly List<(JsonElement Element, string Value)> _types = [];
-        private (JsonElement Element, string Value)? _streamId;
+        public string? Type(JsonElement element) => _types.Read(element);
 
-        public string? Type(JsonElement element)
+        public string? StreamId(JsonElement element) => _streamIds.Read(element);
+
+        /// <summary>The last few distinct values read, each with its string; a new value takes the last place once full.</summary>
+        private sealed class Recent(int capacity)
         {
-            if (element.ValueKind != JsonValueKind.String)
-            {
-                return element.GetString();
-            }
+            private readonly List<(JsonElement Element, string Value)> _seen = new(capacity);
 
-            foreach (var (seen, value) in _types)
+            public string? Read(JsonElement element)
             {
-                if (SameText(element, seen))
+                if (element.ValueKind != JsonValueKind.String)
                 {
-                    return value;
+                    return element.GetString();
                 }
-            }
 
-            var type = element.GetString()!;
-            if (_types.Count < MaxTypes)
-            {
-                _types.Add((element, type));
-            }
+                var raw = JsonMarshal.GetRawUtf8Value(element);
+                foreach (var (seen, value) in _seen)
+                {
+                    if (raw.SequenceEqual(JsonMarshal.GetRawUtf8Value(seen)))
+                    {
+                        return value;
+                    }
+                }
 
-            return type;
+                var text = element.GetString()!;
+                if (_seen.Count == capacity)
+                {
+                    _seen.RemoveAt(capacity - 1);
+                }
+
+                _seen.Add((element, text));
+                return text;
+            }
         }
-
-        public string? StreamId(JsonElement element)
-        {
-            if (element.ValueKind != JsonValueKind.String)
-            {
-                return element.GetString();
-            }
-
-            if (_streamId is { } last && SameText(element, last.Element))
-            {
-                return last.Value;
-            }
-
-            var streamId = element.GetString()!;
-            _streamId = (element, streamId);
-            return streamId;
-        }
-
-        private static bool SameText(JsonElement element, JsonElement seen) =>
-            JsonMarshal.GetRawUtf8Value(element).SequenceEqual(JsonMarshal.GetRawUtf8Value(seen));
     }
 
     /// <summary>The properties an object may have, by position: exact camelCase names compared as UTF-8 (no string per

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
 using Npgsql;
 
@@ -17,30 +18,28 @@ public static class EventTable
     /// <summary>Marten fills the positions of failed appends with tombstone rows; they are not events of ours.</summary>
     public const string Tombstone = "tombstone";
 
-    /// <summary>The columns <see cref="Map"/> and <see cref="Map{T}"/> read, in their order.</summary>
+    /// <summary>The columns <see cref="Map"/> reads, in their order.</summary>
     public const string Columns = "seq_id, stream_id, version, type, timestamp, data::text";
 
-    public static RecordedEvent Map(NpgsqlDataReader reader) =>
-        Map(reader, (position, streamId, version, type, timestamp, data) =>
-            new RecordedEvent(position, streamId, version, type, timestamp, JsonElement.Parse(data)));
+    public static RecordedEvent Map(NpgsqlDataReader reader)
+    {
+        using var text = new ArrayPoolBufferWriter<byte>();
+        var data = AppendUtf8(reader, 5, text);
+        return new RecordedEvent(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3),
+            reader.GetFieldValue<DateTimeOffset>(4), JsonElement.Parse(text.WrittenSpan[data]));
+    }
 
     /// <summary>
-    /// A row of <see cref="Columns"/> as the caller builds it, the data as the JSON text the store returned, in UTF-8 as
-    /// it came over the wire (not decoded into a string only to be encoded again).
+    /// Appends a text column's value to <paramref name="text"/> in UTF-8 as it came over the wire (not decoded into a
+    /// string only to be encoded again); returns where it is in <paramref name="text"/>.
     /// </summary>
-    public static T Map<T>(NpgsqlDataReader reader, Func<long, string, long, string, DateTimeOffset, byte[], T> create) => create(
-        reader.GetInt64(0),
-        reader.GetString(1),
-        reader.GetInt64(2),
-        reader.GetString(3),
-        reader.GetFieldValue<DateTimeOffset>(4),
-        Utf8(reader, 5));
-
-    private static byte[] Utf8(NpgsqlDataReader reader, int ordinal)
+    public static Range AppendUtf8(NpgsqlDataReader reader, int ordinal, ArrayPoolBufferWriter<byte> text)
     {
         using var stream = reader.GetStream(ordinal);
-        var bytes = new byte[stream.Length];
-        stream.ReadExactly(bytes);
-        return bytes;
+        var length = checked((int)stream.Length);
+        var start = text.WrittenCount;
+        stream.ReadExactly(text.GetSpan(length)[..length]);
+        text.Advance(length);
+        return start..(start + length);
     }
 }
