@@ -1,8 +1,11 @@
 using System.Diagnostics;
 using EventReplay.Consumers.Balances.Balances;
+using EventReplay.Consumers.Balances.Live;
 using EventReplay.Contracts;
 using EventReplay.Hosting;
+using EventReplay.Hosting.Consuming;
 using EventReplay.Hosting.EventLog;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using StackExchange.Redis;
@@ -36,9 +39,10 @@ public static class Floors
         await DropSchemaAsync(dataSource, ApplySchema);
         await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(redis);
         await DeleteGenerationAsync(multiplexer, ApplyGeneration);
-        var store = new BalanceStore(dataSource);
-        await store.EnsureSchemaAsync(ApplySchema, CancellationToken.None);
-        var cache = new VersionedCache(multiplexer, NullLogger<VersionedCache>.Instance);
+        var copies = new ReadModelCopies(ApplySchema, dataSource, multiplexer, NullLogger<ReadModelCopies>.Instance);
+        var cache = new BalanceCache(new VersionedCache(multiplexer, NullLogger<VersionedCache>.Instance), copies);
+        var handler = new BalancesHandler(new BalanceStore(dataSource), cache, copies, new ConfigurationBuilder().Build());
+        await copies.StartAsync(handler, CancellationToken.None, ApplyGeneration);
 
         var clock = Stopwatch.StartNew();
         long after = 0, events = 0;
@@ -52,8 +56,7 @@ public static class Floors
                 return (events, elapsed);
             }
 
-            var result = await store.ApplyAsync(page, ApplySchema, CancellationToken.None);
-            await cache.SetAsync([.. result.Changed.Select(row => (BalanceCache.Key(ApplyGeneration, row.AccountId), row.Version, row))]);
+            await handler.ApplyAsync(page, copies.Live, CancellationToken.None);
             events += page.Count;
             after = page[^1].Position;
         }

@@ -27,6 +27,8 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
                 version bigint not null,
                 position bigint not null,
                 updated_at timestamptz not null);
+            -- The apply that last changed the row (ReadModelCopies.BeginApplyAsync), to write its cache entry again.
+            alter table {schema}.accounts add column if not exists applied_seq bigint not null default 0;
             -- Half-empty pages: an update finds room on its row's own page (a HOT update, no index write), which
             -- halves the cost of applying a batch that touches hundreds of accounts.
             alter table {schema}.accounts set (fillfactor = 50);
@@ -44,11 +46,13 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
     /// Applies a batch together with the events parked earlier (a gap may be filled now), in position order, in one
     /// transaction with the checkpoint. Events still waiting for an earlier version are parked, with the reason.
     /// </summary>
-    public async Task<BatchResult> ApplyAsync(IReadOnlyList<RecordedEvent> batch, string schema, CancellationToken cancellationToken)
+    public async Task<(BatchResult Result, CopyApply Apply)> ApplyAsync(IReadOnlyList<RecordedEvent> batch, ReadModelCopy copy,
+        ReadModelCopies copies, CancellationToken cancellationToken)
     {
+        var schema = copy.Schema;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await ApplyLock.AcquireAsync(connection, transaction, schema, cancellationToken);
+        var apply = await copies.BeginApplyAsync(connection, transaction, copy, cancellationToken);
         var (parked, events) = await ParkedEvents.WithBatchAsync(connection, schema, batch, cancellationToken);
         var ids = events.Select(e => e.StreamId).Distinct().ToArray();
         // No row locks: the apply lock already makes this the only writer of the copy (and locking 500 rows costs
@@ -61,12 +65,13 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
         {
             await using var upsert = new NpgsqlCommand(
                 $"""
-                insert into {schema}.accounts (account_id, owner, balance, status, version, position, updated_at)
-                select * from unnest(@ids, @owners, @balances, @statuses, @versions, @positions, @updated)
+                insert into {schema}.accounts (account_id, owner, balance, status, version, position, updated_at, applied_seq)
+                select *, @seq from unnest(@ids, @owners, @balances, @statuses, @versions, @positions, @updated)
                 on conflict (account_id) do update set owner = excluded.owner, balance = excluded.balance,
                     status = excluded.status, version = excluded.version, position = excluded.position,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at, applied_seq = excluded.applied_seq
                 """, connection, transaction);
+            upsert.Parameters.AddWithValue("seq", apply.Seq);
             var changed = result.Changed;
             upsert.Parameters.Add(new NpgsqlParameter<string[]>("ids", [.. changed.Select(r => r.AccountId)]));
             upsert.Parameters.Add(new NpgsqlParameter<string[]>("owners", [.. changed.Select(r => r.Owner)]));
@@ -89,8 +94,13 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
         }
 
         await transaction.CommitAsync(cancellationToken);
-        return result;
+        return (result, apply);
     }
+
+    /// <summary>The rows of a copy that the given applies changed last, read on a connection the caller holds.</summary>
+    public static Task<List<AccountBalance>> ChangedByAsync(NpgsqlConnection connection, string schema, long[] applies,
+        CancellationToken cancellationToken) =>
+        ReadAsync(connection, schema, "where applied_seq = any(@ids)", applies, cancellationToken);
 
     public async Task<IReadOnlyList<AccountBalance>> FindManyAsync(IReadOnlyCollection<string> accountIds,
         CancellationToken cancellationToken)
@@ -105,12 +115,12 @@ public sealed class BalanceStore(NpgsqlDataSource dataSource)
         return (await ReadAsync(connection, Schema, "where account_id = any(@ids)", [accountId], cancellationToken)).SingleOrDefault();
     }
 
-    private static async Task<List<AccountBalance>> ReadAsync(NpgsqlConnection connection, string schema, string where, string[] ids,
+    private static async Task<List<AccountBalance>> ReadAsync<TId>(NpgsqlConnection connection, string schema, string where, TId[] ids,
         CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
             $"select account_id, owner, balance, status, version, position, updated_at from {schema}.accounts {where}", connection);
-        command.Parameters.Add(new NpgsqlParameter<string[]>("ids", ids));
+        command.Parameters.Add(new NpgsqlParameter<TId[]>("ids", ids));
         var rows = new List<AccountBalance>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))

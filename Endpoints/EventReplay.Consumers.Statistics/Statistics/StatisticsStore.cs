@@ -27,17 +27,21 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
                 withdrawal_total numeric(28, 2) not null,
                 position bigint not null);
             insert into {schema}.totals values (1, 0, 0, 0, 0, 0, 0, 0) on conflict (id) do nothing;
+            -- The apply that last changed the totals (ReadModelCopies.BeginApplyAsync), to write their cache entry again.
+            alter table {schema}.totals add column if not exists applied_seq bigint not null default 0;
             create table if not exists {schema}.stream_versions (stream_id text primary key, version bigint not null);
             {ParkedEvents.CreateTableSql(schema)}
             """);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public async Task<StatisticsBatch> ApplyAsync(IReadOnlyList<RecordedEvent> batch, string schema, CancellationToken cancellationToken)
+    public async Task<(StatisticsBatch Result, CopyApply Apply)> ApplyAsync(IReadOnlyList<RecordedEvent> batch, ReadModelCopy copy,
+        ReadModelCopies copies, CancellationToken cancellationToken)
     {
+        var schema = copy.Schema;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await ApplyLock.AcquireAsync(connection, transaction, schema, cancellationToken);
+        var apply = await copies.BeginApplyAsync(connection, transaction, copy, cancellationToken);
         var totals = await ReadTotalsAsync(connection, schema, forUpdate: true, cancellationToken);
         var (parked, events) = await ParkedEvents.WithBatchAsync(connection, schema, batch, cancellationToken);
         var versions = await ReadVersionsAsync(connection, schema, [.. events.Select(e => e.StreamId).Distinct()], cancellationToken);
@@ -60,9 +64,10 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
             $"""
             update {schema}.totals set accounts = @accounts, open_accounts = @open, deposit_count = @depositCount,
                 deposit_total = @depositTotal, withdrawal_count = @withdrawalCount, withdrawal_total = @withdrawalTotal,
-                position = greatest(position, @position)
+                position = greatest(position, @position), applied_seq = @seq
             """, connection))
         {
+            update.Parameters.AddWithValue("seq", apply.Seq);
             update.Parameters.AddWithValue("accounts", t.Accounts);
             update.Parameters.AddWithValue("open", t.OpenAccounts);
             update.Parameters.AddWithValue("depositCount", t.DepositCount);
@@ -75,7 +80,7 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
 
         await ParkedEvents.UpdateAsync(connection, schema, parked, result.Gaps, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return result with { Totals = t };
+        return (result with { Totals = t }, apply);
     }
 
     public async Task<Totals> GetAsync(CancellationToken cancellationToken)
@@ -84,7 +89,7 @@ public sealed class StatisticsStore(NpgsqlDataSource dataSource)
         return await ReadTotalsAsync(connection, Schema, forUpdate: false, cancellationToken);
     }
 
-    private static async Task<Totals> ReadTotalsAsync(NpgsqlConnection connection, string schema, bool forUpdate,
+    public static async Task<Totals> ReadTotalsAsync(NpgsqlConnection connection, string schema, bool forUpdate,
         CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(

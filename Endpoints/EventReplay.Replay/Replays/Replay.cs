@@ -35,7 +35,16 @@ public sealed class Replay : Saga, IRevisioned
     /// <summary>...or after this many rounds of following the head, whatever the tail.</summary>
     public const int MaxFollowRounds = 5;
 
+    /// <summary>A batch whose answer has not come within this is sent again; the wait doubles with each send, up to <see cref="MaxAckTimeout"/>.</summary>
     public static readonly TimeSpan AckTimeout = TimeSpan.FromSeconds(30);
+
+    public static readonly TimeSpan MaxAckTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// A batch sent this often without an answer fails the replay (after about 11 minutes): its target is down or
+    /// sets the batch aside, and an operator has to look; a replay never re-sends for ever.
+    /// </summary>
+    public const int MaxSends = 8;
 
     /// <summary>
     /// A read (milliseconds of work) whose answer has not come back within this is asked for again (its answer was
@@ -89,6 +98,9 @@ public sealed class Replay : Saga, IRevisioned
 
     /// <summary>A rebuild asked its target to cut over and waits for the answer (attempt number, 0 when not).</summary>
     public int CutOverAttempt { get; set; }
+
+    /// <summary>A cancel that came while the rebuild was cutting over (too late to stop it; see <see cref="Handle(CancelReplay, TimeProvider)"/>).</summary>
+    public bool CancelRequested { get; set; }
 
     /// <summary>How many times a rebuild has looked at the head again after sending everything planned.</summary>
     public int FollowRounds { get; set; }
@@ -258,8 +270,21 @@ public sealed class Replay : Saga, IRevisioned
             Continue(clock, messages);
         }
 
-        foreach (var batch in InFlight.Where(b => now - b.SentAt >= AckTimeout).ToList())
+        foreach (var batch in InFlight.Where(b => now - b.SentAt >= AnswerWait(b.Attempt)).ToList())
         {
+            if (batch.Attempt >= MaxSends)
+            {
+                Fail($"{Target} did not answer batch {batch.Sequence} (positions {batch.After + 1}-{batch.LastPosition}) after "
+                    + $"{batch.Attempt} sends; see its dead-letter queue and logs.", clock, messages);
+                if (Mode == ReplayModes.Rebuild)
+                {
+                    messages.Add(new AbandonRebuild(Id, Target));
+                }
+
+                InFlight.Clear();
+                return messages;
+            }
+
             // No answer: send the same slice again. The consumer's version rule makes a second delivery harmless.
             InFlight[InFlight.IndexOf(batch)] = batch with { Attempt = batch.Attempt + 1, SentAt = now };
             messages.Add(new SendReplayBatches(Id, batch.Sequence, 1, Target, Mode, batch.After, batch.Count,
@@ -307,6 +332,11 @@ public sealed class Replay : Saga, IRevisioned
         if (CutOverAttempt > 0 && !IsOver)
         {
             Cursor = Math.Max(Cursor, done.Position);
+            if (CancelRequested)
+            {
+                Error = "A cancel arrived while the rebuild was cutting over; the cut-over had already been asked for and happened.";
+            }
+
             Complete(clock, messages);
         }
 
@@ -323,7 +353,8 @@ public sealed class Replay : Saga, IRevisioned
 
         if (CutOverAttempt >= MaxCutOverAttempts)
         {
-            Fail($"{Target} did not confirm the cut-over after {MaxCutOverAttempts} requests.", clock, messages);
+            Fail($"{Target} did not confirm the cut-over after {MaxCutOverAttempts} requests"
+                + (CancelRequested ? " (and a cancel arrived meanwhile)." : "."), clock, messages);
             messages.Add(new AbandonRebuild(Id, Target));
             return messages;
         }
@@ -371,7 +402,13 @@ public sealed class Replay : Saga, IRevisioned
     public OutgoingMessages Handle(CancelReplay cancel, TimeProvider clock)
     {
         var messages = new OutgoingMessages();
-        if (!IsOver)
+        if (!IsOver && CutOverAttempt > 0)
+        {
+            // The target may already have swapped the copies (its queue takes the cut-over before any abandon): the
+            // answer to the cut-over decides, and the cancel is noted on the replay.
+            CancelRequested = true;
+        }
+        else if (!IsOver)
         {
             Status = ReplayStatus.Cancelled;
             CompletedAt = clock.GetUtcNow();
@@ -430,6 +467,10 @@ public sealed class Replay : Saga, IRevisioned
     public static void NotFound(CancelReplay cancel)
     {
     }
+
+    /// <summary>How long a batch sent <paramref name="sends"/> times waits for its answer: 30 s, 60 s, then 2 minutes.</summary>
+    public static TimeSpan AnswerWait(int sends) =>
+        TimeSpan.FromTicks(Math.Min(AckTimeout.Ticks << Math.Min(sends - 1, 10), MaxAckTimeout.Ticks));
 
     public bool IsOver => Status is ReplayStatus.Completed or ReplayStatus.Cancelled or ReplayStatus.Failed;
 

@@ -10,7 +10,9 @@ public interface IEventBatchHandler
     Task EnsureSchemaAsync(string schema, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Applies a batch, in position order, to one copy of the read model and says what became of its events, with the
+    /// Applies a batch, in position order, to one copy of the read model (starting with
+    /// <see cref="ReadModelCopies.BeginApplyAsync"/> in its transaction, and writing the cache of the copy that returns,
+    /// then telling <see cref="ReadModelCopies"/> whether that write succeeded) and says what became of its events, with the
     /// reason for each one that can never be applied. Throws when the batch could not be applied at all (nothing was
     /// written); the caller then retries it.
     /// </summary>
@@ -19,8 +21,11 @@ public interface IEventBatchHandler
     /// <summary>The last position applied to the copy in a schema.</summary>
     Task<long> CheckpointAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken);
 
-    /// <summary>Called when the queue is idle, for deferred work such as refreshing a cache that was down.</summary>
-    Task IdleAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Writes to the copy's cache generation, from PostgreSQL (read on <paramref name="connection"/>, which holds the
+    /// copy's apply lock), the entries of the rows that the given applies changed; false when the cache could not take them.
+    /// </summary>
+    Task<bool> RecacheAsync(NpgsqlConnection connection, ReadModelCopy copy, long[] applies, CancellationToken cancellationToken);
 }
 
 public sealed record Rejected(RecordedEvent Event, string Reason);

@@ -29,6 +29,11 @@ public sealed partial class LiveQueueConsumer(
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    // Cache and gap repair also run this often while the queue never idles.
+    private static readonly TimeSpan MaintenanceInterval = TimeSpan.FromSeconds(5);
+
+    private long _maintained = Stopwatch.GetTimestamp();
+
     private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -73,8 +78,7 @@ public sealed partial class LiveQueueConsumer(
                 }
                 catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
                 {
-                    await handler.IdleAsync(stoppingToken);
-                    await repair.RequestAsync(channel, copies.Live.Schema, stoppingToken);
+                    await MaintainAsync(channel, stoppingToken);
                     continue;
                 }
             }
@@ -85,7 +89,27 @@ public sealed partial class LiveQueueConsumer(
             }
 
             await ProcessAsync(channel, batch, stoppingToken);
+            if (Stopwatch.GetElapsedTime(_maintained) >= MaintenanceInterval)
+            {
+                await MaintainAsync(channel, stoppingToken);
+            }
         }
+    }
+
+    /// <summary>Deferred work, when the queue is idle and at least every <see cref="MaintenanceInterval"/> under load: cache repair, gap repair.</summary>
+    private async Task MaintainAsync(IChannel channel, CancellationToken stoppingToken)
+    {
+        _maintained = Stopwatch.GetTimestamp();
+        try
+        {
+            await copies.RepairCacheAsync(handler, stoppingToken);
+        }
+        catch (Exception exception) when (DependencyFailure.IsDependencyDown(exception) && !stoppingToken.IsCancellationRequested)
+        {
+            LogMaintenanceFailed(exception, consumer); // tried again at the next turn; the queue goes on meanwhile
+        }
+
+        await repair.RequestAsync(channel, copies.Live.Schema, stoppingToken);
     }
 
     private async Task ProcessAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
@@ -180,6 +204,9 @@ public sealed partial class LiveQueueConsumer(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Consuming {Consumer} live events")]
     private partial void LogListening(string consumer);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} could not repair its cache now; trying again later")]
+    private partial void LogMaintenanceFailed(Exception exception, string consumer);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} lost its queue; reconnecting in {DelayMs} ms")]
     private partial void LogStopped(Exception exception, string consumer, double delayMs);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using EventReplay.Contracts;
 using EventReplay.Hosting.EventLog;
 using Microsoft.Extensions.Logging;
@@ -10,11 +11,24 @@ namespace EventReplay.Hosting.Consuming;
 public sealed record ReadModelCopy(string Schema, int Generation);
 
 /// <summary>
+/// A batch being applied to a copy, as found under the copy's apply lock: the copy (its generation read from the
+/// copy's own meta row, so a cut-over that happened while the batch waited for the lock is seen) and the number of
+/// this apply within the copy, which the rows it changes are stamped with.
+/// </summary>
+public sealed record CopyApply(ReadModelCopy Copy, long Seq);
+
+/// <summary>
 /// A consumer's copies of its read model, for rebuilds with zero downtime. The live copy (schema named after the
 /// consumer) serves reads and takes live events the whole time; a rebuild fills a fresh copy (schema
 /// <c>{consumer}_rebuild</c>, the next Redis generation) from replay batches; the cut-over holds live batches (the
 /// apply lock), applies the rest of the log to the fresh copy, and swaps the schemas in one transaction, so a reader
 /// sees the old copy or the complete new one, never a mix, and never an older version. The old copy is dropped after.
+/// <para>
+/// Cache writes follow the commit, so a crash or a Redis outage in between would leave the cache behind PostgreSQL.
+/// Each apply is therefore numbered and recorded in the copy's <c>cache_pending</c> table in its own transaction;
+/// a confirmed cache write lets the next apply forget it, and whatever stays (a failed write, a crash) is written
+/// again from PostgreSQL by <see cref="RepairCacheAsync"/>, when idle and after a start.
+/// </para>
 /// </summary>
 public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource dataSource, IConnectionMultiplexer redis,
     ILogger<ReadModelCopies> logger)
@@ -26,6 +40,12 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
     // The fresh copy last found or made, so a rebuild's batches do not look it up in the database each time.
     private (string ReplayId, ReadModelCopy Copy)? _shadow;
 
+    // Applies whose cache write was confirmed, by generation, not yet forgotten in that copy's cache_pending table.
+    private readonly ConcurrentDictionary<int, ConcurrentQueue<long>> _cached = new();
+
+    // Set at start (a crash may have left applies whose cache write never happened) and by every failed cache write.
+    private volatile bool _cacheRepairDue = true;
+
     public string Consumer => consumer;
 
     public string ShadowSchema => consumer + "_rebuild";
@@ -33,11 +53,11 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
     /// <summary>The copy that serves reads and takes live events.</summary>
     public ReadModelCopy Live => _live;
 
-    /// <summary>Creates the live copy if missing and learns its generation.</summary>
-    public async Task StartAsync(IEventBatchHandler handler, CancellationToken cancellationToken)
+    /// <summary>Creates the live copy if missing (its cache generation starting at <paramref name="firstGeneration"/>) and learns its generation.</summary>
+    public async Task StartAsync(IEventBatchHandler handler, CancellationToken cancellationToken, int firstGeneration = 1)
     {
         await handler.EnsureSchemaAsync(consumer, cancellationToken);
-        _live = new ReadModelCopy(consumer, await EnsureMetaAsync(consumer, 1, null, cancellationToken));
+        _live = new ReadModelCopy(consumer, await EnsureMetaAsync(consumer, firstGeneration, null, cancellationToken));
     }
 
     /// <summary>The fresh copy a rebuild writes to, created on its first batch (a copy left by another rebuild is dropped).</summary>
@@ -60,7 +80,8 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
             await DropAsync(ShadowSchema, owner.Generation, cancellationToken);
         }
 
-        await using (var create = dataSource.CreateCommand($"create schema {ShadowSchema}"))
+        // The meta row is written last: a schema without one is what a crash part-way through this left, and is made again.
+        await using (var create = dataSource.CreateCommand($"drop schema if exists {ShadowSchema} cascade; create schema {ShadowSchema}"))
         {
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
@@ -133,6 +154,159 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
         return Math.Max(liveCheckpoint, shadowCheckpoint);
     }
 
+    /// <summary>
+    /// Starts applying a batch to a copy, in the caller's transaction: takes the copy's apply lock, then reads the
+    /// copy's generation (the one its cache writes must use, whatever cut-over happened while waiting), numbers the
+    /// apply and records it as not yet cached; forgets the applies whose cache write was confirmed since.
+    /// </summary>
+    public async Task<CopyApply> BeginApplyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, ReadModelCopy expected,
+        CancellationToken cancellationToken)
+    {
+        var schema = expected.Schema;
+        var cached = Drain(expected.Generation);
+        await using var command = new NpgsqlCommand(
+            $"""
+            {ApplyLock.Sql};
+            delete from {schema}.cache_pending where seq = any(@cached) and (select generation from {schema}.meta) = @generation;
+            insert into {schema}.cache_pending (seq) select apply_seq + 1 from {schema}.meta;
+            update {schema}.meta set apply_seq = apply_seq + 1 returning generation, apply_seq;
+            """, connection, transaction);
+        ApplyLock.AddParameters(command, schema);
+        command.Parameters.Add(new NpgsqlParameter<long[]>("cached", cached));
+        command.Parameters.AddWithValue("generation", expected.Generation);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (reader.FieldCount != 2 || !await reader.ReadAsync(cancellationToken))
+        {
+            if (!await reader.NextResultAsync(cancellationToken))
+            {
+                throw new InvalidOperationException($"The meta row of {schema} is missing.");
+            }
+        }
+
+        var apply = new CopyApply(new ReadModelCopy(schema, reader.GetInt32(0)), reader.GetInt64(1));
+        if (apply.Copy.Generation != expected.Generation)
+        {
+            Requeue(expected.Generation, cached);
+        }
+
+        return apply;
+    }
+
+    /// <summary>After an apply committed: its rows are in the cache (or the cache is off), so the next apply may forget it.</summary>
+    public void CacheWritten(CopyApply apply) => _cached.GetOrAdd(apply.Copy.Generation, _ => new ConcurrentQueue<long>()).Enqueue(apply.Seq);
+
+    /// <summary>After an apply committed: its cache write failed; it stays recorded and the next repair writes its rows.</summary>
+    public void CacheWriteFailed() => _cacheRepairDue = true;
+
+    /// <summary>
+    /// Writes again, from the live copy, the cache entries of every apply still recorded as not cached (after a start
+    /// or a failed write), and forgets the confirmed ones. Runs under the copy's apply lock so no cut-over interleaves;
+    /// the cache calls are short-timed.
+    /// </summary>
+    public async Task RepairCacheAsync(IEventBatchHandler handler, CancellationToken cancellationToken)
+    {
+        var live = Live;
+        var cached = Drain(live.Generation);
+        if (!_cacheRepairDue && cached.Length == 0)
+        {
+            return;
+        }
+
+        var forget = $"delete from {consumer}.cache_pending where seq = any(@cached) and (select generation from {consumer}.meta) = @generation";
+        if (!_cacheRepairDue)
+        {
+            // Only confirmations to forget: no need to wait for the apply lock (the generation guards against a swap).
+            await using var command = dataSource.CreateCommand(forget);
+            command.Parameters.Add(new NpgsqlParameter<long[]>("cached", cached));
+            command.Parameters.AddWithValue("generation", live.Generation);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            return;
+        }
+
+        _cacheRepairDue = false; // a write that fails from here on sets it again
+        try
+        {
+            await RepairCacheUnderLockAsync(handler, live, cached, forget, cancellationToken);
+        }
+        catch
+        {
+            _cacheRepairDue = true;
+            throw;
+        }
+    }
+
+    private async Task RepairCacheUnderLockAsync(IEventBatchHandler handler, ReadModelCopy live, long[] cached, string forget,
+        CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await ApplyLock.AcquireAsync(connection, transaction, consumer, cancellationToken);
+        var pending = new List<long>();
+        int generation;
+        await using (var command = new NpgsqlCommand(
+            $"""
+            {forget};
+            select generation, array(select seq from {consumer}.cache_pending order by seq) from {consumer}.meta;
+            """, connection, transaction))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long[]>("cached", cached));
+            command.Parameters.AddWithValue("generation", live.Generation);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            generation = reader.GetInt32(0);
+            pending.AddRange(reader.GetFieldValue<long[]>(1));
+        }
+
+        if (pending.Count > 0)
+        {
+            var copy = new ReadModelCopy(consumer, generation);
+            if (await handler.RecacheAsync(connection, copy, [.. pending], cancellationToken))
+            {
+                await using var done = new NpgsqlCommand($"delete from {consumer}.cache_pending where seq = any(@pending)", connection, transaction);
+                done.Parameters.Add(new NpgsqlParameter<long[]>("pending", [.. pending]));
+                await done.ExecuteNonQueryAsync(cancellationToken);
+                LogCacheRepaired(consumer, pending.Count, generation);
+            }
+            else
+            {
+                _cacheRepairDue = true;
+            }
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private long[] Drain(int generation)
+    {
+        if (!_cached.TryGetValue(generation, out var queue))
+        {
+            return [];
+        }
+
+        var seqs = new List<long>();
+        while (queue.TryDequeue(out var seq))
+        {
+            seqs.Add(seq);
+        }
+
+        // Confirmations of copies older than the one before this are of copies that are gone.
+        foreach (var old in _cached.Keys.Where(key => key < generation - 1))
+        {
+            _cached.TryRemove(old, out _);
+        }
+
+        return [.. seqs];
+    }
+
+    private void Requeue(int generation, long[] seqs)
+    {
+        var queue = _cached.GetOrAdd(generation, _ => new ConcurrentQueue<long>());
+        foreach (var seq in seqs)
+        {
+            queue.Enqueue(seq);
+        }
+    }
+
     /// <summary>Drops the fresh copy of a cancelled rebuild; the live copy is not touched.</summary>
     public async Task AbandonAsync(string replayId, CancellationToken cancellationToken)
     {
@@ -174,7 +348,9 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
             $"""
             create table if not exists {schema}.meta (
                 id int primary key check (id = 1), generation int not null, replay_id text);
-            insert into {schema}.meta values (1, @generation, @replay) on conflict (id) do nothing;
+            alter table {schema}.meta add column if not exists apply_seq bigint not null default 0;
+            create table if not exists {schema}.cache_pending (seq bigint primary key);
+            insert into {schema}.meta (id, generation, replay_id) values (1, @generation, @replay) on conflict (id) do nothing;
             select generation from {schema}.meta;
             """);
         command.Parameters.AddWithValue("generation", generation);
@@ -247,6 +423,9 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Rebuild {ReplayId} of {Consumer} abandoned; its fresh copy is dropped")]
     private partial void LogAbandoned(string consumer, string replayId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Consumer {Consumer} wrote the cache entries of {Applies} applies again (cache generation {Generation})")]
+    private partial void LogCacheRepaired(string consumer, int applies, int generation);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove cache generation {Generation} of {Consumer}")]
     private partial void LogCacheCleanupFailed(Exception exception, string consumer, int generation);

@@ -29,6 +29,9 @@ public sealed partial class ReplayQueueConsumer(
     /// <summary>At most this many waiting batches of one replay are applied in one transaction.</summary>
     public const int MaxGroup = 8;
 
+    /// <summary>A message whose handling fails this often (for any reason but a dependency being down) is dead-lettered.</summary>
+    public const int MaxAttempts = 5;
+
     // Message bodies are copied out of the client's buffer into arrays from here and given back once handled: a batch
     // of 500 events is ~100 KB, so a fresh array per message would be a large-object allocation (and, some hundreds
     // of MB later, a full collection) per batch. Room for every message the prefetch lets in plus a group being applied.
@@ -220,6 +223,7 @@ public sealed partial class ReplayQueueConsumer(
         CancellationToken stoppingToken)
     {
         object? answer = null;
+        var failures = 0;
         for (var backoff = TimeSpan.FromMilliseconds(100); ; backoff = Backoff.Next(backoff))
         {
             try
@@ -232,12 +236,24 @@ public sealed partial class ReplayQueueConsumer(
                 LogRetrying(exception, consumer, backoff.TotalMilliseconds);
                 await Task.Delay(backoff, stoppingToken);
             }
-            // (Not a disposed object: that would be our bug, not the message's, and must not pass for a bad message.)
-            catch (Exception exception) when (exception is JsonException or InvalidOperationException and not ObjectDisposedException)
+            catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {
+                // A message that cannot be read or does not fit is set aside at once; any other failure is tried a few
+                // times (it may pass) and then set aside too, so no message is redelivered for ever. (A disposed object
+                // is our bug, not the message's: it is retried like any other, and its reason names it.)
+                var unfit = exception is JsonException or InvalidOperationException and not ObjectDisposedException;
+                if (!unfit && ++failures < MaxAttempts)
+                {
+                    LogFailedAttempt(exception, consumer, failures, backoff.TotalMilliseconds);
+                    await Task.Delay(backoff, stoppingToken);
+                    continue;
+                }
+
                 await _answered;
-                await _applier.DeadLetterAsync(channel,
-                    bodies.Select(body => (body, $"Replay message not applied: {exception.Message}")), stoppingToken);
+                var reason = unfit
+                    ? $"Replay message not applied: {exception.Message}"
+                    : $"Replay message not applied after {failures} attempts: {exception.GetType().Name}: {exception.Message}";
+                await _applier.DeadLetterAsync(channel, bodies.Select(body => (body, reason)), stoppingToken);
                 break;
             }
         }
@@ -365,6 +381,9 @@ public sealed partial class ReplayQueueConsumer(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} could not handle a replay message; retrying in {DelayMs} ms")]
     private partial void LogRetrying(Exception exception, string consumer, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} failed to handle a replay message (attempt {Attempt}); retrying in {DelayMs} ms")]
+    private partial void LogFailedAttempt(Exception exception, string consumer, int attempt, double delayMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} lost its replay queue; reconnecting in {DelayMs} ms")]
     private partial void LogStopped(Exception exception, string consumer, double delayMs);

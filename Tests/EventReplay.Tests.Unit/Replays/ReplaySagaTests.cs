@@ -237,6 +237,37 @@ public class ReplaySagaTests
     }
 
     [Test]
+    public void A_batch_that_is_never_answered_is_sent_again_with_longer_waits_then_fails_the_rebuild()
+    {
+        var replay = Planned(to: 10, total: 10, ReplayModes.Rebuild);
+        replay.Handle(Sent(1, 0, 10, 10), _clock);
+        var waits = new List<TimeSpan>();
+        for (var sends = 1; sends < ReplaySaga.MaxSends; sends++)
+        {
+            _clock.Advance(ReplaySaga.AnswerWait(sends) - TimeSpan.FromSeconds(1));
+            Assert.That(replay.Handle(new ReplayCheck("r1"), _clock).OfType<SendReplayBatches>(), Is.Empty, $"not overdue after {sends} sends");
+            _clock.Advance(TimeSpan.FromSeconds(1));
+            Assert.That(replay.Handle(new ReplayCheck("r1"), _clock).OfType<SendReplayBatches>(), Has.Exactly(1).Items, $"sent again after {sends} sends");
+            waits.Add(ReplaySaga.AnswerWait(sends));
+        }
+
+        _clock.Advance(ReplaySaga.AnswerWait(ReplaySaga.MaxSends));
+        var last = replay.Handle(new ReplayCheck("r1"), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(waits.Take(3), Is.EqualTo(new[] { TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(120) }));
+            Assert.That(waits.Skip(3), Is.All.EqualTo(ReplaySaga.MaxAckTimeout));
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Failed));
+            Assert.That(replay.Error, Does.Contain("did not answer batch 1").And.Contain($"{ReplaySaga.MaxSends} sends"));
+            Assert.That(last.OfType<SendReplayBatches>(), Is.Empty);
+            Assert.That(last.OfType<ReplayFailed>(), Has.Exactly(1).Items);
+            Assert.That(last.OfType<AbandonRebuild>(), Has.Exactly(1).Items, "the fresh copy is dropped");
+            Assert.That(replay.Handle(new ReplayCheck("r1"), _clock), Is.Empty, "nothing more is sent");
+        });
+    }
+
+    [Test]
     public void A_read_whose_answer_is_lost_is_asked_for_again_by_the_check()
     {
         var replay = Planned(to: 100, total: 100);
@@ -366,6 +397,44 @@ public class ReplaySagaTests
     }
 
     [Test]
+    public void A_cancel_that_comes_during_the_cut_over_waits_for_its_answer_and_a_done_swap_completes_the_rebuild()
+    {
+        var replay = AtCutOver();
+        var cancel = replay.Handle(new CancelReplay("r1"), _clock);
+        var statusMeanwhile = replay.Status;
+        var done = replay.Handle(new RebuildCutOverDone("r1", 10), _clock);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(cancel, Is.Empty, "no abandon after the cut-over was asked for: the swap may have happened");
+            Assert.That(statusMeanwhile, Is.EqualTo(ReplayStatus.Running));
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Completed));
+            Assert.That(replay.Error, Does.Contain("cancel arrived while the rebuild was cutting over"));
+            Assert.That(done.OfType<ReplayCompleted>(), Has.Exactly(1).Items);
+            Assert.That(done.OfType<ReplayCancelled>(), Is.Empty);
+        });
+    }
+
+    [Test]
+    public void A_cancel_during_a_cut_over_that_is_never_confirmed_ends_failed_and_drops_the_copy()
+    {
+        var replay = AtCutOver();
+        replay.Handle(new CancelReplay("r1"), _clock);
+        var last = new OutgoingMessages();
+        for (var attempt = 1; attempt <= ReplaySaga.MaxCutOverAttempts; attempt++)
+        {
+            last = replay.Handle(new CutOverTimeout("r1", attempt), _clock);
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.Status, Is.EqualTo(ReplayStatus.Failed));
+            Assert.That(replay.Error, Does.Contain("a cancel arrived"));
+            Assert.That(last.OfType<AbandonRebuild>(), Has.Exactly(1).Items);
+        });
+    }
+
+    [Test]
     public void A_cancelled_rebuild_tells_the_target_to_drop_its_fresh_copy()
     {
         var replay = Planned(to: 100, total: 100, ReplayModes.Rebuild);
@@ -392,6 +461,16 @@ public class ReplaySagaTests
         var errors = ReplayRules.Validate(selection with { ReplayId = "r1", Target = "balances", Mode = ReplayModes.Rebuild });
 
         Assert.That(errors["mode"].Single(), Does.StartWith("A rebuild replays the whole log"));
+    }
+
+    /// <summary>A rebuild of 10 events that has sent and applied them all and asked its target to cut over.</summary>
+    private ReplaySaga AtCutOver()
+    {
+        var replay = Planned(to: 10, total: 10, ReplayModes.Rebuild);
+        replay.Handle(Sent(1, 0, 10, 10), _clock);
+        replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
+        Assert.That(replay.Handle(new ReplayFollowed("r1", 10, 0), _clock).OfType<CutOverRebuild>(), Has.Exactly(1).Items);
+        return replay;
     }
 
     private ReplaySaga Planned(long to, long total, string mode = ReplayModes.Redeliver)
