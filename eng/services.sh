@@ -508,6 +508,32 @@ redis_stop() {
   say "redis: stopped"
 }
 
+# The system's queues are declared by its services with the type RabbitMq__QueueType names (quorum unless set);
+# RabbitMQ cannot change a queue's type, and the services refuse to start over a queue of the other type. Before any
+# service runs, replace such queues when they are empty; leave (and name) those that still hold messages.
+rmq_queue_type() {
+  have_curl || return 0
+  local want=${RabbitMq__QueueType:-quorum} vhost listing name type messages
+  want=${want,,}
+  for vhost in %2F "$ER_TEST_VHOST"; do
+    listing=$(curl -fsS --max-time 10 -u "$ER_USER:$ER_PASS" \
+      "http://127.0.0.1:$MGMT_PORT/api/queues/$vhost?columns=name,type,messages" 2>/dev/null) || continue
+    # One queue per line from [{"messages":0,"name":"…","type":"…"},…] (no JSON tool needed).
+    while read -r entry; do
+      [[ $entry =~ \"name\":\"([^\"]+)\" ]] && name=${BASH_REMATCH[1]} || continue
+      [[ $entry =~ \"type\":\"([^\"]+)\" ]] && type=${BASH_REMATCH[1]} || type=classic
+      [[ $entry =~ \"messages\":([0-9]+) ]] && messages=${BASH_REMATCH[1]} || messages=0
+      [[ $name =~ ^(balances|statistics)\.(live|replay|dead)$|^replay\.(commands|acks|dead)$ ]] || continue
+      [[ $type == "$want" ]] && continue
+      if [[ $messages == 0 ]] && rmq_api DELETE "queues/$vhost/$name?if-empty=true"; then
+        say "rabbitmq: replaced empty $type queue $name (vhost ${vhost/\%2F//}) so it is declared $want"
+      else
+        say "rabbitmq: warning: queue $name (vhost ${vhost/\%2F//}) is $type with $messages messages; services asking for $want queues will refuse it until it is drained"
+      fi
+    done < <(sed 's/},{/}\n{/g' <<<"$listing")
+  done
+}
+
 # -------------------------------------------------------------- commands ---
 cmd_start() {
   local t0; t0=$(now_ms)
@@ -521,6 +547,7 @@ cmd_start() {
   pg_start            # ... while postgres and redis come up
   redis_start
   rmq_finish
+  rmq_queue_type
   local ms=$(( $(now_ms) - t0 ))
   say "start done in $((ms / 1000)).$(printf '%03d' $((ms % 1000)) | cut -c1-1)s (logs in ${LOGS#"$REPO_ROOT"/})"
 }

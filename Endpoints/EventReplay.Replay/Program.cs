@@ -84,9 +84,8 @@ builder.UseWolverine(options =>
 
 var app = builder.Build();
 await using (var connection = await app.Services.GetRequiredService<IConnectionFactory>().CreateConnectionAsync())
-await using (var channel = await connection.CreateChannelAsync())
 {
-    await channel.DeclareTopologyAsync(CancellationToken.None);
+    await app.Services.GetRequiredService<BrokerTopology>().DeclareAsync(connection, CancellationToken.None);
 }
 
 app.UseServiceDefaults();

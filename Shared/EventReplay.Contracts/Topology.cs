@@ -26,6 +26,9 @@ public static class Topology
     /// <summary>Where consumers answer replay batches (<see cref="Replays.ReplayBatchApplied"/>).</summary>
     public const string ReplayAcksQueue = "replay.acks";
 
+    /// <summary>Where the broker puts a replay command or answer that keeps coming back (quorum queues' delivery limit).</summary>
+    public const string ReplayDeadLetterQueue = "replay.dead";
+
     /// <summary>Fanout exchange of replay lifecycle events, for monitoring.</summary>
     public const string ReplayEventsExchange = "replay.events";
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
+using Microsoft.Extensions.Configuration;
 using Npgsql;
 using RabbitMQ.Client;
 using StackExchange.Redis;
@@ -43,7 +44,7 @@ public static class Backlog
         await using (var connection = await factory.CreateConnectionAsync())
         await using (var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true)))
         {
-            await channel.DeclareTopologyAsync(CancellationToken.None);
+            await BrokerTopology.From(new ConfigurationBuilder().AddEnvironmentVariables().Build()).DeclareAsync(connection, CancellationToken.None);
             await channel.QueuePurgeAsync(Topology.LiveQueue(consumer));
             await EnqueueAsync(channel, Topology.LiveQueue(consumer), events, accounts);
         }

@@ -18,7 +18,7 @@ namespace EventReplay.Producer.Publishing;
 /// (a PostgreSQL advisory lock held on its own connection); the others stand by.
 /// </summary>
 public sealed partial class EventPublisher(
-    NpgsqlDataSource dataSource, IConnectionFactory rabbit, PublishSignal signal, ILogger<EventPublisher> logger) : BackgroundService
+    NpgsqlDataSource dataSource, IConnectionFactory rabbit, BrokerTopology topology, PublishSignal signal, ILogger<EventPublisher> logger) : BackgroundService
 {
     public const int BatchSize = 500;
 
@@ -47,10 +47,10 @@ public sealed partial class EventPublisher(
 
         await EnsureCheckpointAsync(stoppingToken);
         await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, "the event publisher");
+        await topology.DeclareAsync(connection, stoppingToken);
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);
-        await channel.DeclareTopologyAsync(stoppingToken);
         LogLeading();
 
         var checkpoint = await ReadCheckpointAsync(stoppingToken);

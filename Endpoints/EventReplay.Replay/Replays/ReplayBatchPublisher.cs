@@ -12,7 +12,7 @@ namespace EventReplay.Replay.Replays;
 /// counts the batch as sent. One channel, reopened after a failure; batches are large, so Wolverine's outbox
 /// (a row per message) would double the writes for nothing the saga's own retries do not already give.
 /// </summary>
-public sealed class ReplayBatchPublisher(IConnectionFactory rabbit, ILogger<ReplayBatchPublisher> logger) : IAsyncDisposable
+public sealed class ReplayBatchPublisher(IConnectionFactory rabbit, BrokerTopology topology, ILogger<ReplayBatchPublisher> logger) : IAsyncDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -83,8 +83,8 @@ public sealed class ReplayBatchPublisher(IConnectionFactory rabbit, ILogger<Repl
 
         await ResetAsync();
         _connection = (await rabbit.CreateConnectionAsync(cancellationToken)).LogBlocking(logger, "the replay batch publisher");
+        await topology.DeclareAsync(_connection, cancellationToken);
         _channel = await _connection.CreateChannelAsync(new CreateChannelOptions(true, true), cancellationToken);
-        await _channel.DeclareTopologyAsync(cancellationToken);
         return _channel;
     }
 

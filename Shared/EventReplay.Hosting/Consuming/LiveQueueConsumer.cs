@@ -18,7 +18,7 @@ namespace EventReplay.Hosting.Consuming;
 /// </summary>
 public sealed partial class LiveQueueConsumer(
     string consumer, IEventBatchHandler handler, ReadModelCopies copies, GapRepair repair, IConnectionFactory rabbit,
-    ILogger<LiveQueueConsumer> logger) : BackgroundService
+    BrokerTopology topology, ILogger<LiveQueueConsumer> logger) : BackgroundService
 {
     public const int BatchSize = 500;
 
@@ -43,10 +43,10 @@ public sealed partial class LiveQueueConsumer(
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {
         await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, Topology.LiveQueue(consumer));
+        await topology.DeclareAsync(connection, stoppingToken);
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);
-        await channel.DeclareTopologyAsync(stoppingToken);
         await channel.BasicQosAsync(0, BatchSize * 2, global: false, stoppingToken);
 
         var inbox = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });

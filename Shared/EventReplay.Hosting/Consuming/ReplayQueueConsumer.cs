@@ -21,7 +21,8 @@ namespace EventReplay.Hosting.Consuming;
 /// which <see cref="RebuildCutOver"/> makes live and <see cref="RebuildAbandoned"/> drops.
 /// </summary>
 public sealed partial class ReplayQueueConsumer(
-    string consumer, IEventBatchHandler handler, ReadModelCopies copies, IConnectionFactory rabbit, ILogger<ReplayQueueConsumer> logger)
+    string consumer, IEventBatchHandler handler, ReadModelCopies copies, IConnectionFactory rabbit, BrokerTopology topology,
+    ILogger<ReplayQueueConsumer> logger)
     : BackgroundService
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -52,10 +53,10 @@ public sealed partial class ReplayQueueConsumer(
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {
         await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, Topology.ReplayQueue(consumer));
+        await topology.DeclareAsync(connection, stoppingToken);
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);
-        await channel.DeclareTopologyAsync(stoppingToken);
         await channel.BasicQosAsync(0, MaxGroup * 2, global: false, stoppingToken);
         _answered = Task.CompletedTask; // whatever was pending went with the previous channel (unacknowledged: redelivered)
 

@@ -1,5 +1,6 @@
 using System.Text;
 using EventReplay.Contracts;
+using EventReplay.Hosting;
 using RabbitMQ.Client;
 
 namespace EventReplay.Tests.Integration.Infrastructure;
@@ -7,23 +8,16 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 /// <summary>Direct access to the tests' RabbitMQ vhost: purge, send raw messages, read dead letters.</summary>
 public static class Broker
 {
+    /// <summary>The system's topology with the queue type the tests' services get (see <see cref="TestEnvironment.QueueType"/>).</summary>
+    public static BrokerTopology SystemTopology { get; } = new(TestEnvironment.QueueType);
+
     public static async Task PurgeAsync()
     {
         await using var connection = await ConnectAsync();
+        await SystemTopology.DeclareAsync(connection, CancellationToken.None);
         await using var channel = await connection.CreateChannelAsync();
-        await channel.ExchangeDeclareAsync(Topology.EventsExchange, ExchangeType.Fanout, durable: true);
-        foreach (var consumer in Topology.Consumers)
+        foreach (var (queue, _) in SystemTopology.Queues())
         {
-            foreach (var queue in new[] { Topology.LiveQueue(consumer), Topology.DeadLetterQueue(consumer), Topology.ReplayQueue(consumer) })
-            {
-                await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
-                await channel.QueuePurgeAsync(queue);
-            }
-        }
-
-        foreach (var queue in new[] { Topology.ReplayCommandsQueue, Topology.ReplayAcksQueue })
-        {
-            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
             await channel.QueuePurgeAsync(queue);
         }
     }
@@ -72,28 +66,52 @@ public static class Broker
 
     /// <summary>
     /// Takes every message now in a queue and puts back, in the same order and with the same properties, those the
-    /// filter keeps: how a test makes a published message go missing before its consumer sees it.
+    /// filter keeps: how a test makes a published message go missing before its consumer sees it. Reads with a
+    /// consumer, not basic.get, which queues with a single active consumer refuse; the queue's own consumer must be stopped.
     /// </summary>
     public static async Task<int> RemoveAsync(string queue, Func<string, bool> remove)
     {
         await using var connection = await ConnectAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
-        var kept = new List<(BasicProperties Properties, byte[] Body)>();
-        var removed = 0;
-        while (await channel.BasicGetAsync(queue, autoAck: true) is { } message)
+        var waiting = (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+        var taken = new List<(ulong Tag, BasicProperties Properties, byte[] Body)>();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var listener = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+        listener.ReceivedAsync += (_, message) =>
         {
-            if (remove(Encoding.UTF8.GetString(message.Body.Span)))
+            lock (taken)
+            {
+                taken.Add((message.DeliveryTag, new BasicProperties(message.BasicProperties), message.Body.ToArray()));
+                if (taken.Count >= waiting)
+                {
+                    all.TrySetResult();
+                }
+            }
+
+            return Task.CompletedTask;
+        };
+        if (waiting > 0)
+        {
+            var tag = await channel.BasicConsumeAsync(queue, autoAck: false, listener);
+            await all.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await channel.BasicCancelAsync(tag);
+        }
+
+        var removed = 0;
+        foreach (var (_, properties, body) in taken)
+        {
+            if (remove(Encoding.UTF8.GetString(body)))
             {
                 removed++;
                 continue;
             }
 
-            kept.Add((new BasicProperties(message.BasicProperties), message.Body.ToArray()));
+            await channel.BasicPublishAsync("", queue, mandatory: true, properties, body);
         }
 
-        foreach (var (properties, body) in kept)
+        if (taken.Count > 0)
         {
-            await channel.BasicPublishAsync("", queue, mandatory: true, properties, body);
+            await channel.BasicAckAsync(taken[^1].Tag, multiple: true);
         }
 
         return removed;

@@ -26,12 +26,16 @@ public static class TestEnvironment
     public static string RedisConnectionString { get; } =
         Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_REDIS") ?? "127.0.0.1:6379,defaultDatabase=1";
 
-    /// <summary>The connection strings a service process of the tests gets, each overridable.</summary>
+    /// <summary>The RabbitMQ queue type the tests' services use: the system's default unless EVENTREPLAY_TEST_QUEUE_TYPE says.</summary>
+    public static Hosting.QueueType QueueType { get; } = Hosting.BrokerTopology.Parse(Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_QUEUE_TYPE")).Type;
+
+    /// <summary>The connection strings (and queue type) a service process of the tests gets, each overridable.</summary>
     public static Dictionary<string, string> ServiceConnections(string? postgres = null, string? redis = null, string? rabbitmq = null) => new()
     {
         ["ConnectionStrings__postgres"] = postgres ?? PostgresConnectionString,
         ["ConnectionStrings__rabbitmq"] = rabbitmq ?? RabbitMqConnectionString,
         ["ConnectionStrings__redis"] = redis ?? RedisConnectionString,
+        ["RabbitMq__QueueType"] = QueueType.ToString().ToLowerInvariant(),
     };
 
     public static string LogDirectory { get; } = Directory.CreateDirectory(Path.Combine(RepoRoot, ".local", "logs", "tests")).FullName;
