@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# eng/lb.sh start DIR PORT BACKEND... | stop DIR
+# eng/lb.sh start DIR PORT BACKEND... | run DIR PORT BACKEND... | stop DIR
 #
 # HAProxy (Debian package) as the load balancer in front of the API gateways: listens on 127.0.0.1:PORT,
 # round-robins over the BACKEND host:port pairs, checks each gateway's /health/live every second and takes a
 # gateway out after two failed checks. Only connection failures are retried (on another gateway): a request
 # that reached a gateway is never sent twice, so a command cannot be applied twice by the balancer.
 # Config, pid file and error pages are written to DIR.
+# start runs HAProxy as a daemon and returns once it listens; run keeps it in the foreground (no pid file), for
+# eng/supervise.sh to restart it when it dies; stop ends a daemon that start began.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-action=${1:?usage: $0 start DIR PORT BACKEND... | stop DIR}
-dir=${2:?usage: $0 start DIR PORT BACKEND... | stop DIR}
+usage="usage: $0 start|run DIR PORT BACKEND... | stop DIR"
+action=${1:?$usage}
+dir=${2:?$usage}
 
 stop() {
   if [[ -f "$dir/haproxy.pid" ]]; then
@@ -20,21 +23,21 @@ stop() {
   fi
 }
 
-case "$action" in
-  start)
-    port=${3:?usage: $0 start DIR PORT BACKEND...}
-    shift 3
-    (( $# > 0 )) || { echo "lb: no backends given" >&2; exit 2; }
-    command -v haproxy >/dev/null || { echo "lb: haproxy is not installed; run eng/services.sh start" >&2; exit 1; }
-    mkdir -p "$dir"
-    stop
-    for code in 502 503 504; do cp "$ROOT/eng/haproxy/$code.http" "$dir/$code.http"; done
-    {
-      cat <<CFG
-global
-    daemon
+write_config() {  # write_config daemon|foreground PORT BACKEND...
+  local mode=$1 port=$2
+  shift 2
+  (( $# > 0 )) || { echo "lb: no backends given" >&2; exit 2; }
+  command -v haproxy >/dev/null || { echo "lb: haproxy is not installed; run eng/services.sh start" >&2; exit 1; }
+  mkdir -p "$dir"
+  for code in 502 503 504; do cp "$ROOT/eng/haproxy/$code.http" "$dir/$code.http"; done
+  {
+    echo "global"
+    if [[ $mode == daemon ]]; then
+      echo "    daemon"
+      echo "    pidfile $dir/haproxy.pid"
+    fi
+    cat <<CFG
     maxconn 4096
-    pidfile $dir/haproxy.pid
 
 defaults
     mode http
@@ -60,13 +63,21 @@ backend gateways
     http-check expect status 200
     default-server inter 1s fastinter 500ms fall 2 rise 1
 CFG
-      n=0
-      for backend in "$@"; do
-        n=$((n + 1))
-        echo "    server gateway$n $backend check"
-      done
-    } >"$dir/haproxy.cfg"
-    haproxy -q -c -f "$dir/haproxy.cfg"
+    local n=0 backend
+    for backend in "$@"; do
+      n=$((n + 1))
+      echo "    server gateway$n $backend check"
+    done
+  } >"$dir/haproxy.cfg"
+  haproxy -q -c -f "$dir/haproxy.cfg"
+}
+
+case "$action" in
+  start)
+    port=${3:?$usage}
+    shift 3
+    write_config daemon "$port" "$@"
+    stop
     haproxy -f "$dir/haproxy.cfg"
     for _ in $(seq 1 50); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then exit 0; fi
@@ -75,11 +86,19 @@ CFG
     echo "lb: haproxy did not start listening on 127.0.0.1:$port" >&2
     exit 1
     ;;
+  run)
+    port=${3:?$usage}
+    shift 3
+    write_config foreground "$port" "$@"
+    stop
+    # -db: stay in the foreground, so whoever started us sees HAProxy exit; SIGTERM stops it.
+    exec haproxy -db -f "$dir/haproxy.cfg"
+    ;;
   stop)
     stop
     ;;
   *)
-    echo "usage: $0 start DIR PORT BACKEND... | stop DIR" >&2
+    echo "$usage" >&2
     exit 2
     ;;
 esac

@@ -3,6 +3,8 @@
 # starts the producer, both consumers, the replay service and two API gateways behind HAProxy, with the public API on http://127.0.0.1:8080,
 # and on Ctrl-C or SIGTERM stops every process it started (the services too, unless they were already
 # running before).
+# Each process it starts runs under eng/supervise.sh: one that exits or is killed is started again (after 1 s,
+# doubling up to 30 s while it keeps failing) with one line saying so, and everything else keeps running.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -17,49 +19,110 @@ GATEWAYS=(127.0.0.1:5201 127.0.0.1:5202)
 LOGS="$ROOT/.local/logs"
 LB_DIR="$ROOT/.local/haproxy"
 
+# A port already taken would only make its service fail and be restarted for ever: refuse to start instead.
+for address in "127.0.0.1:$PORT" "${PRODUCER#http://}" "${BALANCES#http://}" "${STATISTICS#http://}" \
+               "${REPLAY#http://}" "${GATEWAYS[@]}"; do
+  if (exec 3<>"/dev/tcp/${address%:*}/${address##*:}") 2>/dev/null; then
+    echo "run: $address is already in use (another eng/run.sh?); stop that first" >&2
+    exit 1
+  fi
+done
+
 services_were_up=false
 if eng/services.sh status >/dev/null 2>&1; then services_were_up=true; fi
 eng/services.sh start
+mkdir -p "$LOGS"
 
-echo "run: building"
-dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
-
-pids=()
-stop_all() {
+declare -A names     # pid of each eng/supervise.sh we run -> the name of its process
+declare -A commands  # name -> its command, quoted for eval
+loggers=()           # the processes writing their output to the terminal and the logs
+stop_all() {  # stop_all EXIT-STATUS
   # Finish the clean-up even if the terminal or a pipe reading our output is already gone.
   trap '' INT TERM PIPE
   trap - EXIT
   set +e
   echo "run: stopping" 2>/dev/null
-  eng/lb.sh stop "$LB_DIR"
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  # Each supervisor stops its process (SIGTERM, SIGKILL after 30 s) and restarts nothing from then on.
+  for pid in "${!names[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${!names[@]}"; do wait "$pid" 2>/dev/null; done
+  for pid in "${loggers[@]}"; do wait "$pid" 2>/dev/null; done
   if [[ $services_were_up == false ]]; then
     eng/services.sh stop 2>&1 | tee -p -a "$LOGS/run.log"
   fi
   echo "run: stopped" 2>/dev/null
-  exit 0
+  exit "$1"
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all 0' INT TERM
+trap 'stop_all $?' EXIT
+
+echo "run: building"
+dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
+
+supervise() {  # supervise NAME COMMAND...: output to the terminal prefixed [NAME] and to NAME.log
+  local name=$1 out note
+  shift
+  commands[$name]=$(printf '%q ' "$@")
+  exec {out}> >(sed -u "s/^/[$name] /" | tee -a "$LOGS/$name.log")
+  loggers+=($!)
+  # The supervisor's own lines (restarts) stand out on the terminal and are kept in the service's log too.
+  exec {note}> >(tee -a "$LOGS/$name.log" >&2)
+  loggers+=($!)
+  SUPERVISE_TAG=run SUPERVISE_LOG_FD=$note eng/supervise.sh "$name" -- "$@" >&"$out" 2>&1 &
+  names[$!]=$name
+  exec {out}>&- {note}>&-
+}
 
 start_service() {  # start_service NAME URL FOLDER/PROJECT [VAR=VALUE...]
   local name=$1 url=$2 path=$3
   shift 3
-  mkdir -p "$LOGS"
   # Run from the build output so the service finds its appsettings.json.
-  (cd "$path/bin/Release/net10.0" && { (( $# == 0 )) || export "$@"; } && ASPNETCORE_URLS=$url exec dotnet "$(basename "$path").dll") \
-    > >(sed -u "s/^/[$name] /" | tee -a "$LOGS/$name.log") 2>&1 &
-  pids+=($!)
+  supervise "$name" env -C "$path/bin/Release/net10.0" "$@" "ASPNETCORE_URLS=$url" dotnet "$(basename "$path").dll"
 }
 
-wait_ready() {  # wait_ready URL
-  for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "$1"; then return 0; fi
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "run: a service exited; see $LOGS" >&2; exit 1; }; done
+running() {  # running PID: alive and not a zombie waiting to be reaped
+  local line rest
+  line=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  rest=${line##*) }
+  [[ ${rest%% *} != Z ]]
+}
+
+# A supervisor ends only when killed from outside (pkill -f matches its command line too), and its process gets
+# SIGTERM with it: start it again rather than leave the process unsupervised or stop everything.
+revive_supervisors() {
+  local pid name status
+  for pid in "${!names[@]}"; do
+    running "$pid" && continue
+    status=0
+    wait "$pid" 2>/dev/null || status=$?
+    name=${names[$pid]}
+    unset "names[$pid]"
+    (( status > 128 )) && status="signal $(kill -l $((status - 128)))" || status="code $status"
+    # The second of waiting keeps a supervisor that cannot start at all from being started in a tight loop.
+    echo "run: the supervisor of $name ended ($status); starting it again in 1 s" >&2
+    sleep 1
+    eval "supervise $name ${commands[$name]}"
+  done
+}
+
+not_ready=()
+wait_ready() {  # wait_ready NAME=URL...: until each answers 2xx, or 120 s at most
+  local pending=("$@") left entry deadline=$((SECONDS + 120))
+  while :; do
+    left=()
+    for entry in "${pending[@]}"; do
+      curl -fs -o /dev/null --max-time 2 "${entry#*=}" 2>/dev/null || left+=("$entry")
+    done
+    (( ${#left[@]} == 0 )) && return 0
+    pending=("${left[@]}")
+    revive_supervisors
+    if (( SECONDS >= deadline )); then
+      # Not a reason to stop the rest: a process that keeps failing keeps being restarted, with a line each time.
+      for entry in "${pending[@]}"; do not_ready+=("${entry%%=*}"); done
+      echo "run: not ready after 120 s: ${not_ready[*]}; each process is restarted whenever it exits (logs in $LOGS)" >&2
+      return 0
+    fi
     sleep 0.5
   done
-  echo "run: $1 did not become ready; see $LOGS" >&2
-  exit 1
 }
 
 start_service producer "$PRODUCER" Endpoints/EventReplay.Producer
@@ -67,6 +130,7 @@ start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances
 start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics
 start_service replay "$REPLAY" Endpoints/EventReplay.Replay
 n=0
+gateway_checks=()
 for gateway in "${GATEWAYS[@]}"; do
   n=$((n + 1))
   start_service "gateway$n" "http://$gateway" Gateway/EventReplay.Gateway \
@@ -74,27 +138,31 @@ for gateway in "${GATEWAYS[@]}"; do
     "ReverseProxy__Clusters__balances__Destinations__b1__Address=$BALANCES/" \
     "ReverseProxy__Clusters__statistics__Destinations__s1__Address=$STATISTICS/" \
     "ReverseProxy__Clusters__replay__Destinations__r1__Address=$REPLAY/"
+  gateway_checks+=("gateway$n=http://$gateway/health")
 done
-wait_ready "$PRODUCER/health"
-wait_ready "$BALANCES/health"
-wait_ready "$STATISTICS/health"
-wait_ready "$REPLAY/health"
-for gateway in "${GATEWAYS[@]}"; do wait_ready "http://$gateway/health"; done
-eng/lb.sh start "$LB_DIR" "$PORT" "${GATEWAYS[@]}"
-wait_ready "http://127.0.0.1:$PORT/api/events?limit=1"
+wait_ready "producer=$PRODUCER/health" "balances=$BALANCES/health" "statistics=$STATISTICS/health" \
+  "replay=$REPLAY/health" "${gateway_checks[@]}"
+supervise lb eng/lb.sh run "$LB_DIR" "$PORT" "${GATEWAYS[@]}"
+(( ${#not_ready[@]} > 0 )) || wait_ready "public API=http://127.0.0.1:$PORT/api/events?limit=1"
 
+if (( ${#not_ready[@]} == 0 )); then
+  echo "run: EventReplay is up"
+else
+  echo "run: EventReplay is running; not ready yet: ${not_ready[*]}"
+fi
 cat <<INFO
-run: EventReplay is up
   public API     http://127.0.0.1:$PORT/api/...   (HAProxy → gateways ${GATEWAYS[*]} → services)
   health         http://127.0.0.1:$PORT/health        (a gateway's; producer: $PRODUCER/health)
   OpenAPI        http://127.0.0.1:$PORT/openapi/v1.json
   replays        http://127.0.0.1:$PORT/api/replays   (CLI: eng/eventreplay replay --help)
   RabbitMQ UI    http://127.0.0.1:15672 (eventreplay / eventreplay)
   logs           $LOGS
+  restarts       a process that exits or is killed is started again after 1 s (doubling up to 30 s)
 run: press Ctrl-C to stop
 INFO
 
-# Stay in the foreground until a service exits or we are told to stop.
-wait -n "${pids[@]}"
-echo "run: a service exited; see $LOGS" >&2
-exit 1
+# Stay in the foreground until we are told to stop; the supervisors restart whatever exits.
+while :; do
+  wait -n "${!names[@]}" 2>/dev/null || true
+  revive_supervisors
+done

@@ -11,7 +11,8 @@
 #                  mgmt 127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}, vhosts / and eventreplay_tests
 #   Redis 7        127.0.0.1:${ER_REDIS_PORT:-6379}
 #
-# start  installs missing packages (apt, root only), starts what is not running,
+# start  installs missing packages (apt, root only; with HAProxy for eng/lb.sh and docker-compose, which a
+#        test uses to validate docker-compose.yml), starts what is not running,
 #        reuses a compatible server already listening on a port, is idempotent.
 # stop   stops only what this script started (.local/ instances).
 # status one line per service; exits non-zero if any service is down.
@@ -46,6 +47,9 @@ REDIS_DIR="$LOCAL/redis"
 REDIS_PID_FILE="$REDIS_DIR/redis.pid"
 
 APT_PACKAGES="postgresql rabbitmq-server redis-server haproxy"
+# Installed without its recommended docker.io: the tests only need it to validate docker-compose.yml, and the
+# engine's package would start a Docker daemon that rewrites the firewall.
+APT_PACKAGES_NO_RECOMMENDS="docker-compose"
 
 if [[ $EUID -eq 0 ]]; then PG_OS_USER=postgres; else PG_OS_USER=$(id -un); fi
 PG_SUPER=$PG_OS_USER   # superuser created by initdb; peer auth over the unix socket
@@ -134,18 +138,30 @@ ensure_installed() {
   [[ -x $RMQ_BIN/rabbitmq-server ]] || missing+=(rabbitmq-server)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   (( ${#missing[@]} == 0 )) && return 0
+  local install="apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES"
+  install+=" && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_PACKAGES_NO_RECOMMENDS"
   if [[ $EUID -ne 0 ]]; then
+    if [[ ${missing[*]} == docker-compose ]]; then
+      # Only a test needs it (it fails without it); running the system does not.
+      say "missing: docker-compose (the test of docker-compose.yml fails without it); install it with:"
+      echo "sudo sh -c '$install'"
+      return 0
+    fi
     say "missing: ${missing[*]}; install them with:"
-    echo "sudo sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES'"
+    echo "sudo sh -c '$install'"
     exit 1
   fi
   say "installing (missing: ${missing[*]}) ..."
   apt-get update -qq
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_PACKAGES_NO_RECOMMENDS
   if [[ ! -x $PG_BIN/postgres || ! -x $RMQ_BIN/rabbitmq-server ]] \
-     || ! command -v redis-server >/dev/null || ! command -v haproxy >/dev/null; then
+     || ! command -v redis-server >/dev/null || ! command -v haproxy >/dev/null \
+     || ! command -v docker-compose >/dev/null; then
     die "packages still missing after apt-get install"
   fi
 }
