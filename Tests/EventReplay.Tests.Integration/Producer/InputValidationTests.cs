@@ -89,6 +89,27 @@ public class InputValidationTests : ProducerTest
         await AssertProblem(response, HttpStatusCode.RequestEntityTooLarge);
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task A_body_of_exactly_64_KiB_is_accepted_however_it_is_framed(bool chunked)
+    {
+        var id = ProducerApi.NewAccountId();
+        await Api.OpenedAsync(id);
+        var head = Encoding.UTF8.GetBytes("""{"amount":1,"note":" """);
+        var body = new byte[64 * 1024];
+        head.CopyTo(body, 0);
+        body.AsSpan(head.Length, body.Length - head.Length - 2).Fill((byte)'x');
+        "\"}"u8.CopyTo(body.AsSpan(body.Length - 2));
+        using var content = chunked ? new StreamContent(new MemoryStream(body)) : (HttpContent)new ByteArrayContent(body);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/accounts/{id}/deposits") { Content = content };
+        request.Headers.TransferEncodingChunked = chunked;
+
+        using var response = await Api.Http.SendAsync(request);
+
+        await ProducerApi.BodyAsync(response, 200);
+    }
+
     [TestCase("")]
     [TestCase("   ")]
     public async Task Blank_owners_are_400(string owner)
