@@ -15,12 +15,16 @@ namespace EventReplay.Hosting;
 
 public static class ServiceDefaults
 {
+    /// <summary>The largest request body any service or gateway takes (its bytes, however the request frames them).</summary>
     public const long MaxRequestBodyBytes = 64 * 1024;
 
     /// <summary>Hosting concerns every service shares: limits, problem details, health, telemetry.</summary>
     public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder)
     {
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
+        // Kestrel counts a chunked body's framing (every chunk's size line) against its limit, so at MaxRequestBodyBytes
+        // it refused chunked bodies a few bytes short of it: its limit leaves room for the framing, and whatever reads a
+        // body (JsonBody, the gateway's BodyLimit) holds the body itself to MaxRequestBodyBytes.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = 2 * MaxRequestBodyBytes);
         builder.Logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;
