@@ -59,6 +59,36 @@ public class ReplayBatchReaderTests
         });
     }
 
+    // A name given twice in one object: the batch's, an event's (in the same or another case, as the names are read
+    // in any case), or anywhere inside an event's data or a property nobody reads.
+    [TestCase("""{"replayId":"r","replayId":"s","events":[]}""", "replayId")]
+    [TestCase("""{"replayId":"r","sequence":1,"Sequence":2,"events":[]}""", "Sequence")]
+    [TestCase("""{"replayId":"r","events":[{"position":1,"version":1,"version":2}]}""", "version")]
+    [TestCase("""{"replayId":"r","events":[{"position":1,"streamId":"a","STREAMID":"b"}]}""", "STREAMID")]
+    [TestCase("""{"replayId":"r","events":[{"position":1,"data":{"amount":1,"amount":2}}]}""", "amount")]
+    [TestCase("""{"replayId":"r","events":[{"position":1,"data":{"a":{"b":[{"amount":1,"\u0061mount":2}]}}}]}""", "amount")]
+    [TestCase("""{"replayId":"r","extra":{"x":1,"x":2},"events":[]}""", "x")]
+    public void A_property_named_twice_in_one_object_is_refused(string json, string name)
+    {
+        var body = Encoding.UTF8.GetBytes(json);
+
+        Assert.That(() => ReplayBatchReader.Read(body), Throws.InstanceOf<JsonException>().With.Message.Contains($"'{name}'"));
+    }
+
+    [Test]
+    public void The_same_names_in_different_objects_and_names_differing_in_more_than_case_are_read()
+    {
+        var body = Encoding.UTF8.GetBytes("""
+            {"replayId":"r","sequence":1,"events":[
+              {"position":1,"streamId":"a","data":{"accountId":"a","owner":"o","nested":{"accountId":"b"}}},
+              {"position":2,"streamId":"a","data":{"accountId":"a","Account":"x","amount":1}}]}
+            """);
+
+        var batch = ReplayBatchReader.Read(body);
+
+        Assert.That(batch.Events.Select(e => e.Position), Is.EqualTo(new[] { 1L, 2L }));
+    }
+
     private static void AssertSame(byte[] body)
     {
         var theirs = JsonSerializer.Deserialize<ReplayBatch>(body, Web)!;
