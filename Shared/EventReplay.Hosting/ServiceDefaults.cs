@@ -1,3 +1,4 @@
+using EventReplay.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -32,6 +33,8 @@ public static class ServiceDefaults
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
 
+        // A JSON body naming a property twice is refused wherever ASP.NET Core binds one (JsonBody checks every object).
+        builder.Services.ConfigureHttpJsonOptions(json => StrictJson.RefuseDuplicates(json.SerializerOptions));
         builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
             context.ProblemDetails.Extensions["traceId"] = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? context.HttpContext.TraceIdentifier);
         builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
