@@ -27,7 +27,7 @@ public sealed partial class LiveQueueConsumer(
     // Links a batch span keeps to the traces of the events it applied.
     private const int MaxLinks = 64;
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly JsonSerializerOptions Json = StrictJson.Options;
 
     private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent);
 

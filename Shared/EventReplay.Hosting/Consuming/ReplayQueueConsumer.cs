@@ -24,7 +24,7 @@ public sealed partial class ReplayQueueConsumer(
     string consumer, IEventBatchHandler handler, ReadModelCopies copies, IConnectionFactory rabbit, ILogger<ReplayQueueConsumer> logger)
     : BackgroundService
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly JsonSerializerOptions Json = StrictJson.Options;
 
     /// <summary>At most this many waiting batches of one replay are applied in one transaction.</summary>
     public const int MaxGroup = 8;
