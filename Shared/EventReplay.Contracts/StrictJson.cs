@@ -16,7 +16,7 @@ public static class StrictJson
     /// </summary>
     public static JsonSerializerOptions Options { get; } = Strict(new JsonSerializerOptions(JsonSerializerDefaults.Web));
 
-    /// <summary>Makes options created elsewhere (ASP.NET Core's, the message framework's) refuse a property given twice.</summary>
+    /// <summary>Makes options made elsewhere (ASP.NET Core's, the message framework's) refuse a property given twice.</summary>
     public static void RefuseDuplicates(JsonSerializerOptions options) => options.AllowDuplicateProperties = false;
 
     /// <summary>

@@ -61,7 +61,8 @@ public static class BodyLimit
 
             return;
         }
-        catch (Exception exception) when (exception is IOException or OperationCanceledException && context.RequestAborted.IsCancellationRequested)
+        catch (Exception exception) when (exception is IOException or OperationCanceledException
+                                          && context.RequestAborted.IsCancellationRequested)
         {
             return; // the client went away: nobody to answer
         }

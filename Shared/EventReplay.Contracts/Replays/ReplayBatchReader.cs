@@ -265,7 +265,10 @@ public static class ReplayBatchReader
 
                 var earlierName = JsonMarshal.GetRawUtf8PropertyName(earlier);
                 // As the document holds them; only a name with an escape needs unescaping to compare.
-                if ((escaped || earlierName.Contains((byte)'\\')) ? property.NameEquals(earlier.Name) : name.SequenceEqual(earlierName))
+                var same = escaped || earlierName.Contains((byte)'\\')
+                    ? property.NameEquals(earlier.Name)
+                    : name.SequenceEqual(earlierName);
+                if (same)
                 {
                     return true;
                 }
@@ -283,7 +286,9 @@ public static class ReplayBatchReader
     {
         private readonly byte[][] _utf8 = [.. names.Select(System.Text.Encoding.UTF8.GetBytes)];
 
-        /// <summary>The property's position (-1: none of them), marked in <paramref name="seen"/>: a second one in any case is refused.</summary>
+        /// <summary>
+        /// The property's position (-1: none of them), marked in <paramref name="seen"/>: a second one in any case is refused.
+        /// </summary>
         public int IndexOf(JsonProperty property, ref int seen)
         {
             var index = IndexOf(property);
