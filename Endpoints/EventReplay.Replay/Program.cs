@@ -44,6 +44,8 @@ builder.UseWolverine(options =>
     // (inbox, outbox, scheduled timeouts) at once, instead of waiting for a dead node to be detected.
     options.Durability.Mode = DurabilityMode.Solo;
     options.UseRabbitMq(new Uri(builder.RequiredConnectionString("rabbitmq")));
+    // Commands and answers from any AMQP client: one with a property given twice is dead-lettered, not half-read.
+    options.UseSystemTextJsonForSerialization(StrictJson.RefuseDuplicates);
     options.Policies.AutoApplyTransactions();
     options.Policies.UseDurableLocalQueues();
     options.Policies.UseDurableOutboxOnAllSendingEndpoints();
@@ -59,7 +61,10 @@ builder.UseWolverine(options =>
     // Everything that moves a running saga (answers and its own steps) goes through one durable, sequential queue:
     // two such messages of one replay are never handled at once, so they never race for its document. (With two
     // sequential queues, answers and steps met on the document often enough that retries dominated.)
-    options.ListenToRabbitQueue(Topology.ReplayAcksQueue).UseDurableInbox().Sequential();
+    // An answer that cannot be read is kept like an unreadable command (Wolverine's default, RabbitMQ's own dead-letter
+    // exchange, is not declared on our queues: the broker dropped such an answer).
+    options.ListenToRabbitQueue(Topology.ReplayAcksQueue).UseDurableInbox().Sequential()
+        .DeadLetterQueueing(new DeadLetterQueue("replay.acks.dead", DeadLetterQueueMode.WolverineStorage));
     options.PublishMessage<ReplayPlanned>().ToRabbitQueue(Topology.ReplayAcksQueue);
     options.PublishMessage<ReplayBatchesSent>().ToRabbitQueue(Topology.ReplayAcksQueue);
     options.PublishMessage<ReplayCheck>().ToRabbitQueue(Topology.ReplayAcksQueue);

@@ -12,6 +12,11 @@ var app = builder.Build();
 app.UseProblemResponses();
 app.UseCorrelationId();
 app.MapDefaultEndpoints();
-app.MapReverseProxy(proxy => proxy.Use(ProxyErrors.AsProblemDetailsAsync));
+app.MapReverseProxy(proxy =>
+{
+    // Every route: a body over the services' limit is a 413 here, before anything is forwarded.
+    proxy.Use(BodyLimit.WithinLimitAsync);
+    proxy.Use(ProxyErrors.AsProblemDetailsAsync);
+});
 
 app.Run();

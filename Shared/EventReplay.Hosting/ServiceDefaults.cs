@@ -1,3 +1,4 @@
+using EventReplay.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -15,12 +16,16 @@ namespace EventReplay.Hosting;
 
 public static class ServiceDefaults
 {
+    /// <summary>The largest request body any service or gateway takes (its bytes, however the request frames them).</summary>
     public const long MaxRequestBodyBytes = 64 * 1024;
 
     /// <summary>Hosting concerns every service shares: limits, problem details, health, telemetry.</summary>
     public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder)
     {
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = MaxRequestBodyBytes);
+        // Kestrel counts a chunked body's framing (every chunk's size line) against its limit, so at MaxRequestBodyBytes
+        // it refused chunked bodies a few bytes short of it: its limit leaves room for the framing, and whatever reads a
+        // body (JsonBody, the gateway's BodyLimit) holds the body itself to MaxRequestBodyBytes.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = 2 * MaxRequestBodyBytes);
         builder.Logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;
@@ -28,6 +33,8 @@ public static class ServiceDefaults
             console.TimestampFormat = "HH:mm:ss.fff ";
         });
 
+        // A JSON body naming a property twice is refused wherever ASP.NET Core binds one (JsonBody checks every object).
+        builder.Services.ConfigureHttpJsonOptions(json => StrictJson.RefuseDuplicates(json.SerializerOptions));
         builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
             context.ProblemDetails.Extensions["traceId"] = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? context.HttpContext.TraceIdentifier);
         builder.Services.AddExceptionHandler<ProblemExceptionHandler>();

@@ -18,14 +18,6 @@ public static class Problems
     public static IResult PreconditionFailed(string detail) =>
         TypedResults.Problem(detail, statusCode: StatusCodes.Status412PreconditionFailed, title: "Version mismatch");
 
-    public static IResult TooLarge() =>
-        TypedResults.Problem("The request body must be at most 64 KiB.", statusCode: StatusCodes.Status413PayloadTooLarge,
-            title: "Request body too large");
-
-    public static IResult UnsupportedMediaType() =>
-        TypedResults.Problem("The request body must be JSON (Content-Type: application/json).",
-            statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type");
-
     public static IResult Unavailable(HttpResponse response, string detail)
     {
         response.Headers.RetryAfter = "1";

@@ -1,4 +1,5 @@
 using EventReplay.Contracts.Replays;
+using EventReplay.Hosting;
 using Marten;
 using Wolverine;
 
@@ -42,7 +43,7 @@ public static class ReplayEndpoints
     public static void MapReplays(this WebApplication app)
     {
         var replays = app.MapGroup("/api/replays").WithTags("Replays");
-        replays.MapPost("", StartAsync);
+        replays.MapPost("", StartAsync).Accepts<ReplayRequest>("application/json");
         replays.MapGet("", ListAsync);
         replays.MapGet("/{id}", ShowAsync);
         replays.MapPost("/{id}/pause", (string id, IMessageBus bus, IQuerySession session, CancellationToken ct) =>
@@ -53,10 +54,16 @@ public static class ReplayEndpoints
             ControlAsync(id, new CancelReplay(id), bus, session, ct));
     }
 
-    private static async Task<IResult> StartAsync(ReplayRequest request, HttpRequest http, IMessageBus bus, IQuerySession session,
-        ReplayLog log, TimeProvider clock, CancellationToken cancellationToken)
+    private static async Task<IResult> StartAsync(HttpRequest http, IMessageBus bus, IQuerySession session, ReplayLog log,
+        TimeProvider clock, CancellationToken cancellationToken)
     {
-        var command = request.ToCommand(http.Headers[RequestedByHeader].FirstOrDefault());
+        var (request, problem) = await JsonBody.ReadAsync<ReplayRequest>(http, cancellationToken);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var command = request!.ToCommand(http.Headers[RequestedByHeader].FirstOrDefault());
         var errors = ReplayRules.Validate(command);
         if (errors.Count > 0)
         {

@@ -6,7 +6,7 @@ namespace EventReplay.Contracts.Accounts;
 /// <summary>Reads the data of a recorded account event into its contract record, by its stable type name.</summary>
 public static class AccountEventData
 {
-    private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    private static readonly JsonSerializerOptions Options = new(StrictJson.Options)
     {
         NumberHandling = JsonNumberHandling.Strict,
     };

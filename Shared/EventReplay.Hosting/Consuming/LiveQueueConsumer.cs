@@ -27,7 +27,7 @@ public sealed partial class LiveQueueConsumer(
     // Links a batch span keeps to the traces of the events it applied.
     private const int MaxLinks = 64;
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly JsonSerializerOptions Json = StrictJson.Options;
 
     // Cache and gap repair also run this often while the queue never idles.
     private static readonly TimeSpan MaintenanceInterval = TimeSpan.FromSeconds(5);

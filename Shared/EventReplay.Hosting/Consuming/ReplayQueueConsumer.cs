@@ -25,7 +25,7 @@ public sealed partial class ReplayQueueConsumer(
     ILogger<ReplayQueueConsumer> logger)
     : BackgroundService
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly JsonSerializerOptions Json = StrictJson.Options;
 
     /// <summary>At most this many waiting batches of one replay are applied in one transaction.</summary>
     public const int MaxGroup = 8;

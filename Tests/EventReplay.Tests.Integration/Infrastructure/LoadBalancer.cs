@@ -17,7 +17,10 @@ public sealed class LoadBalancer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await RunAsync(["stop", _directory]);
-        Directory.Delete(_directory, recursive: true);
+        if (Directory.Exists(_directory))
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
     }
 
     private static Task RunAsync(string[] arguments) => Scripts.RunAsync("lb.sh", arguments);

@@ -40,7 +40,17 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
         IReadOnlyDictionary<string, string>? environment = null)
     {
         var stack = new ServiceStack(postgres, redis, rabbitmq, environment);
-        await stack.StartAsync();
+        try
+        {
+            await stack.StartAsync();
+        }
+        catch
+        {
+            // A fixture whose set-up failed never gets the stack to stop: the processes that did start must not outlive it.
+            await stack.DisposeAsync();
+            throw;
+        }
+
         return stack;
     }
 

@@ -54,6 +54,44 @@ public class InputValidationTests : ProducerTest
         Assert.That(problem.TryGetProperty("errors", out _), Is.True);
     }
 
+    // A client and the server could each take a different one of the two values: a name given twice is refused,
+    // in any case (names bind in any case), in any object of the body, even one the command does not read.
+    [TestCase("""{"amount":1,"amount":2}""", "amount")]
+    [TestCase("""{"amount":2,"amount":2}""", "amount")]
+    [TestCase("""{"amount":1,"Amount":2}""", "Amount")]
+    [TestCase("""{"amount":1,"\u0061mount":2}""", "amount")]
+    [TestCase("""{"amount":1,"note":"a","note":"b"}""", "note")]
+    [TestCase("""{"amount":1,"note":{"by":"a","by":"b"}}""", "note.by")]
+    [TestCase("""{"amount":1,"notes":[{"by":"a"},{"by":"b","BY":"c"}]}""", "notes[1].BY")]
+    public async Task A_property_given_twice_is_400_naming_it(string json, string name)
+    {
+        using var deposit = await Api.PostJsonAsync($"/api/accounts/{_id}/deposits", json);
+        using var withdrawal = await Api.PostJsonAsync($"/api/accounts/{_id}/withdrawals", json);
+
+        foreach (var response in new[] { deposit, withdrawal })
+        {
+            var problem = await AssertProblem(response, HttpStatusCode.BadRequest);
+            Assert.That(problem.GetProperty("errors").EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { name }), problem.ToString());
+        }
+    }
+
+    [TestCase("""{"accountId":"{id}","owner":"Ada","owner":"Bob"}""", "owner")]
+    [TestCase("""{"accountId":"{id}","AccountId":"{id}-2","owner":"Ada"}""", "AccountId")]
+    public async Task An_open_command_with_a_property_given_twice_is_400_and_opens_nothing(string json, string name)
+    {
+        var id = ProducerApi.NewAccountId();
+
+        using var response = await Api.PostJsonAsync("/api/accounts", json.Replace("{id}", id, StringComparison.Ordinal));
+
+        var problem = await AssertProblem(response, HttpStatusCode.BadRequest);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(problem.GetProperty("errors").TryGetProperty(name, out _), Is.True, problem.ToString());
+            Assert.That(await Api.StreamAsync(id), Is.Null);
+            Assert.That(await Api.StreamAsync(id + "-2"), Is.Null);
+        });
+    }
+
     [TestCase("application/json; charset=utf-16")]
     [TestCase("application/json; charset=iso-8859-1")]
     [TestCase("text/plain")]
@@ -87,6 +125,27 @@ public class InputValidationTests : ProducerTest
         using var response = await Api.Http.SendAsync(request);
 
         await AssertProblem(response, HttpStatusCode.RequestEntityTooLarge);
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task A_body_of_exactly_64_KiB_is_accepted_however_it_is_framed(bool chunked)
+    {
+        var id = ProducerApi.NewAccountId();
+        await Api.OpenedAsync(id);
+        var head = Encoding.UTF8.GetBytes("""{"amount":1,"note":" """);
+        var body = new byte[64 * 1024];
+        head.CopyTo(body, 0);
+        body.AsSpan(head.Length, body.Length - head.Length - 2).Fill((byte)'x');
+        "\"}"u8.CopyTo(body.AsSpan(body.Length - 2));
+        using var content = chunked ? new StreamContent(new MemoryStream(body)) : (HttpContent)new ByteArrayContent(body);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/accounts/{id}/deposits") { Content = content };
+        request.Headers.TransferEncodingChunked = chunked;
+
+        using var response = await Api.Http.SendAsync(request);
+
+        await ProducerApi.BodyAsync(response, 200);
     }
 
     [TestCase("")]

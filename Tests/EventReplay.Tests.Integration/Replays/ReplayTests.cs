@@ -117,6 +117,11 @@ public class ReplayTests : StackOverEmptyLog
     [TestCase("""{"target":"balances","mode":"redeliver","batchSize":0}""", "batchSize")]
     [TestCase("""{"target":"balances","mode":"redeliver","batchSize":10001}""", "batchSize")]
     [TestCase("""{"target":"balances","mode":"redeliver","replayId":"no spaces"}""", "replayId")]
+    // A name given twice (in any case, anywhere in the body): the client and the service could each read another value.
+    [TestCase("""{"target":"statistics","mode":"redeliver","mode":"redeliver","fromPosition":999999999}""", "mode")]
+    [TestCase("""{"target":"statistics","Target":"statistics","mode":"redeliver","fromPosition":999999999}""", "Target")]
+    [TestCase("""{"target":"statistics","mode":"redeliver","streamIds":["a"],"streamIds":["b"],"fromPosition":999999999}""", "streamIds")]
+    [TestCase("""{"target":"statistics","mode":"redeliver","fromPosition":999999999,"meta":{"by":"a","by":"b"}}""", "meta.by")]
     public async Task An_invalid_request_is_refused_with_the_reason_and_starts_nothing(string body, string field)
     {
         var before = await ListCountAsync();

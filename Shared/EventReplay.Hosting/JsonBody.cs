@@ -1,14 +1,16 @@
 using System.Text.Json;
-using EventReplay.Hosting;
+using EventReplay.Contracts;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace EventReplay.Producer.Http;
+namespace EventReplay.Hosting;
 
 /// <summary>
 /// Reads a JSON request body with the exact statuses the API promises: 415 when it is not JSON, 413 past
-/// 64 KiB (checked here too, so the limit holds whatever server hosts the app), 400 when it does not parse.
-/// JSON is UTF-8 (RFC 8259): another charset is a 415.
+/// 64 KiB (checked here too, so the limit holds whatever server hosts the app), 400 when it does not parse or names
+/// a property twice in one object (see <see cref="StrictJson"/>). JSON is UTF-8 (RFC 8259): another charset is a 415.
 /// </summary>
 public static class JsonBody
 {
@@ -17,12 +19,13 @@ public static class JsonBody
     {
         if (!request.HasJsonContentType() || !IsUtf8(request.ContentType))
         {
-            return (null, Problems.UnsupportedMediaType());
+            return (null, TypedResults.Problem("The request body must be JSON (Content-Type: application/json).",
+                statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type"));
         }
 
         if (request.ContentLength > ServiceDefaults.MaxRequestBodyBytes)
         {
-            return (null, Problems.TooLarge());
+            return (null, TooLarge());
         }
 
         byte[] body;
@@ -32,12 +35,12 @@ public static class JsonBody
         }
         catch (BadHttpRequestException exception) when (exception.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return (null, Problems.TooLarge());
+            return (null, TooLarge());
         }
 
         if (body.Length > ServiceDefaults.MaxRequestBodyBytes)
         {
-            return (null, Problems.TooLarge());
+            return (null, TooLarge());
         }
 
         // A UTF-8 byte order mark is allowed (RFC 8259 lets a parser ignore it); the parser itself would refuse it.
@@ -47,20 +50,33 @@ public static class JsonBody
             json = json[3..];
         }
 
+        // Anywhere in the body, read or not, and in any case: the serializer alone would see only the properties it binds.
+        if (StrictJson.FirstDuplicate(json.Span) is { } duplicate)
+        {
+            return (null, Invalid(duplicate, "is given more than once (property names are matched in any case)"));
+        }
+
         var options = request.HttpContext.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
         try
         {
             var value = JsonSerializer.Deserialize<T>(json.Span, options);
             return value is null
-                ? (null, Problems.Invalid("body", "must be a JSON object"))
+                ? (null, Invalid("body", "must be a JSON object"))
                 : (value, null);
         }
         catch (JsonException exception)
         {
-            return (null, Problems.Invalid(string.IsNullOrEmpty(exception.Path) || exception.Path == "$" ? "body" : exception.Path.TrimStart('$', '.'),
+            return (null, Invalid(string.IsNullOrEmpty(exception.Path) || exception.Path == "$" ? "body" : exception.Path.TrimStart('$', '.'),
                 "is not valid JSON for this request" + (exception.LineNumber is { } line ? $" (line {line + 1})" : "")));
         }
     }
+
+    private static IResult TooLarge() =>
+        TypedResults.Problem($"The request body must be at most {ServiceDefaults.MaxRequestBodyBytes / 1024} KiB.",
+            statusCode: StatusCodes.Status413PayloadTooLarge, title: "Request body too large");
+
+    private static IResult Invalid(string field, string message) =>
+        TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, title: "The request is invalid");
 
     private static bool IsUtf8(string? contentType) =>
         Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var mediaType)
