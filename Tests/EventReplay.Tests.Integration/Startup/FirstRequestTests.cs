@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using EventReplay.Tests.Integration.Infrastructure;
+using Npgsql;
 
 namespace EventReplay.Tests.Integration.Startup;
 
@@ -41,6 +42,60 @@ public class FirstRequestTests
             AssertInTime(started, HttpStatusCode.Accepted);
             AssertInTime(shown, HttpStatusCode.OK);
             AssertInTime(listed, HttpStatusCode.OK);
+        });
+    }
+
+    [Test]
+    public async Task The_first_commands_after_the_producer_starts_are_answered_in_time_on_a_busy_machine()
+    {
+        await Database.DropSchemaAsync(Postgres, "producer");
+        await using var service = new ServiceProcess("EventReplay.Producer", TestEnvironment.ServiceConnections());
+        await service.StartAsync();
+        using var busy = await BusyAsync(service);
+        using var client = service.CreateClient();
+        var id = ProducerApi.NewAccountId();
+
+        var opened = await TimedAsync(client, HttpMethod.Post, "/api/accounts", $$"""{"accountId":"{{id}}","owner":"Ada"}""");
+        var deposited = await TimedAsync(client, HttpMethod.Post, $"/api/accounts/{id}/deposits", """{"amount":10}""");
+        var read = await TimedAsync(client, HttpMethod.Get, $"/api/streams/{id}/events");
+
+        Assert.Multiple(() =>
+        {
+            AssertInTime(opened, HttpStatusCode.Created);
+            AssertInTime(deposited, HttpStatusCode.OK);
+            AssertInTime(read, HttpStatusCode.OK);
+        });
+    }
+
+    [Test]
+    public async Task The_first_reads_after_the_consumers_start_are_answered_in_time_on_a_busy_machine()
+    {
+        await PipelineState.ResetAsync(Postgres, TestEnvironment.RedisConnectionString);
+        var connections = TestEnvironment.ServiceConnections();
+        await using var balances = new ServiceProcess("EventReplay.Consumers.Balances", connections);
+        await using var statistics = new ServiceProcess("EventReplay.Consumers.Statistics", connections);
+        await Task.WhenAll(balances.StartAsync(), statistics.StartAsync());
+        // A row written straight to the read model, so that the first read is the service's first work on it.
+        var id = ProducerApi.NewAccountId();
+        await using (var connection = new NpgsqlConnection(Postgres))
+        {
+            await connection.OpenAsync();
+            await Database.ExecuteAsync(connection,
+                $"insert into balances.accounts (account_id, owner, balance, status, version, position, updated_at) values ('{id}', 'Ada', 10, 'open', 2, 2, now())");
+        }
+
+        using var busyBalances = await BusyAsync(balances);
+        using var busyStatistics = await BusyAsync(statistics);
+        using var balancesClient = balances.CreateClient();
+        using var statisticsClient = statistics.CreateClient();
+
+        var account = await TimedAsync(balancesClient, HttpMethod.Get, $"/api/accounts/{id}");
+        var totals = await TimedAsync(statisticsClient, HttpMethod.Get, "/api/statistics");
+
+        Assert.Multiple(() =>
+        {
+            AssertInTime(account, HttpStatusCode.OK);
+            AssertInTime(totals, HttpStatusCode.OK);
         });
     }
 
