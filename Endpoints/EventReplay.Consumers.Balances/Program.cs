@@ -10,6 +10,7 @@ builder.AddServiceDefaults();
 builder.AddLiveConsumer<BalancesHandler>("balances");
 builder.Services.AddSingleton<BalanceStore>();
 builder.Services.AddSingleton<BalanceCache>();
+builder.Services.AddWarmUp<BalanceWarmUp>();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

@@ -9,6 +9,7 @@ builder.AddServiceDefaults();
 // rebuild cut-overs); answers replays on "replay.acks"; dead letters to "statistics.dead".
 builder.AddLiveConsumer<StatisticsHandler>("statistics");
 builder.Services.AddSingleton<StatisticsStore>();
+builder.Services.AddWarmUp<StatisticsWarmUp>();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

@@ -9,6 +9,8 @@ builder.AddServiceDefaults();
 builder.AddPostgres();
 builder.AddEventStore();
 builder.AddPublishing();
+// After the event store: it goes through Marten before the server listens.
+builder.Services.AddWarmUp<AccountWarmUp>();
 builder.Services.AddOpenApi();
 builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
 

@@ -87,6 +87,9 @@ builder.UseWolverine(options =>
         .RetryWithCooldown(TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(5));
 });
 
+// After Marten and Wolverine: it goes through both before the server listens.
+builder.Services.AddWarmUp<ReplayWarmUp>();
+
 var app = builder.Build();
 await using (var connection = await app.Services.GetRequiredService<IConnectionFactory>().CreateConnectionAsync())
 {

@@ -20,16 +20,25 @@ public static class EventLogReader
         CancellationToken cancellationToken) =>
         await ReadAfterAsync(dataSource, after, limit, Columns, Map, cancellationToken);
 
-    /// <summary>As <see cref="ReadAllAsync"/>, with the traceparent each event was appended under, for publishing.</summary>
-    public static async Task<IReadOnlyList<TracedEvent>?> ReadTracedAsync(NpgsqlDataSource dataSource, long after, int limit,
+    /// <summary>
+    /// As <see cref="ReadAllAsync"/>, with the traceparent each event was appended under, for publishing; on the given
+    /// connection (the publisher's own, see <c>EventPublisher</c>).
+    /// </summary>
+    public static async Task<IReadOnlyList<TracedEvent>?> ReadTracedAsync(NpgsqlConnection connection, long after, int limit,
         CancellationToken cancellationToken) =>
-        await ReadAfterAsync(dataSource, after, limit, $"{Columns}, headers ->> '{Telemetry.TraceParent}'",
+        await ReadAfterAsync(connection, after, limit, $"{Columns}, headers ->> '{Telemetry.TraceParent}'",
             reader => new TracedEvent(Map(reader), reader.IsDBNull(6) ? null : reader.GetString(6)), cancellationToken);
 
     private static async Task<IReadOnlyList<T>?> ReadAfterAsync<T>(NpgsqlDataSource dataSource, long after, int limit,
         string columns, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await ReadAfterAsync(connection, after, limit, columns, map, cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<T>?> ReadAfterAsync<T>(NpgsqlConnection connection, long after, int limit,
+        string columns, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken)
+    {
         var head = await AppendLock.SafeHeadAsync(connection, Schema, cancellationToken);
         if (head is null)
         {

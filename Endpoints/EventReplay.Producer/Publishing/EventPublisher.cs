@@ -14,8 +14,10 @@ namespace EventReplay.Producer.Publishing;
 /// PostgreSQL. It reads the log through the same safe head as <c>GET /api/events</c>, so an append still in flight
 /// is waited for rather than skipped (Marten's own forwarding passes over a gap once it is a few seconds old).
 /// Messages are persistent and confirmed by the broker before the checkpoint moves; a crash in between only
-/// re-publishes, and consumers drop what they have already applied. One producer instance publishes at a time
-/// (a PostgreSQL advisory lock held on its own connection); the others stand by.
+/// re-publishes, and consumers drop what they have already applied. One producer instance publishes at a time: the
+/// one whose session holds a PostgreSQL advisory lock. Every round reads the log and moves the checkpoint on that
+/// session's own connection, so after a lost connection (a killed backend, the network) nothing is published beyond
+/// the round under way: the next read fails, and the instance queues for the lock again. The others wait in that queue.
 /// </summary>
 public sealed partial class EventPublisher(
     NpgsqlDataSource dataSource, IConnectionFactory rabbit, BrokerTopology topology, PublishSignal signal, ILogger<EventPublisher> logger) : BackgroundService
@@ -33,19 +35,24 @@ public sealed partial class EventPublisher(
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan GatherDelay = TimeSpan.FromMilliseconds(20);
 
+    // How long a standby waits in the lock's queue on one connection before it starts over on a fresh one.
+    private static readonly TimeSpan StandbyWait = TimeSpan.FromSeconds(10);
+
+    private bool _standingBy;
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Backoff.RunUntilStoppedAsync(RunAsLeaderAsync, (exception, delay) => LogFailed(exception, delay.TotalMilliseconds), stoppingToken);
 
     private async Task RunAsLeaderAsync(CancellationToken stoppingToken)
     {
+        // The lock is this session's: each statement that succeeds on this connection shows it is still held.
         await using var leadership = await dataSource.OpenConnectionAsync(stoppingToken);
-        if (!await TryLeadAsync(leadership, stoppingToken))
+        if (!await LeadAsync(leadership, stoppingToken))
         {
-            await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken);
             return;
         }
 
-        await EnsureCheckpointAsync(stoppingToken);
+        await EnsureCheckpointAsync(leadership, stoppingToken);
         await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, "the event publisher");
         await topology.DeclareAsync(connection, stoppingToken);
         await using var channel = await connection.CreateChannelAsync(
@@ -53,10 +60,11 @@ public sealed partial class EventPublisher(
             stoppingToken);
         LogLeading();
 
-        var checkpoint = await ReadCheckpointAsync(stoppingToken);
+        var checkpoint = await ReadCheckpointAsync(leadership, stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
-            var events = await EventLogReader.ReadTracedAsync(dataSource, checkpoint, BatchSize, stoppingToken);
+            // On the lock's connection: if it is gone, this fails and nothing of this round is published.
+            var events = await EventLogReader.ReadTracedAsync(leadership, checkpoint, BatchSize, stoppingToken);
             if (events is null || events.Count == 0)
             {
                 await signal.WaitAsync(IdlePoll, stoppingToken);
@@ -86,7 +94,7 @@ public sealed partial class EventPublisher(
             }
 
             checkpoint = events[^1].Event.Position;
-            await WriteCheckpointAsync(checkpoint, stoppingToken);
+            await WriteCheckpointAsync(leadership, checkpoint, stoppingToken);
             LogPublished(events.Count, checkpoint);
             if (events.Count < BatchSize)
             {
@@ -123,40 +131,81 @@ public sealed partial class EventPublisher(
         return activity;
     }
 
-    private static async Task<bool> TryLeadAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes the lock, or waits for it in PostgreSQL's queue so that a standby takes over the moment the publishing
+    /// instance's session ends; false when <see cref="StandbyWait"/> passed without it.
+    /// </summary>
+    private async Task<bool> LeadAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("select pg_try_advisory_lock(@key)", connection);
-        command.Parameters.AddWithValue("key", LeaderKey);
-        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
+        await using (var attempt = new NpgsqlCommand("select pg_try_advisory_lock(@key)", connection))
+        {
+            attempt.Parameters.AddWithValue("key", LeaderKey);
+            if ((bool)(await attempt.ExecuteScalarAsync(cancellationToken))!)
+            {
+                _standingBy = false;
+                return true;
+            }
+        }
+
+        if (!_standingBy)
+        {
+            _standingBy = true;
+            LogStandingBy();
+        }
+
+        // The wait is bounded on the server (lock_timeout, local to this transaction); the session lock outlives it.
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var wait = new NpgsqlCommand("select set_config('lock_timeout', @timeout, true); select pg_advisory_lock(@key)",
+            connection, transaction)
+        {
+            CommandTimeout = (int)(StandbyWait + TimeSpan.FromSeconds(5)).TotalSeconds,
+        };
+        wait.Parameters.AddWithValue("timeout", $"{StandbyWait.TotalMilliseconds:0}ms");
+        wait.Parameters.AddWithValue("key", LeaderKey);
+        try
+        {
+            await wait.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.LockNotAvailable)
+        {
+            return false;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        _standingBy = false;
+        return true;
     }
 
-    private async Task EnsureCheckpointAsync(CancellationToken cancellationToken)
+    private static async Task EnsureCheckpointAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(
+        await using var command = new NpgsqlCommand(
             $"""
             create table if not exists {EventLogReader.Schema}.publisher_checkpoint (
                 id int primary key check (id = 1), position bigint not null, updated_at timestamptz not null);
             insert into {EventLogReader.Schema}.publisher_checkpoint values (1, 0, now()) on conflict (id) do nothing;
-            """);
+            """, connection);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private async Task<long> ReadCheckpointAsync(CancellationToken cancellationToken)
+    private static async Task<long> ReadCheckpointAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand($"select position from {EventLogReader.Schema}.publisher_checkpoint");
+        await using var command = new NpgsqlCommand($"select position from {EventLogReader.Schema}.publisher_checkpoint", connection);
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    private async Task WriteCheckpointAsync(long position, CancellationToken cancellationToken)
+    private static async Task WriteCheckpointAsync(NpgsqlConnection connection, long position, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(
-            $"update {EventLogReader.Schema}.publisher_checkpoint set position = @position, updated_at = now()");
+        await using var command = new NpgsqlCommand(
+            $"update {EventLogReader.Schema}.publisher_checkpoint set position = @position, updated_at = now()", connection);
         command.Parameters.AddWithValue("position", position);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Publishing committed events to RabbitMQ from this instance")]
     private partial void LogLeading();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Standing by: another producer instance publishes committed events")]
+    private partial void LogStandingBy();
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Published {Count} events up to position {Position}")]
     private partial void LogPublished(int count, long position);

@@ -109,10 +109,14 @@ public static class ReplayEndpoints
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit is 1 to 1000."] });
         }
 
-        var replays = await session.Query<Replay>().OrderByDescending(replay => replay.RequestedAt).Take(limit).ToListAsync(cancellationToken);
+        var replays = await NewestAsync(session, limit, cancellationToken);
         var now = clock.GetUtcNow();
         return TypedResults.Ok(new { replays = replays.Select(replay => ReplayView.Of(replay, now)) });
     }
+
+    /// <summary>The history, newest first.</summary>
+    public static Task<IReadOnlyList<Replay>> NewestAsync(IQuerySession session, int limit, CancellationToken cancellationToken) =>
+        session.Query<Replay>().OrderByDescending(replay => replay.RequestedAt).Take(limit).ToListAsync(cancellationToken);
 
     private static async Task<IResult> ShowAsync(string id, IQuerySession session, TimeProvider clock, CancellationToken cancellationToken) =>
         await session.LoadAsync<Replay>(id, cancellationToken) is { } replay
