@@ -16,8 +16,12 @@ public sealed class LoadBalancer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await RunAsync(["stop", _directory]);
-        Directory.Delete(_directory, recursive: true);
+        // Also when it never started (a stack whose services failed to start is disposed too).
+        if (Directory.Exists(_directory))
+        {
+            await RunAsync(["stop", _directory]);
+            Directory.Delete(_directory, recursive: true);
+        }
     }
 
     private static Task RunAsync(string[] arguments) => Scripts.RunAsync("lb.sh", arguments);

@@ -40,7 +40,17 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
         IReadOnlyDictionary<string, string>? environment = null)
     {
         var stack = new ServiceStack(postgres, redis, rabbitmq, environment);
-        await stack.StartAsync();
+        try
+        {
+            await stack.StartAsync();
+        }
+        catch
+        {
+            // The caller never gets the stack to dispose: the processes that did start must not outlive the test.
+            await stack.DisposeAsync();
+            throw;
+        }
+
         return stack;
     }
 
