@@ -16,9 +16,10 @@ public sealed class LoadBalancer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await RunAsync(["stop", _directory]);
+        // Also when it never started (a stack whose services failed to start is disposed too).
         if (Directory.Exists(_directory))
         {
+            await RunAsync(["stop", _directory]);
             Directory.Delete(_directory, recursive: true);
         }
     }
