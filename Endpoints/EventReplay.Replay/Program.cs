@@ -91,10 +91,11 @@ builder.UseWolverine(options =>
 builder.Services.AddWarmUp<ReplayWarmUp>();
 
 var app = builder.Build();
-await using (var connection = await app.Services.GetRequiredService<IConnectionFactory>().CreateConnectionAsync())
+await DependencyWait.UntilDoneAsync(async cancellationToken =>
 {
-    await app.Services.GetRequiredService<BrokerTopology>().DeclareAsync(connection, CancellationToken.None);
-}
+    await using var connection = await app.Services.GetRequiredService<IConnectionFactory>().CreateConnectionAsync(cancellationToken);
+    await app.Services.GetRequiredService<BrokerTopology>().DeclareAsync(connection, cancellationToken);
+}, app.Logger, "declare the queues", app.Lifetime.ApplicationStopping);
 
 app.UseServiceDefaults();
 app.MapOpenApi();

@@ -33,6 +33,8 @@ public static class LiveConsumerSetup
 
     /// <summary>Creates the live copy of the read model if missing; call before the host starts.</summary>
     public static async Task StartReadModelAsync(this WebApplication app) =>
-        await app.Services.GetRequiredService<ReadModelCopies>().StartAsync(app.Services.GetRequiredService<IEventBatchHandler>(),
-            CancellationToken.None);
+        await DependencyWait.UntilDoneAsync(
+            cancellationToken => app.Services.GetRequiredService<ReadModelCopies>().StartAsync(
+                app.Services.GetRequiredService<IEventBatchHandler>(), cancellationToken),
+            app.Logger, "create the read model", app.Lifetime.ApplicationStopping);
 }
