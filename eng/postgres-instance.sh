@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# eng/postgres-instance.sh start|stop|kill|pause|resume DIR PORT
+# eng/postgres-instance.sh start|stop|kill|kill9|pause|resume DIR PORT
 #
 # A throwaway PostgreSQL 15 server for tests that must stop and restart the database (outage tests),
 # so they never touch the shared server that eng/services.sh runs. Loopback only, role and database
@@ -7,9 +7,10 @@
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
-action=${1:?usage: $0 start|stop|kill|pause|resume DIR PORT}
-dir=${2:?usage: $0 start|stop|kill|pause|resume DIR PORT}
-port=${3:?usage: $0 start|stop|kill|pause|resume DIR PORT}
+usage="usage: $0 start|stop|kill|kill9|pause|resume DIR PORT"
+action=${1:?$usage}
+dir=${2:?$usage}
+port=${3:?$usage}
 bin=/usr/lib/postgresql/15/bin
 data="$dir/data"
 
@@ -40,6 +41,19 @@ case "$action" in
     # Like a crash or a pulled plug: no shutdown checkpoint, clients see their connections drop.
     as_pg "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null
     ;;
+  kill9)
+    # SIGKILL of the postmaster and every server process at once, as the kernel's OOM killer or a killed container
+    # does: nothing is told, nothing is flushed, the next start runs crash recovery.
+    pid=$(head -1 "$data/postmaster.pid")
+    mapfile -t processes < <(echo "$pid"; pgrep -P "$pid")
+    kill -KILL "${processes[@]}"
+    # Dead once gone or a zombie (nothing may reap them here): the lock file is then stale, as after a reboot,
+    # and so are the socket lock files: removed so the next start does not take an unreaped zombie for a running server.
+    for p in "${processes[@]}"; do
+      while [[ $(ps -o stat= -p "$p" 2>/dev/null) == [^Z]* ]]; do sleep 0.1; done
+    done
+    rm -f "$data/postmaster.pid" "$dir/.s.PGSQL.$port.lock" "$dir/.s.PGSQL.$port"
+    ;;
   pause|resume)
     # pause freezes every server process (SIGSTOP): connections stay open but nothing answers, like a hung host.
     pid=$(head -1 "$data/postmaster.pid")
@@ -48,7 +62,7 @@ case "$action" in
     kill -"$signal" "$pid" $(pgrep -P "$pid")
     ;;
   *)
-    echo "usage: $0 start|stop|kill|pause|resume DIR PORT" >&2
+    echo "$usage" >&2
     exit 2
     ;;
 esac

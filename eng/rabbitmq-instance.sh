@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# eng/rabbitmq-instance.sh start|stop DIR PORT
+# eng/rabbitmq-instance.sh start|stop|kill|alarms DIR PORT
+# eng/rabbitmq-instance.sh ctl DIR PORT COMMAND [ARGS...]
 #
 # A RabbitMQ node of a test's own (loopback AMQP on PORT, no management plugin, user and password
-# `eventreplay`, data in DIR), so a test can stop and restart the broker without touching the shared one.
+# `eventreplay`, data in DIR), so a test can stop, kill and restart the broker without touching the shared one.
 # Durable queues and persistent messages survive a stop and start.
+#   kill    SIGKILL of the node's Erlang VM (beam.smp), like a crash: no shutdown, connections drop
+#   alarms  prints the node's resource alarms (memory, disk), one a line, or that there are none
+#   ctl     runs rabbitmqctl against the node, e.g. `ctl DIR PORT set_vm_memory_high_watermark absolute 10MB`
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
-action=${1:?usage: $0 start|stop DIR PORT}
-dir=${2:?usage: $0 start|stop DIR PORT}
-port=${3:?usage: $0 start|stop DIR PORT}
+usage="usage: $0 start|stop|kill|alarms DIR PORT, or $0 ctl DIR PORT COMMAND [ARGS...]"
+action=${1:?$usage}
+dir=${2:?$usage}
+port=${3:?$usage}
+shift 3
 bin=/usr/lib/rabbitmq/bin
 node="er-test-$port@localhost"
 
@@ -61,8 +67,23 @@ CONF
       sleep 0.1
     done
     ;;
+  kill)
+    pid=$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || true)
+    # Only the node's own VM: a stale pid file must not kill whatever took the number since.
+    if [[ -n $pid && $(ps -o comm= -p "$pid" 2>/dev/null) == beam.smp ]]; then
+      kill -KILL "$pid"
+      # Dead once gone or a zombie.
+      while [[ $(ps -o stat= -p "$pid" 2>/dev/null) == [^Z]* ]]; do sleep 0.1; done
+    fi
+    ;;
+  alarms)
+    "$bin/rabbitmq-diagnostics" -n "$node" -q alarms
+    ;;
+  ctl)
+    "$bin/rabbitmqctl" -n "$node" -q "$@"
+    ;;
   *)
-    echo "usage: $0 start|stop DIR PORT" >&2
+    echo "$usage" >&2
     exit 2
     ;;
 esac

@@ -15,7 +15,11 @@ public sealed class PostgresInstance : IAsyncDisposable
 
     public Task StopAsync() => RunAsync("stop");
 
+    /// <summary>An immediate shutdown (pg_ctl -m immediate): no checkpoint, connections drop, crash recovery at the next start.</summary>
     public Task KillAsync() => RunAsync("kill");
+
+    /// <summary>SIGKILL of the postmaster and every server process at once, as the OOM killer or a killed container does.</summary>
+    public Task Kill9Async() => RunAsync("kill9");
 
     /// <summary>Freezes the server: connections stay open and nothing answers, like a hung host.</summary>
     public Task PauseAsync() => RunAsync("pause");

@@ -41,6 +41,23 @@ public sealed class RedisInstance : IAsyncDisposable
         }, up => up, TimeSpan.FromSeconds(10), $"redis on port {Port}");
     }
 
+    /// <summary>Kills the server and deletes its data: the next start is an empty Redis, like a cache node replaced.</summary>
+    public void KillAndForget()
+    {
+        Kill();
+        foreach (var entry in new DirectoryInfo(_directory).EnumerateFileSystemInfos())
+        {
+            if (entry is DirectoryInfo directory)
+            {
+                directory.Delete(recursive: true);
+            }
+            else
+            {
+                entry.Delete();
+            }
+        }
+    }
+
     public void Kill()
     {
         if (_process is { HasExited: false })

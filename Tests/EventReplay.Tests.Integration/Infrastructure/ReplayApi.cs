@@ -32,10 +32,36 @@ public static class ReplayApi
         return response.IsSuccessStatusCode ? await ProducerApi.BodyAsync(response, 200) : null;
     }
 
-    public static async Task<JsonElement> WaitForEndAsync(ProducerApi api, string id) =>
+    public static async Task<JsonElement> WaitForEndAsync(ProducerApi api, string id, TimeSpan? timeout = null) =>
         await Eventually.Until(() => ShowAsync(api, id),
-            replay => replay?.GetProperty("status").GetString() is "completed" or "failed" or "cancelled", Finish, $"replay {id} to end")
+            replay => replay?.GetProperty("status").GetString() is "completed" or "failed" or "cancelled", timeout ?? Finish, $"replay {id} to end")
         ?? default;
+
+    /// <summary>
+    /// A rebuild that met a fault ends <c>completed</c> with the next generation live, or <c>failed</c> with the reason
+    /// and the live copy untouched (its generation unchanged; its content is the invariants' to check).
+    /// </summary>
+    public static async Task AssertRebuildEndedAsync(JsonElement replay, string postgres, long generationBefore)
+    {
+        var generation = await Database.ScalarAsync(postgres, "select generation from balances.meta");
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("completed").Or.EqualTo("failed"), replay.ToString());
+            if (replay.GetProperty("status").GetString() == "completed")
+            {
+                Assert.That(generation, Is.EqualTo(generationBefore + 1), "the fresh copy is live");
+            }
+            else
+            {
+                Assert.That(replay.GetProperty("error").GetString(), Is.Not.Empty, "a failed rebuild says why");
+                Assert.That(generation, Is.EqualTo(generationBefore), "the live copy is the one from before");
+            }
+        });
+        // The old or the abandoned copy is dropped just after the answer: give that its moment.
+        await Eventually.Until(() => Database.ScalarAsync(postgres,
+                "select count(*) from pg_namespace where nspname in ('balances_rebuild', 'balances_retired')"),
+            count => count == 0, TimeSpan.FromSeconds(30), "no copy left beside the live one");
+    }
 
     public static async Task<JsonElement> WaitUntilAsync(ProducerApi api, string id, Func<JsonElement, bool> condition, string what) =>
         await Eventually.Until(() => ShowAsync(api, id), replay => replay is { } r && condition(r), Finish, what) ?? default;

@@ -3,9 +3,11 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 /// <summary>
 /// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer, both consumers
 /// and the replay service, each a real process, over the tests' database, RabbitMQ vhost and Redis database.
+/// <paramref name="services"/> gives one service (by project name) settings of its own, such as another broker address.
 /// </summary>
 public sealed class ServiceStack(string? postgres = null, string? redis = null, string? rabbitmq = null,
-    IReadOnlyDictionary<string, string>? environment = null) : IAsyncDisposable
+    IReadOnlyDictionary<string, string>? environment = null,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? services = null) : IAsyncDisposable
 {
     private readonly IReadOnlyDictionary<string, string> _environment = environment ?? new Dictionary<string, string>();
 
@@ -17,13 +19,13 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
     private ServiceProcess? _statistics;
     private ServiceProcess? _replay;
 
-    public ServiceProcess Producer => _producer ??= new("EventReplay.Producer", _connections);
+    public ServiceProcess Producer => _producer ??= new("EventReplay.Producer", For("EventReplay.Producer"));
 
-    public ServiceProcess Balances => _balances ??= new("EventReplay.Consumers.Balances", _connections);
+    public ServiceProcess Balances => _balances ??= new("EventReplay.Consumers.Balances", For("EventReplay.Consumers.Balances"));
 
-    public ServiceProcess Statistics => _statistics ??= new("EventReplay.Consumers.Statistics", _connections);
+    public ServiceProcess Statistics => _statistics ??= new("EventReplay.Consumers.Statistics", For("EventReplay.Consumers.Statistics"));
 
-    public ServiceProcess Replay => _replay ??= new("EventReplay.Replay", _connections);
+    public ServiceProcess Replay => _replay ??= new("EventReplay.Replay", For("EventReplay.Replay"));
 
     public IReadOnlyList<ServiceProcess> Gateways { get; private set; } = [];
 
@@ -37,9 +39,10 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
     public ProducerApi Api => _api ??= new ProducerApi(CreateClient());
 
     public static async Task<ServiceStack> StartedAsync(string? postgres = null, string? redis = null, string? rabbitmq = null,
-        IReadOnlyDictionary<string, string>? environment = null)
+        IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? services = null)
     {
-        var stack = new ServiceStack(postgres, redis, rabbitmq, environment);
+        var stack = new ServiceStack(postgres, redis, rabbitmq, environment, services);
         try
         {
             await stack.StartAsync();
@@ -73,18 +76,29 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
         await LoadBalancer.StartAsync(Gateways.Select(gateway => gateway.Port));
     }
 
+    private Dictionary<string, string> For(string project)
+    {
+        var settings = new Dictionary<string, string>(_connections);
+        foreach (var (name, value) in services?.GetValueOrDefault(project) ?? new Dictionary<string, string>())
+        {
+            settings[name] = value;
+        }
+
+        return settings;
+    }
+
     public async ValueTask DisposeAsync()
     {
         _api?.Http.Dispose();
         await LoadBalancer.DisposeAsync();
-        foreach (var gateway in Gateways)
-        {
-            await gateway.DisposeAsync();
-        }
+        Kill();
+    }
 
-        await Producer.DisposeAsync();
-        await Balances.DisposeAsync();
-        await Statistics.DisposeAsync();
-        await Replay.DisposeAsync();
+    private void Kill()
+    {
+        foreach (var process in Gateways.Append(Producer).Append(Balances).Append(Statistics).Append(Replay))
+        {
+            process.Kill();
+        }
     }
 }
