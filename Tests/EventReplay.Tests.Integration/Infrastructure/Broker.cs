@@ -30,21 +30,24 @@ public static class Broker
         await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
     }
 
-    /// <summary>Takes every message now in a queue: body and the x-reason header.</summary>
+    /// <summary>
+    /// Takes every message now in a queue: body and the x-reason header. Reads with a consumer, not basic.get, which
+    /// queues with a single active consumer refuse; the queue's own consumer must be stopped.
+    /// </summary>
     public static async Task<List<(string Body, string? Reason)>> DrainAsync(string queue)
     {
         await using var connection = await ConnectAsync();
         await using var channel = await connection.CreateChannelAsync();
-        var messages = new List<(string, string?)>();
-        while (await channel.BasicGetAsync(queue, autoAck: true) is { } message)
+        var taken = await TakeAsync(channel, queue);
+        if (taken.Count > 0)
         {
-            var reason = message.BasicProperties.Headers?.TryGetValue("x-reason", out var value) == true && value is byte[] bytes
-                ? Encoding.UTF8.GetString(bytes)
-                : null;
-            messages.Add((Encoding.UTF8.GetString(message.Body.Span), reason));
+            await channel.BasicAckAsync(taken[^1].Tag, multiple: true);
         }
 
-        return messages;
+        return [.. taken.Select(message => (Encoding.UTF8.GetString(message.Body),
+            message.Properties.Headers?.TryGetValue("x-reason", out var value) == true && value is byte[] bytes
+                ? Encoding.UTF8.GetString(bytes)
+                : null))];
     }
 
     /// <summary>How many messages wait in a queue (not counting ones delivered and not yet acknowledged).</summary>
@@ -73,30 +76,7 @@ public static class Broker
     {
         await using var connection = await ConnectAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
-        var waiting = (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
-        var taken = new List<(ulong Tag, BasicProperties Properties, byte[] Body)>();
-        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var listener = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
-        listener.ReceivedAsync += (_, message) =>
-        {
-            lock (taken)
-            {
-                taken.Add((message.DeliveryTag, new BasicProperties(message.BasicProperties), message.Body.ToArray()));
-                if (taken.Count >= waiting)
-                {
-                    all.TrySetResult();
-                }
-            }
-
-            return Task.CompletedTask;
-        };
-        if (waiting > 0)
-        {
-            var tag = await channel.BasicConsumeAsync(queue, autoAck: false, listener);
-            await all.Task.WaitAsync(TimeSpan.FromSeconds(10));
-            await channel.BasicCancelAsync(tag);
-        }
-
+        var taken = await TakeAsync(channel, queue);
         var removed = 0;
         foreach (var (_, properties, body) in taken)
         {
@@ -115,6 +95,37 @@ public static class Broker
         }
 
         return removed;
+    }
+
+    /// <summary>Every message waiting in a queue now, delivered to a consumer of this channel and not yet acknowledged.</summary>
+    private static async Task<List<(ulong Tag, BasicProperties Properties, byte[] Body)>> TakeAsync(IChannel channel, string queue)
+    {
+        var waiting = (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+        var taken = new List<(ulong Tag, BasicProperties Properties, byte[] Body)>();
+        if (waiting == 0)
+        {
+            return taken;
+        }
+
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var listener = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+        listener.ReceivedAsync += (_, message) =>
+        {
+            lock (taken)
+            {
+                taken.Add((message.DeliveryTag, new BasicProperties(message.BasicProperties), message.Body.ToArray()));
+                if (taken.Count >= waiting)
+                {
+                    all.TrySetResult();
+                }
+            }
+
+            return Task.CompletedTask;
+        };
+        var tag = await channel.BasicConsumeAsync(queue, autoAck: false, listener);
+        await all.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await channel.BasicCancelAsync(tag);
+        return taken;
     }
 
     private static Task<IConnection> ConnectAsync() =>
