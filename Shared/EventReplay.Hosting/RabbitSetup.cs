@@ -48,11 +48,13 @@ public sealed class BrokerTopology(QueueType type)
     public static BrokerTopology From(IConfiguration configuration) => Parse(configuration["RabbitMq:QueueType"]);
 
     /// <summary>A queue type by name (<c>classic</c> or <c>quorum</c>, any case); none is <see cref="DefaultType"/>.</summary>
-    public static BrokerTopology Parse(string? value) =>
-        string.IsNullOrWhiteSpace(value) ? new BrokerTopology(DefaultType)
-        : value.Trim().ToLowerInvariant() is "classic" or "quorum" && Enum.TryParse<QueueType>(value.Trim(), ignoreCase: true, out var type)
-            ? new BrokerTopology(type)
-            : throw new InvalidOperationException($"RabbitMq:QueueType must be 'classic' or 'quorum', not '{value}'.");
+    public static BrokerTopology Parse(string? value) => new(value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" => DefaultType,
+        "classic" => QueueType.Classic,
+        "quorum" => QueueType.Quorum,
+        _ => throw new InvalidOperationException($"RabbitMq:QueueType must be 'classic' or 'quorum', not '{value}'."),
+    });
 
     /// <summary>Every queue we own, with its arguments for this queue type.</summary>
     public IEnumerable<(string Queue, Dictionary<string, object?> Arguments)> Queues()

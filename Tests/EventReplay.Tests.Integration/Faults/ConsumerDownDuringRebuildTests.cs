@@ -62,12 +62,7 @@ public class ConsumerDownDuringRebuildTests
             await Task.Delay(TimeSpan.FromSeconds(1)); // pacing of the watch above
         }
 
-        await _stack.Balances.StartAsync();
-        var downFor = down.Elapsed;
-        var replay = await ReplayApi.WaitForEndAsync(Api, id, TimeSpan.FromMinutes(5));
-        var ended = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Postgres, Recover);
-        await load.StopAsync();
+        var (downFor, replay, ended, recovered) = await Recovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Postgres, Recover);
 
         await TestContext.Out.WriteLineAsync($"seeded 100,000 events in {seeded.TotalSeconds:0.0} s, applied live in {live.TotalSeconds:0.0} s; "
             + $"consumer down {downFor.TotalSeconds:0.0} s (kill -9 to ready again); rebuild {replay.GetProperty("status")} "

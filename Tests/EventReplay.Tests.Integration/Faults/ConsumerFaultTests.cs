@@ -68,12 +68,7 @@ public class ConsumerFaultTests
             _stack.Balances.Kill();
         }
 
-        await _stack.Balances.StartAsync();
-        var downFor = down.Elapsed;
-        var replay = await ReplayApi.WaitForEndAsync(Api, id, TimeSpan.FromMinutes(5));
-        var ended = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Postgres, Recover);
-        await load.StopAsync();
+        var (downFor, replay, ended, recovered) = await Recovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Postgres, Recover);
 
         await TestContext.Out.WriteLineAsync($"consumer dead for {downFor.TotalSeconds:0.0} s (kill -9 to ready again); rebuild "
             + $"{replay.GetProperty("status")} {ended.TotalSeconds:0.0} s after the kill (error: {replay.GetProperty("error")}); consumers "
@@ -92,8 +87,7 @@ public class ConsumerFaultTests
 
         var dropped = _proxy.Close();
         var behindAtClose = await Recovery.BalancesLagAsync(Postgres);
-        // The outage the scenario is about lasts 20 s: holding it open that long is the scenario, not synchronisation.
-        await Task.Delay(TimeSpan.FromSeconds(20));
+        await Task.Delay(TimeSpan.FromSeconds(20)); // the 20-s outage the scenario is about, held open: not synchronisation
         var behindAtOpen = await Recovery.BalancesLagAsync(Postgres);
         _proxy.Open();
         var recovered = await Recovery.CatchUpAsync(Postgres, Recover);

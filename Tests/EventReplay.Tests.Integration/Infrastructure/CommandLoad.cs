@@ -114,8 +114,7 @@ public sealed class CommandLoad : IAsyncDisposable
                 await CommandAsync(key => _api.DepositAsync(id, $"{amount}.25", key), id, "FundsDeposited", amount + 0.25m);
             }
 
-            // Pacing, so the load does not take the shared cores from the services under test; not synchronisation.
-            await Task.Delay(_pace);
+            await Task.Delay(_pace); // pacing, so the load leaves the shared cores to the services under test
         }
     }
 
@@ -164,8 +163,7 @@ public sealed class CommandLoad : IAsyncDisposable
                 throw new TimeoutException($"{type} on {accountId} got no definitive answer within {CommandDeadline.TotalMinutes} minutes (last: {last}).");
             }
 
-            // Pacing between retries of one command while a dependency is away; not synchronisation.
-            await Task.Delay(delay);
+            await Task.Delay(delay); // back-off between retries of one command while a dependency is away
         }
     }
 
@@ -193,8 +191,7 @@ public sealed class CommandLoad : IAsyncDisposable
                 seen[id] = Math.Max(before, read);
             }
 
-            // Pacing between rounds of reads, so the reader does not take the shared cores; not synchronisation.
-            await Task.Delay(TimeSpan.FromMilliseconds(20));
+            await Task.Delay(TimeSpan.FromMilliseconds(20)); // pacing between rounds of reads
         }
     }
 

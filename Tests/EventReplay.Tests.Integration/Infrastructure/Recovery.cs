@@ -29,6 +29,25 @@ public static class Recovery
         return clock.Elapsed;
     }
 
+    /// <summary>What <see cref="ConsumerBackAsync"/> saw: how long the consumer was down, the replay's end and when it came, the catch-up.</summary>
+    public sealed record ConsumerBack(TimeSpan DownFor, System.Text.Json.JsonElement Replay, TimeSpan EndedAfter, TimeSpan CaughtUpIn);
+
+    /// <summary>
+    /// The end of a scenario that took a consumer down during a rebuild: starts it again, waits for the rebuild to end
+    /// and for both consumers to catch up, then stops the load. Times are from <paramref name="down"/>'s start (the kill).
+    /// </summary>
+    public static async Task<ConsumerBack> ConsumerBackAsync(ServiceProcess consumer, Stopwatch down, ProducerApi api, string replayId,
+        CommandLoad load, string postgres, TimeSpan timeout)
+    {
+        await consumer.StartAsync();
+        var downFor = down.Elapsed;
+        var replay = await ReplayApi.WaitForEndAsync(api, replayId, TimeSpan.FromMinutes(5));
+        var ended = down.Elapsed;
+        var caughtUp = await CatchUpAsync(postgres, timeout);
+        await load.StopAsync();
+        return new ConsumerBack(downFor, replay, ended, caughtUp);
+    }
+
     /// <summary>How far the balances consumer is behind the log right now, in positions.</summary>
     public static Task<long> BalancesLagAsync(string postgres) => Database.ScalarAsync(postgres,
         "select coalesce((select max(seq_id) from producer.mt_events), 0) - (select position from balances.checkpoint)");
