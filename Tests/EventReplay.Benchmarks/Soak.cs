@@ -240,9 +240,9 @@ public static class Soak
         for (var n = 1; every * n < duration; n++)
         {
             var wait = every * n - clock.Elapsed;
-            if (wait > TimeSpan.Zero && !await DelayAsync(wait, stop))
+            if ((wait > TimeSpan.Zero && !await DelayAsync(wait, stop)) || stop.IsCancellationRequested)
             {
-                return;
+                return; // the run ended (perhaps while the last action went on past this one's moment)
             }
 
             await action(n);
@@ -416,9 +416,9 @@ public static class Soak
         var ready = $"http://127.0.0.1:{consumer.Port}/health/ready";
         try
         {
-            // Ready means a new process: the killed one may answer a last request before the signal lands.
-            await Eventually.Until(async () => processes.Find(consumer.Role)?.Pid != found.Pid && await AnswersAsync(probe, ready),
-                back => back, ReadyDeadline, $"{consumer.Role} to answer {ready} again");
+            // Gone first, so that the answer comes from its successor, not from the killed process before the signal landed.
+            await Eventually.Until(() => Task.FromResult(SystemProcesses.Alive(found.Pid)), alive => !alive, ReadyDeadline, $"pid {found.Pid} to end");
+            await Eventually.Until(() => AnswersAsync(probe, ready), answers => answers, ReadyDeadline, $"{consumer.Role} to answer {ready} again");
         }
         catch (TimeoutException exception)
         {

@@ -80,7 +80,7 @@ public sealed record SoakReport(SoakSetup Setup, double LoadSeconds, double? Dra
         Line($"### Commands");
         Line($"");
         Line($"{Acknowledged:N0} commands acknowledged in {LoadSeconds:F0} s = {CommandsPerSecond:F1}/s; per minute: {string.Join(", ", AcknowledgedPerMinute)}. ",
-            $"{Clients}. Drained {(DrainSeconds is { } drained ? $"{drained:F1} s after the load stopped" : $"NOT: {DrainError}")}.");
+            $"Clients: {Clients}. Drained {(DrainSeconds is { } drained ? $"{drained:F1} s after the load stopped" : $"NOT: {DrainError}")}.");
         if (LoadFailure is not null)
         {
             Line($"The load failed: {LoadFailure}");

@@ -125,13 +125,17 @@ public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles
             return known;
         }
 
-        // Gone: its supervisor's new child with the same command line, if there is one yet, else whoever listens now.
-        int? found = known is null ? null : Pids().FirstOrDefault(pid => ReadStat(pid) is { Running: true } child && child.Parent == known.Parent
-            && Read($"/proc/{pid}/cmdline") == known.CommandLine);
-        if (found is null or 0)
+        // Gone: under a supervisor that is still there, its new child with the same command line (none yet while the
+        // supervisor waits to restart it); else whoever listens on the port now (a scan of every process's sockets).
+        int? found;
+        if (known is not null && ReadStat(known.Parent) is { Running: true } && IsSupervisor(known.Parent))
         {
-            var port = role == PostgreSql ? postgresPort : roles.First(r => r.Role == role).Port;
-            found = Listener(port);
+            found = Pids().FirstOrDefault(pid => ReadStat(pid) is { Running: true } child && child.Parent == known.Parent
+                && Read($"/proc/{pid}/cmdline") == known.CommandLine);
+        }
+        else
+        {
+            found = Listener(role == PostgreSql ? postgresPort : roles.First(r => r.Role == role).Port);
         }
 
         if (found is not { } pid || pid == 0 || ReadStat(pid) is not { Running: true } stat)
@@ -142,6 +146,11 @@ public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles
 
         return _known[role] = new Known(pid, stat.StartTicks, stat.Parent, Read($"/proc/{pid}/cmdline") ?? "");
     }
+
+    private static bool IsSupervisor(int pid) => Read($"/proc/{pid}/cmdline")?.Contains("supervise.sh", StringComparison.Ordinal) == true;
+
+    /// <summary>Whether the process is still there (a zombie, dead but not yet reaped, is not).</summary>
+    public static bool Alive(int pid) => ReadStat(pid) is { Running: true };
 
     /// <summary>The process holding a socket that listens on the port (the parent, when it shares it with children).</summary>
     private static int? Listener(int port)
