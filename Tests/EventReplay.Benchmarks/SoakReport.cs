@@ -114,6 +114,8 @@ public sealed record SoakReport(SoakSetup Setup, double LoadSeconds, double? Dra
         Line($"");
         Line($"### Kills (SIGKILL; eng/supervise.sh starts the process again)");
         Line($"");
+        Line($"Ready again: from the SIGKILL until the successor's /health/ready answers (the supervisor's 1 s before a restart and the service's start and warm-up).");
+        Line($"");
         Line($"| # | consumer | at | pid → new pid | ready again after | error |");
         Line($"|---|---|---|---|---|---|");
         foreach (var k in Kills)
