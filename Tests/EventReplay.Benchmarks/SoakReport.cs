@@ -145,9 +145,12 @@ public sealed record SoakReport(SoakSetup Setup, double LoadSeconds, double? Dra
         return md.ToString();
     }
 
-    /// <summary>Minutes and seconds since the run started, e.g. 3:05.2.</summary>
-    public static string Clock(double seconds) =>
-        string.Create(CultureInfo.InvariantCulture, $"{(int)(seconds / 60)}:{seconds % 60:00.0}");
+    /// <summary>Minutes and seconds since the run started, to a tenth, e.g. 3:05.2 (and 359.98 s is 6:00.0, not 5:60.0).</summary>
+    public static string Clock(double seconds)
+    {
+        var tenths = (long)Math.Round(seconds * 10, MidpointRounding.AwayFromZero);
+        return string.Create(CultureInfo.InvariantCulture, $"{tenths / 600}:{tenths % 600 / 10.0:00.0}");
+    }
 
     private static string Cell(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
 }

@@ -154,7 +154,7 @@ public class SoakFiguresTests
     [Test]
     public void Clock_shows_minutes_and_seconds()
     {
-        Assert.That((SoakReport.Clock(0), SoakReport.Clock(185.2)), Is.EqualTo(("0:00.0", "3:05.2")));
+        Assert.That((SoakReport.Clock(0), SoakReport.Clock(185.2), SoakReport.Clock(359.98)), Is.EqualTo(("0:00.0", "3:05.2", "6:00.0")));
     }
 
     private static ProcessSample Sample(string role, int pid, long start, double seconds, double mib, double cpu = 0) =>
