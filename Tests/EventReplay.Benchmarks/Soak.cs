@@ -122,7 +122,8 @@ public static class Soak
         var clock = Stopwatch.StartNew();
 
         using var stopSampling = new CancellationTokenSource();
-        var sampling = SampleAsync(processes, samples, clock, options.SampleEvery, stopSampling.Token);
+        // On a pool thread: the first sample scans every process's sockets, which must not hold back the load's start.
+        var sampling = Task.Run(() => SampleAsync(processes, samples, clock, options.SampleEvery, stopSampling.Token));
         var api = new ProducerApi(http);
         await using var load = CommandLoad.Start(api, new LoadOptions
         {

@@ -53,15 +53,16 @@ public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles
     private List<ProcessSample> SampleAll(double seconds)
     {
         var samples = new List<ProcessSample>();
+        var found = ResolveAll(Roles);
         foreach (var (role, _) in roles)
         {
-            if (Resolve(role) is { } known && ReadStat(known.Pid) is { } stat && ResidentMiB(known.Pid) is { } mib)
+            if (found.TryGetValue(role, out var known) && ReadStat(known.Pid) is { } stat && ResidentMiB(known.Pid) is { } mib)
             {
                 samples.Add(new ProcessSample(role, known.Pid, known.StartTicks, seconds, mib, stat.CpuSeconds - Baseline(known.Pid, stat)));
             }
         }
 
-        if (Resolve(PostgreSql) is { } postmaster && ReadStat(postmaster.Pid) is { } server)
+        if (found.TryGetValue(PostgreSql, out var postmaster) && ReadStat(postmaster.Pid) is { } server)
         {
             // Summed as PSS: shared buffers are counted once, in shares, not once per process that touched them.
             var cpu = _groupCpu.TryGetValue(PostgreSql, out var members) ? members : _groupCpu[PostgreSql] = [];
@@ -118,71 +119,113 @@ public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles
         return words is not [_, "autovacuum", "worker", ..] || (words.Length > 3 && words[3] == database);
     }
 
-    private Known? Resolve(string role)
+    private Known? Resolve(string role) => ResolveAll([role]).GetValueOrDefault(role);
+
+    /// <summary>
+    /// Each role's process now: the one known if it still runs; under a supervisor that is still there, its new child
+    /// with the same command line (none yet while the supervisor waits to restart it); else whoever listens on the
+    /// role's port, all of those found in one scan of every process's sockets (the costly part of a sample).
+    /// </summary>
+    private Dictionary<string, Known> ResolveAll(IEnumerable<string> wanted)
     {
-        if (_known.TryGetValue(role, out var known) && ReadStat(known.Pid) is { Running: true } now && now.StartTicks == known.StartTicks)
+        var resolved = new Dictionary<string, Known>();
+        var unknown = new List<string>();
+        foreach (var role in wanted)
         {
-            return known;
+            if (!_known.TryGetValue(role, out var known))
+            {
+                unknown.Add(role);
+            }
+            else if (ReadStat(known.Pid) is { Running: true } now && now.StartTicks == known.StartTicks)
+            {
+                resolved[role] = known;
+            }
+            else if (ReadStat(known.Parent) is { Running: true } && IsSupervisor(known.Parent))
+            {
+                var child = Pids().FirstOrDefault(pid => ReadStat(pid) is { Running: true } stat && stat.Parent == known.Parent
+                    && Read($"/proc/{pid}/cmdline") == known.CommandLine);
+                if (child != 0 && Remember(role, child) is { } successor)
+                {
+                    resolved[role] = successor;
+                }
+            }
+            else
+            {
+                unknown.Add(role);
+            }
         }
 
-        // Gone: under a supervisor that is still there, its new child with the same command line (none yet while the
-        // supervisor waits to restart it); else whoever listens on the port now (a scan of every process's sockets).
-        int? found;
-        if (known is not null && ReadStat(known.Parent) is { Running: true } && IsSupervisor(known.Parent))
+        if (unknown.Count > 0)
         {
-            found = Pids().FirstOrDefault(pid => ReadStat(pid) is { Running: true } child && child.Parent == known.Parent
-                && Read($"/proc/{pid}/cmdline") == known.CommandLine);
-        }
-        else
-        {
-            found = Listener(role == PostgreSql ? postgresPort : roles.First(r => r.Role == role).Port);
-        }
-
-        if (found is not { } pid || pid == 0 || ReadStat(pid) is not { Running: true } stat)
-        {
-            // Kept, gone as it is: its parent is how the restarted process is found before it listens again.
-            return null;
+            var listeners = Listeners([.. unknown.Select(PortOf)]);
+            foreach (var role in unknown)
+            {
+                if (listeners.TryGetValue(PortOf(role), out var pid) && Remember(role, pid) is { } listener)
+                {
+                    resolved[role] = listener;
+                }
+            }
         }
 
-        return _known[role] = new Known(pid, stat.StartTicks, stat.Parent, Read($"/proc/{pid}/cmdline") ?? "");
+        return resolved;
     }
+
+    private int PortOf(string role) => role == PostgreSql ? postgresPort : roles.First(r => r.Role == role).Port;
+
+    private Known? Remember(string role, int pid) =>
+        ReadStat(pid) is { Running: true } stat ? _known[role] = new Known(pid, stat.StartTicks, stat.Parent, Read($"/proc/{pid}/cmdline") ?? "") : null;
 
     private static bool IsSupervisor(int pid) => Read($"/proc/{pid}/cmdline")?.Contains("supervise.sh", StringComparison.Ordinal) == true;
 
     /// <summary>Whether the process is still there (a zombie, dead but not yet reaped, is not).</summary>
     public static bool Alive(int pid) => ReadStat(pid) is { Running: true };
 
-    /// <summary>The process holding a socket that listens on the port (the parent, when it shares it with children).</summary>
-    private static int? Listener(int port)
+    /// <summary>
+    /// For each port, the process holding a socket that listens on it (the parent, when it shares it with children).
+    /// </summary>
+    private static Dictionary<int, int> Listeners(HashSet<int> ports)
     {
-        var inodes = new HashSet<string>();
+        var sockets = new Dictionary<string, int>();
         foreach (var table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
         {
             foreach (var line in (Read(table) ?? "").Split('\n').Skip(1))
             {
                 var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
                 // local_address is HEXIP:HEXPORT; state 0A is LISTEN; the inode is the tenth field.
-                if (fields.Length > 9 && fields[3] == "0A" && int.Parse(fields[1].Split(':')[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture) == port)
+                if (fields.Length > 9 && fields[3] == "0A"
+                    && int.Parse(fields[1].Split(':')[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture) is var port && ports.Contains(port))
                 {
-                    inodes.Add($"socket:[{fields[9]}]");
+                    sockets[$"socket:[{fields[9]}]"] = port;
                 }
             }
         }
 
-        var holders = Pids().Where(pid => HoldsAny(pid, inodes)).ToList();
-        return holders.Count == 0 ? null : holders.FirstOrDefault(pid => !holders.Contains(ReadStat(pid)?.Parent ?? 0), holders[0]);
+        var holders = new Dictionary<int, List<int>>();
+        if (sockets.Count > 0)
+        {
+            foreach (var pid in Pids())
+            {
+                foreach (var port in HeldPorts(pid, sockets))
+                {
+                    (holders.TryGetValue(port, out var pids) ? pids : holders[port] = []).Add(pid);
+                }
+            }
+        }
+
+        return holders.ToDictionary(h => h.Key, h => h.Value.FirstOrDefault(pid => !h.Value.Contains(ReadStat(pid)?.Parent ?? 0), h.Value[0]));
     }
 
-    private static bool HoldsAny(int pid, HashSet<string> sockets)
+    private static IEnumerable<int> HeldPorts(int pid, Dictionary<string, int> sockets)
     {
         try
         {
-            return sockets.Count > 0 && Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd")
-                .Any(fd => new FileInfo(fd).LinkTarget is { } target && sockets.Contains(target));
+            return Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd")
+                .Select(fd => new FileInfo(fd).LinkTarget is { } target && sockets.TryGetValue(target, out var port) ? port : 0)
+                .Where(port => port != 0).Distinct().ToList();
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            return false; // the process ended, or is not ours to look into
+            return []; // the process ended, or is not ours to look into
         }
     }
 
