@@ -85,9 +85,12 @@ public static class Soak
         StatisticsRoute, EventsRoute, ReplaysRoute, StartReplayRoute, ReplayRoute,
     ];
 
+    // The ports eng/run.sh gives the system's processes.
+    private const int ProducerPort = 5101, BalancesPort = 5111, StatisticsPort = 5121, ReplayPort = 5131, Gateway1Port = 5201, Gateway2Port = 5202;
+
     private static readonly string[] RebuildTargets = ["balances", "statistics"];
     private static readonly (string Role, int Port, string Assembly)[] Consumers =
-        [("balances", 5111, "EventReplay.Consumers.Balances.dll"), ("statistics", 5121, "EventReplay.Consumers.Statistics.dll")];
+        [("balances", BalancesPort, "EventReplay.Consumers.Balances.dll"), ("statistics", StatisticsPort, "EventReplay.Consumers.Statistics.dll")];
 
     // After a killed consumer answers ready again, the gateways' connections to it may still be failing for a moment.
     private static readonly TimeSpan KillWindowTail = TimeSpan.FromSeconds(2);
@@ -95,11 +98,12 @@ public static class Soak
     private static readonly TimeSpan ReadyDeadline = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan DrainDeadline = TimeSpan.FromMinutes(3);
 
-    /// <summary>The ports eng/run.sh gives the system's processes.</summary>
+    /// <summary>The processes sampled, each by the port it listens on (PostgreSQL aside: see <see cref="SystemProcesses"/>).</summary>
     public static IReadOnlyList<(string Role, int Port)> Roles(SoakOptions options) =>
     [
-        ("producer", 5101), ("balances", 5111), ("statistics", 5121), ("replay", 5131), ("gateway1", 5201), ("gateway2", 5202),
-        ("haproxy", options.Api.Port), ("rabbitmq", options.AmqpPort), ("redis", options.RedisPort),
+        ("producer", ProducerPort), ("balances", BalancesPort), ("statistics", StatisticsPort), ("replay", ReplayPort),
+        ("gateway1", Gateway1Port), ("gateway2", Gateway2Port), ("haproxy", options.Api.Port), ("rabbitmq", options.AmqpPort),
+        ("redis", options.RedisPort),
     ];
 
     public static async Task<SoakReport> RunAsync(SoakOptions options)
@@ -200,8 +204,8 @@ public static class Soak
     // Every service answers ready before the clock starts: a soak measures the system running, not starting.
     private static async Task AllReadyAsync(HttpClient probe, SoakOptions options)
     {
-        var checks = new[] { 5101, 5111, 5121, 5131 }.Select(port => $"http://127.0.0.1:{port}/health/ready")
-            .Concat(new[] { 5201, 5202 }.Select(port => $"http://127.0.0.1:{port}/health"))
+        var checks = new[] { ProducerPort, BalancesPort, StatisticsPort, ReplayPort }.Select(port => $"http://127.0.0.1:{port}/health/ready")
+            .Concat(new[] { Gateway1Port, Gateway2Port }.Select(port => $"http://127.0.0.1:{port}/health"))
             .Append(new Uri(options.Api, "/health").ToString());
         foreach (var check in checks)
         {
@@ -312,9 +316,14 @@ public static class Soak
         try
         {
             using var response = await http.GetAsync(new Uri(path, UriKind.Relative));
-            var body = response.IsSuccessStatusCode ? JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone() : (JsonElement?)null;
             Record(traffic, route, (int)response.StatusCode, started);
-            return body;
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return body.RootElement.Clone();
         }
         catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
         {
