@@ -19,21 +19,6 @@ public static class LiveLoad
         Percentiles CommandLatencyMs, Percentiles VisibleDelayMs, int Probes, IReadOnlyDictionary<string, double> CpuSeconds,
         IReadOnlyDictionary<string, double> ResidentMiB);
 
-    public sealed record Percentiles(double P50, double P99, double Max)
-    {
-        public static Percentiles Of(List<double> values)
-        {
-            if (values.Count == 0)
-            {
-                return new Percentiles(double.NaN, double.NaN, double.NaN);
-            }
-
-            values.Sort();
-            double At(double q) => values[Math.Min(values.Count - 1, (int)Math.Ceiling(q * values.Count) - 1)];
-            return new Percentiles(At(0.50), At(0.99), values[^1]);
-        }
-    }
-
     /// <summary>Runs for <paramref name="duration"/>, or until <paramref name="until"/> is cancelled if sooner.</summary>
     public static async Task<Result> RunAsync(Uri api, int concurrency, TimeSpan duration, CancellationToken until = default)
     {

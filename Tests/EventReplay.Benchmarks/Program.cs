@@ -11,6 +11,9 @@ using EventReplay.Benchmarks;
 //   report  --runs runs.jsonl --layout L --events N --accounts M --batch-size B --seed-rate R --postgres "..."
 //           --rabbit-management http://user:pass@host:15672/vhost --out bench-results
 //   rebuild --url http://127.0.0.1:8080 --postgres "..." --batch-size 500 [--live-concurrency 4]
+//   soak    --url http://127.0.0.1:8080 --postgres "..." --database D --redis "host:port,defaultDatabase=N" --out soak-results
+//           [--minutes 10 --rate 100 --workers 8 --readers 2 --reads 15 --rebuild-every 120 --kill-every 180 --sample-every 5
+//            --pg-port 5432 --amqp-port 5672 --redis-port 6379] (eng/soak.sh)
 var options = args.Skip(1).Chunk(2).Where(pair => pair.Length == 2).ToDictionary(pair => pair[0].TrimStart('-'), pair => pair[1]);
 string Option(string name, string? fallback = null) =>
     options.GetValueOrDefault(name) ?? fallback ?? throw new ArgumentException($"--{name} is required.");
@@ -135,8 +138,36 @@ switch (args.FirstOrDefault())
         }
 
         break;
+    case "soak":
+        double Real(string name, double fallback) => double.Parse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+        var soak = await Soak.RunAsync(new SoakOptions
+        {
+            Api = new Uri(Option("url", "http://127.0.0.1:8080")),
+            Postgres = Option("postgres"),
+            Database = Option("database"),
+            Redis = Option("redis"),
+            Out = Option("out", "soak-results"),
+            Duration = TimeSpan.FromMinutes(Real("minutes", 10)),
+            CommandsPerSecond = Real("rate", 100),
+            Workers = Number("workers", 8),
+            Readers = Number("readers", 2),
+            ReadsPerSecond = Real("reads", 15),
+            RebuildEvery = TimeSpan.FromSeconds(Real("rebuild-every", 120)),
+            KillEvery = TimeSpan.FromSeconds(Real("kill-every", 180)),
+            SampleEvery = TimeSpan.FromSeconds(Real("sample-every", 5)),
+            PostgresPort = Number("pg-port", 5432),
+            AmqpPort = Number("amqp-port", 5672),
+            RedisPort = Number("redis-port", 6379),
+        });
+        if (soak.Failures.Count > 0)
+        {
+            Console.Error.WriteLine($"soak: FAILED: {string.Join("; ", soak.Failures)}");
+            return 1;
+        }
+
+        break;
     default:
-        Console.Error.WriteLine("usage: EventReplay.Benchmarks live|backlog|seed|skip-publishing|rebuild|leg|report [--option value ...] (see Program.cs)");
+        Console.Error.WriteLine("usage: EventReplay.Benchmarks live|backlog|seed|skip-publishing|rebuild|leg|report|soak [--option value ...] (see Program.cs)");
         return 2;
 }
 

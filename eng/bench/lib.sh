@@ -1,26 +1,31 @@
-# eng/bench/lib.sh: what the eng/bench-*.sh scripts share: their own database, vhost and Redis database, the Release
-# build, and the whole system (eng/run.sh) started over them. Source it from a script that set -euo pipefail.
+# eng/bench/lib.sh: what the eng/bench-*.sh scripts and eng/soak.sh share: their own database, vhost and Redis
+# database, the Release build, and the whole system (eng/run.sh) started over them. Source it from a script that set
+# -euo pipefail; a script other than the benchmarks names its own data first (RUN_NAME=soak RUN_REDIS_DB=6): the
+# database and vhost eventreplay_$RUN_NAME, messages and the system's log (.local/logs/$RUN_NAME-run.log) by that name.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd "$ROOT"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 PORT=${EVENTREPLAY_HTTP_PORT:-8080}
-DB=eventreplay_bench
-VHOST=eventreplay_bench
+RUN_NAME=${RUN_NAME:-bench}
+DB=eventreplay_$RUN_NAME
+VHOST=eventreplay_$RUN_NAME
+REDIS_DB=${RUN_REDIS_DB:-2}   # test runs use 1-5
+RUN_LOG=.local/logs/$RUN_NAME-run.log
 USER_PASS=eventreplay:eventreplay
 MGMT="http://127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}/api"
 export ConnectionStrings__postgres="Host=127.0.0.1;Port=${ER_PG_PORT:-5432};Username=eventreplay;Password=eventreplay;Database=$DB;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10"
 export ConnectionStrings__rabbitmq="amqp://$USER_PASS@127.0.0.1:${ER_AMQP_PORT:-5672}/$VHOST"
-export ConnectionStrings__redis="127.0.0.1:${ER_REDIS_PORT:-6379},defaultDatabase=2"
+export ConnectionStrings__redis="127.0.0.1:${ER_REDIS_PORT:-6379},defaultDatabase=$REDIS_DB"
 # The harness's own connections may run long statements (seeding, verifying).
 BENCH_POSTGRES="Host=127.0.0.1;Port=${ER_PG_PORT:-5432};Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
 
 bench_prepare() {  # services up, Release build, a fresh database and vhost
   if curl -fs -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null; then
-    echo "bench: something already serves :$PORT (eng/run.sh?); stop it first" >&2
+    echo "$RUN_NAME: something already serves :$PORT (eng/run.sh?); stop it first" >&2
     exit 1
   fi
   eng/services.sh start >/dev/null
-  mkdir -p .local/logs && : > .local/logs/bench-run.log
+  mkdir -p .local/logs && : > "$RUN_LOG"
   dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
   export PGPASSWORD=eventreplay
   psql -h 127.0.0.1 -p "${ER_PG_PORT:-5432}" -U eventreplay -d eventreplay -XqAt \
@@ -35,16 +40,16 @@ bench() { dotnet Tests/EventReplay.Benchmarks/bin/Release/net10.0/EventReplay.Be
 
 bench_start_system() {  # eng/run.sh in the background over the bench database; stopped when the script exits
   mkdir -p .local/logs
-  echo "=== bench: system start $(date -u +%FT%TZ)" >> .local/logs/bench-run.log
-  Logging__LogLevel__Default=Warning eng/run.sh >> .local/logs/bench-run.log 2>&1 &
+  echo "=== $RUN_NAME: system start $(date -u +%FT%TZ)" >> "$RUN_LOG"
+  Logging__LogLevel__Default=Warning eng/run.sh >> "$RUN_LOG" 2>&1 &
   BENCH_SYSTEM=$!
   trap 'kill -TERM $BENCH_SYSTEM 2>/dev/null || true; wait $BENCH_SYSTEM 2>/dev/null || true' EXIT
   for _ in $(seq 1 240); do
     curl -fs -o /dev/null "http://127.0.0.1:$PORT/api/events?limit=1" && return 0
-    kill -0 $BENCH_SYSTEM 2>/dev/null || { echo "bench: eng/run.sh exited; see .local/logs/bench-run.log" >&2; exit 1; }
+    kill -0 $BENCH_SYSTEM 2>/dev/null || { echo "$RUN_NAME: eng/run.sh exited; see $RUN_LOG" >&2; exit 1; }
     sleep 0.5
   done
-  echo "bench: the system did not come up; see .local/logs/bench-run.log" >&2
+  echo "$RUN_NAME: the system did not come up; see $RUN_LOG" >&2
   exit 1
 }
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Npgsql;
 
 namespace EventReplay.Tests.Integration.Infrastructure;
 
@@ -12,21 +11,14 @@ public static class Recovery
     /// </summary>
     public static async Task<TimeSpan> CatchUpAsync(string postgres, TimeSpan timeout)
     {
-        var clock = Stopwatch.StartNew();
-        var head = await Eventually.Until(() => ReadAsync(postgres, "select coalesce(max(seq_id), 0) from producer.mt_events"),
-            position => position >= 0, timeout, "the event store to answer");
         try
         {
-            await Eventually.Until(
-                () => ReadAsync(postgres, "select least((select position from balances.checkpoint), (select position from statistics.totals))"),
-                position => position >= head, timeout - clock.Elapsed, $"both consumers to reach position {head}");
+            return await Checkpoints.CatchUpAsync(postgres, timeout);
         }
         catch (TimeoutException exception)
         {
             throw new TimeoutException($"{exception.Message}. Pipeline: {await PipelineState.DescribeAsync(postgres)}", exception);
         }
-
-        return clock.Elapsed;
     }
 
     /// <summary>What <see cref="ConsumerBackAsync"/> saw: how long the consumer was down, the replay's end and when it came, the catch-up.</summary>
@@ -51,17 +43,4 @@ public static class Recovery
     /// <summary>How far the balances consumer is behind the log right now, in positions.</summary>
     public static Task<long> BalancesLagAsync(string postgres) => Database.ScalarAsync(postgres,
         "select coalesce((select max(seq_id) from producer.mt_events), 0) - (select position from balances.checkpoint)");
-
-    // -1 while PostgreSQL does not answer (it may be restarting).
-    private static async Task<long> ReadAsync(string postgres, string sql)
-    {
-        try
-        {
-            return await Database.ScalarAsync(postgres, sql);
-        }
-        catch (NpgsqlException)
-        {
-            return -1;
-        }
-    }
 }

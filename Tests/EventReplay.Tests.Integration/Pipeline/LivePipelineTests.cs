@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Tests.Integration.Infrastructure;
-using Npgsql;
 
 namespace EventReplay.Tests.Integration.Pipeline;
 
@@ -13,8 +12,8 @@ namespace EventReplay.Tests.Integration.Pipeline;
 /// </summary>
 public class LivePipelineTests
 {
-    private const string Synthetic = "synthetic-";
-    internal static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
+    private const string Synthetic = LogFold.SyntheticPrefix;
+    internal static readonly TimeSpan Settle = InvariantChecks.Settle;
     private ServiceStack _stack = null!;
 
     private ProducerApi Api => _stack.Api;
@@ -119,41 +118,18 @@ public class LivePipelineTests
 
     internal static async Task AssertReadModelEqualsFoldAsync(ProducerApi api, string postgres)
     {
-        var (expected, head) = await LogFold.BalancesAsync(api);
+        FoldComparison comparison;
         try
         {
-            await Eventually.Until(() => Database.ScalarAsync(postgres, "select position from balances.checkpoint"),
-                position => position >= head, Settle, $"the balances consumer to reach position {head}");
+            comparison = await LogFold.CompareAsync(api, postgres, Settle);
         }
         catch (TimeoutException exception)
         {
             throw new TimeoutException($"{exception.Message}. Pipeline: {await PipelineState.DescribeAsync(postgres)}", exception);
         }
 
-        var actual = new Dictionary<string, ExpectedBalance>();
-        await using var connection = new NpgsqlConnection(postgres);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(
-            $"select account_id, owner, balance, status, version from balances.accounts where account_id not like '{Synthetic}%'", connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            actual[reader.GetString(0)] = new ExpectedBalance(reader.GetString(1), reader.GetDecimal(2), reader.GetString(3), reader.GetInt64(4));
-        }
-
-        Assert.That(actual, Is.EquivalentTo(expected));
-
-        var statistics = await LogFold.StatisticsAsync(api);
-        var view = await Eventually.Until(async () =>
-        {
-            using var response = await api.Http.GetAsync(new Uri("/api/statistics", UriKind.Relative));
-            return await ProducerApi.BodyAsync(response, 200);
-        }, s => s.GetProperty("position").GetInt64() >= statistics.Position, Settle, $"statistics to reach position {statistics.Position}");
-        Assert.That(new ExpectedStatistics(
-            view.GetProperty("accounts").GetInt64(), view.GetProperty("openAccounts").GetInt64(),
-            view.GetProperty("deposits").GetProperty("count").GetInt64(), view.GetProperty("deposits").GetProperty("total").GetDecimal(),
-            view.GetProperty("withdrawals").GetProperty("count").GetInt64(), view.GetProperty("withdrawals").GetProperty("total").GetDecimal(),
-            view.GetProperty("position").GetInt64()), Is.EqualTo(statistics));
+        Assert.That(comparison.Balances, Is.EquivalentTo(comparison.ExpectedBalances));
+        Assert.That(comparison.Statistics, Is.EqualTo(comparison.ExpectedStatistics));
     }
 
     private Task<JsonElement?> GetAccountAsync(string id) => GetAccountAsync(Api, id);

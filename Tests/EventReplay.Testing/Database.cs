@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace EventReplay.Tests.Integration.Infrastructure;
+namespace EventReplay.Testing;
 
 public static class Database
 {

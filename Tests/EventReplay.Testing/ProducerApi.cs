@@ -2,7 +2,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 
-namespace EventReplay.Tests.Integration.Infrastructure;
+namespace EventReplay.Testing;
 
 /// <summary>A thin client for the write API and the event-store reads, returning raw responses to assert on.</summary>
 public sealed class ProducerApi(HttpClient http)
@@ -103,10 +103,16 @@ public sealed class ProducerApi(HttpClient http)
         }
     }
 
+    /// <summary>The response's JSON body; throws <see cref="UnexpectedStatusException"/> when the status is not the one expected.</summary>
     public static async Task<JsonElement> BodyAsync(HttpResponseMessage response, int expectedStatus)
     {
         var text = await response.Content.ReadAsStringAsync();
-        Assert.That((int)response.StatusCode, Is.EqualTo(expectedStatus), $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri}: {text}");
+        if ((int)response.StatusCode != expectedStatus)
+        {
+            throw new UnexpectedStatusException(
+                $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} answered {(int)response.StatusCode}, expected {expectedStatus}: {text}");
+        }
+
         return JsonDocument.Parse(text).RootElement.Clone();
     }
 
@@ -125,3 +131,6 @@ public sealed class ProducerApi(HttpClient http)
         return http.SendAsync(request);
     }
 }
+
+/// <summary>An answer with another status than the caller expected (in a test: a failure, with the request and the body).</summary>
+public sealed class UnexpectedStatusException(string message) : Exception(message);

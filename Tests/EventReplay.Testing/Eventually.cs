@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace EventReplay.Tests.Integration.Infrastructure;
+namespace EventReplay.Testing;
 
 /// <summary>Polls a condition until it holds or a deadline passes: the tests' only way to wait.</summary>
 public static class Eventually
