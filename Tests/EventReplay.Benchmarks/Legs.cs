@@ -36,6 +36,7 @@ public static class Legs
     /// <summary>
     /// Runs a leg that needs no running system (marten, apply-floor, floor) <paramref name="repeat"/> times in this
     /// process: like the replay leg, whose system stays up between its runs, the first run is cold and the others warm.
+    /// They read the events and keep their tables in the event store's database (<paramref name="postgres"/>).
     /// </summary>
     public static async Task<IReadOnlyList<LegRun>> RunInProcessAsync(string leg, string postgres, string redis, int batchSize,
         int repeat = 1, Action<LegRun>? measured = null)
@@ -68,10 +69,10 @@ public static class Legs
     }
 
     /// <summary>A rebuild of the balances consumer through the running system (replay, or replay-no-redis).</summary>
-    public static async Task<LegRun> RunReplayAsync(string leg, Uri api, string postgres, int batchSize)
+    public static async Task<LegRun> RunReplayAsync(string leg, Uri api, string readModels, int batchSize)
     {
-        var rebuild = await Rebuild.RunAsync(api, postgres, "balances", batchSize);
-        var hash = await BalancesHash.OfAsync(postgres, "balances.accounts", marten: false);
+        var rebuild = await Rebuild.RunAsync(api, "balances", batchSize);
+        var hash = await BalancesHash.OfAsync(readModels, "balances.accounts", marten: false);
         return new LegRun(leg, rebuild.Events, rebuild.Seconds, rebuild.EventsPerSecond, rebuild.CpuSeconds, rebuild.PeakMiB, hash);
     }
 

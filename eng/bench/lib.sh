@@ -1,4 +1,5 @@
-# eng/bench/lib.sh: what the eng/bench-*.sh scripts share: their own database, vhost and Redis database, the Release
+# eng/bench/lib.sh: what the eng/bench-*.sh scripts share: their own database (in both PostgreSQL clusters, the event
+# store's and the read models'), vhost and Redis database, the Release
 # build, and the whole system (eng/run.sh) started over them. Source it from a script that set -euo pipefail.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd "$ROOT"
@@ -8,11 +9,16 @@ DB=eventreplay_bench
 VHOST=eventreplay_bench
 USER_PASS=eventreplay:eventreplay
 MGMT="http://127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}/api"
-export ConnectionStrings__postgres="Host=127.0.0.1;Port=${ER_PG_PORT:-5432};Username=eventreplay;Password=eventreplay;Database=$DB;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10"
+EVENTSTORE_PORT=${ER_PG_EVENTSTORE_PORT:-5433}
+READMODELS_PORT=${ER_PG_PORT:-5432}
+SERVICE_OPTIONS="Username=eventreplay;Password=eventreplay;Database=$DB;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10"
+export ConnectionStrings__eventstore="Host=127.0.0.1;Port=$EVENTSTORE_PORT;$SERVICE_OPTIONS"
+export ConnectionStrings__readmodels="Host=127.0.0.1;Port=$READMODELS_PORT;$SERVICE_OPTIONS"
 export ConnectionStrings__rabbitmq="amqp://$USER_PASS@127.0.0.1:${ER_AMQP_PORT:-5672}/$VHOST"
 export ConnectionStrings__redis="127.0.0.1:${ER_REDIS_PORT:-6379},defaultDatabase=2"
 # The harness's own connections may run long statements (seeding, verifying).
-BENCH_POSTGRES="Host=127.0.0.1;Port=${ER_PG_PORT:-5432};Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
+BENCH_EVENTSTORE="Host=127.0.0.1;Port=$EVENTSTORE_PORT;Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
+BENCH_READMODELS="Host=127.0.0.1;Port=$READMODELS_PORT;Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
 
 bench_prepare() {  # services up, Release build, a fresh database and vhost
   if curl -fs -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null; then
@@ -23,8 +29,11 @@ bench_prepare() {  # services up, Release build, a fresh database and vhost
   mkdir -p .local/logs && : > .local/logs/bench-run.log
   dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
   export PGPASSWORD=eventreplay
-  psql -h 127.0.0.1 -p "${ER_PG_PORT:-5432}" -U eventreplay -d eventreplay -XqAt \
-    -c "drop database if exists $DB with (force)" -c "create database $DB"
+  local port
+  for port in "$EVENTSTORE_PORT" "$READMODELS_PORT"; do
+    psql -h 127.0.0.1 -p "$port" -U eventreplay -d eventreplay -XqAt \
+      -c "drop database if exists $DB with (force)" -c "create database $DB"
+  done
   curl -fs -u "$USER_PASS" -X DELETE "$MGMT/vhosts/$VHOST" -o /dev/null || true
   curl -fs -u "$USER_PASS" -X PUT "$MGMT/vhosts/$VHOST" -o /dev/null
   curl -fs -u "$USER_PASS" -X PUT -H 'content-type: application/json' \
