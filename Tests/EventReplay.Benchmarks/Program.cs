@@ -84,7 +84,7 @@ switch (args.FirstOrDefault())
 
                 break;
             default:
-                await Legs.RunInProcessAsync(leg, Option("eventstore"), Option("redis"), Number("batch-size", 500), repeat, Record);
+                await Legs.RunInProcessAsync(leg, Option("eventstore"), Option("readmodels"), Option("redis"), Number("batch-size", 500), repeat, Record);
                 break;
         }
 

@@ -20,7 +20,7 @@ public class BenchHarnessTests : StackOverEmptyLog
         };
         foreach (var leg in new[] { Legs.Marten, Legs.ApplyFloor, Legs.Floor })
         {
-            runs.AddRange(await Legs.RunInProcessAsync(leg, EventStore, TestEnvironment.RedisConnectionString, batchSize: 500));
+            runs.AddRange(await Legs.RunInProcessAsync(leg, EventStore, ReadModels, TestEnvironment.RedisConnectionString, batchSize: 500));
         }
 
         Assert.Multiple(() =>
