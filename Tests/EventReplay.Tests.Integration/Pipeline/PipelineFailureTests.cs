@@ -181,9 +181,9 @@ public class PipelineFailureTests
         await AssertReadModelEqualsFoldAsync(api, SystemDatabases.OneServer(postgres.ConnectionString));
     }
 
-    private sealed record Read(HttpStatusCode Status, long Version, decimal Balance, string? Cache, bool Stale, TimeSpan Elapsed);
+    internal sealed record Read(HttpStatusCode Status, long Version, decimal Balance, string? Cache, bool Stale, TimeSpan Elapsed);
 
-    private static async Task<Read> ReadAsync(HttpClient client, string id)
+    internal static async Task<Read> ReadAsync(HttpClient client, string id)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var response = await client.GetAsync(new Uri($"/api/accounts/{id}", UriKind.Relative));
