@@ -17,11 +17,11 @@ for consumer in balances statistics; do
   name=${consumer^}
   bench backlog --consumer "$consumer" --events "$EVENTS" --accounts "$ACCOUNTS" \
     --service "$ROOT/Endpoints/EventReplay.Consumers.$name/bin/Release/net10.0/EventReplay.Consumers.$name.dll" \
-    --postgres "$ConnectionStrings__postgres" --rabbitmq "$ConnectionStrings__rabbitmq" --redis "$ConnectionStrings__redis"
+    --readmodels "$ConnectionStrings__readmodels" --rabbitmq "$ConnectionStrings__rabbitmq" --redis "$ConnectionStrings__redis"
 done
 
 # The backlog left the read models ahead of an empty log; start the system from a clean state.
-psql -h 127.0.0.1 -p "${ER_PG_PORT:-5432}" -U eventreplay -d "$DB" -XqAt \
+psql -h 127.0.0.1 -p "$READMODELS_PORT" -U eventreplay -d "$DB" -XqAt \
   -c "drop schema if exists balances cascade" -c "drop schema if exists statistics cascade" 2>/dev/null
 for queue in balances.live statistics.live; do
   curl -fs -u "$USER_PASS" -X DELETE "$MGMT/queues/$VHOST/$queue/contents" -o /dev/null || true

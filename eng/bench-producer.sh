@@ -11,7 +11,8 @@ CONCURRENCIES=${CONCURRENCIES:-"1 8 32 64"}
 ACCOUNTS=${ACCOUNTS:-1000}
 PORT=${BENCH_PORT:-5199}
 DB=eventreplay_bench
-PG="Host=127.0.0.1;Port=${ER_PG_PORT:-5432};Username=eventreplay;Password=eventreplay"
+PG_PORT=${ER_PG_EVENTSTORE_PORT:-5433}   # the producer needs the event store alone
+PG="Host=127.0.0.1;Port=$PG_PORT;Username=eventreplay;Password=eventreplay"
 API="http://127.0.0.1:$PORT"
 
 command -v wrk >/dev/null || { [[ $EUID -eq 0 ]] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
@@ -20,12 +21,12 @@ eng/services.sh start >/dev/null
 dotnet build Endpoints/EventReplay.Producer -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
 
 export PGPASSWORD=eventreplay
-psql -h 127.0.0.1 -p "${ER_PG_PORT:-5432}" -U eventreplay -d eventreplay -XqAt \
+psql -h 127.0.0.1 -p "$PG_PORT" -U eventreplay -d eventreplay -XqAt \
   -c "drop database if exists $DB with (force)" -c "create database $DB"
 
 out="Endpoints/EventReplay.Producer/bin/Release/net10.0"
 # Publishing off: this measures the write path alone, and its events must not reach a running system's queues.
-(cd "$out" && ConnectionStrings__postgres="$PG;Database=$DB" ASPNETCORE_URLS=$API Publishing__Enabled=false \
+(cd "$out" && ConnectionStrings__eventstore="$PG;Database=$DB" ASPNETCORE_URLS=$API Publishing__Enabled=false \
   Logging__LogLevel__Default=Warning exec dotnet EventReplay.Producer.dll) > "$ROOT/.local/logs/bench-producer.log" 2>&1 &
 producer=$!
 trap 'kill $producer 2>/dev/null || true; wait $producer 2>/dev/null || true' EXIT

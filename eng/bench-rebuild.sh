@@ -16,11 +16,11 @@ for size in "${sizes[@]}"; do
   bench_prepare   # a fresh database per size
   # Seed with the system up but publishing off (the producer creates the event tables), then mark it published.
   Publishing__Enabled=false bench_start_system
-  bench seed --postgres "$BENCH_POSTGRES" --events "$size" --accounts "${ACCOUNTS:-10000}"
+  bench seed --eventstore "$BENCH_EVENTSTORE" --events "$size" --accounts "${ACCOUNTS:-10000}"
   bench_stop_system
-  bench skip-publishing --postgres "$BENCH_POSTGRES"
+  bench skip-publishing --eventstore "$BENCH_EVENTSTORE"
   bench_start_system
-  bench rebuild --url "http://127.0.0.1:$PORT" --postgres "$BENCH_POSTGRES" --batch-size "${BATCH_SIZE:-500}" \
+  bench rebuild --url "http://127.0.0.1:$PORT" --eventstore "$BENCH_EVENTSTORE" --readmodels "$BENCH_READMODELS" --batch-size "${BATCH_SIZE:-500}" \
     --target "${TARGET:-balances}" --live-concurrency "${LIVE_CONCURRENCY:-4}"
   bench_stop_system
 done

@@ -29,7 +29,7 @@ mkdir -p "$OUT"
 RUNS="$OUT/runs-$LAYOUT.jsonl"
 : > "$RUNS"
 has_leg() { [[ ",$LEGS," == *",$1,"* ]]; }
-leg() { bench leg --leg "$1" --out "$RUNS" --url "http://127.0.0.1:$PORT" --postgres "$BENCH_POSTGRES" \
+leg() { bench leg --leg "$1" --out "$RUNS" --url "http://127.0.0.1:$PORT" --eventstore "$BENCH_EVENTSTORE" --readmodels "$BENCH_READMODELS" \
   --redis "$ConnectionStrings__redis" --batch-size "$BATCH" --seconds "$LIVE_SECONDS" --concurrency "$LIVE_CONCURRENCY" "${@:2}"; }
 # Every leg repeats inside one harness process: like the system of the replay leg, which stays up between its runs,
 # the harness's first run is cold and the others warm, and Marten's rebuild runs warm in its own process the same way.
@@ -37,9 +37,9 @@ repeat() { leg "$1" --repeat "$REPEAT"; }
 
 echo "bench: seeding $EVENTS events over $ACCOUNTS accounts, $LAYOUT"
 Publishing__Enabled=false bench_start_system   # the producer creates the event tables
-bench seed --postgres "$BENCH_POSTGRES" --events "$EVENTS" --accounts "$ACCOUNTS" --layout "$LAYOUT" --record "$OUT/.seed-rate"
+bench seed --eventstore "$BENCH_EVENTSTORE" --events "$EVENTS" --accounts "$ACCOUNTS" --layout "$LAYOUT" --record "$OUT/.seed-rate"
 bench_stop_system
-bench skip-publishing --postgres "$BENCH_POSTGRES"
+bench skip-publishing --eventstore "$BENCH_EVENTSTORE"
 
 if has_leg replay; then
   bench_start_system
@@ -63,5 +63,5 @@ if has_leg live; then
 fi
 
 bench report --runs "$RUNS" --layout "$LAYOUT" --events "$EVENTS" --accounts "$ACCOUNTS" --batch-size "$BATCH" \
-  --seed-rate "$(cat "$OUT/.seed-rate")" --postgres "$BENCH_POSTGRES" --rabbit-management "http://$USER_PASS@${MGMT_HOST}/$VHOST" \
+  --seed-rate "$(cat "$OUT/.seed-rate")" --eventstore "$BENCH_EVENTSTORE" --rabbit-management "http://$USER_PASS@${MGMT_HOST}/$VHOST" \
   --out "$OUT"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# eng/services.sh start|stop|status
+# eng/services.sh start|stop|status [eventstore|readmodels|rabbitmq|redis]
 #
 # Local backing services for eventreplay development and tests, run as plain
 # background processes (no systemd, no Docker), loopback only, with data and
 # logs under the repo's git-ignored .local/ folder:
 #
-#   PostgreSQL 15  127.0.0.1:${ER_PG_PORT:-5432}      role/password eventreplay/eventreplay,
-#                                                     databases eventreplay, eventreplay_tests
+#   PostgreSQL 15, two clusters, each with role/password eventreplay/eventreplay and databases
+#                  eventreplay, eventreplay_tests:
+#     readmodels   127.0.0.1:${ER_PG_PORT:-5432}      read models, replay sagas (.local/postgres)
+#     eventstore   127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433}  the event store alone (.local/postgres-eventstore)
 #   RabbitMQ 3.10  127.0.0.1:${ER_AMQP_PORT:-5672}    user eventreplay/eventreplay (administrator),
 #                  mgmt 127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}, vhosts / and eventreplay_tests
 #   Redis 7        127.0.0.1:${ER_REDIS_PORT:-6379}
@@ -16,6 +18,8 @@
 #        reuses a compatible server already listening on a port, is idempotent.
 # stop   stops only what this script started (.local/ instances).
 # status one line per service; exits non-zero if any service is down.
+# A name after the command limits it to that service: `stop eventstore` stops the event store's cluster alone
+# (everything else keeps running), `start eventstore` starts it again.
 set -euo pipefail
 
 # ---------------------------------------------------------------- settings ---
@@ -25,7 +29,8 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd -P)
 LOCAL="$REPO_ROOT/.local"
 LOGS="$LOCAL/logs"
 
-PG_PORT=${ER_PG_PORT:-5432}
+READMODELS_PORT=${ER_PG_PORT:-5432}
+EVENTSTORE_PORT=${ER_PG_EVENTSTORE_PORT:-5433}
 AMQP_PORT=${ER_AMQP_PORT:-5672}
 MGMT_PORT=${ER_RABBIT_MGMT_PORT:-15672}
 REDIS_PORT=${ER_REDIS_PORT:-6379}
@@ -36,8 +41,6 @@ ER_DBS=(eventreplay eventreplay_tests)
 ER_TEST_VHOST=eventreplay_tests
 
 PG_BIN=/usr/lib/postgresql/15/bin
-PG_DIR="$LOCAL/postgres"
-PGDATA="$PG_DIR/data"
 RMQ_BIN=/usr/lib/rabbitmq/bin
 RMQ_DIR="$LOCAL/rabbitmq"
 RMQ_NODE=eventreplay@localhost
@@ -54,10 +57,22 @@ APT_PACKAGES_NO_RECOMMENDS="docker-compose"
 if [[ $EUID -eq 0 ]]; then PG_OS_USER=postgres; else PG_OS_USER=$(id -un); fi
 PG_SUPER=$PG_OS_USER   # superuser created by initdb; peer auth over the unix socket
 
-# Unix socket dir for our PostgreSQL: inside .local unless the path would be too
-# long for sun_path (107 bytes incl. "/.s.PGSQL.NNNNN.lock"), then /tmp.
-PG_SOCK="$PG_DIR/run"
-if (( ${#PG_SOCK} > 80 )); then PG_SOCK=/tmp; fi
+# The PostgreSQL cluster the pg_* functions below work on: pg_use readmodels|eventstore sets its name, port,
+# folders and log. The read models' cluster keeps the folder and log names of the time it was the only one.
+PG_NAME="" PG_PORT="" PG_DIR="" PGDATA="" PG_SOCK="" PG_LOG=""
+pg_use() {
+  PG_NAME=$1
+  case $1 in
+    readmodels) PG_PORT=$READMODELS_PORT PG_DIR="$LOCAL/postgres" PG_LOG="$LOGS/postgres.log" ;;
+    eventstore) PG_PORT=$EVENTSTORE_PORT PG_DIR="$LOCAL/postgres-eventstore" PG_LOG="$LOGS/postgres-eventstore.log" ;;
+    *) die "unknown PostgreSQL cluster $1" ;;
+  esac
+  PGDATA="$PG_DIR/data"
+  # Unix socket dir: inside .local unless the path would be too long for sun_path (107 bytes incl.
+  # "/.s.PGSQL.NNNNN.lock"), then /tmp (the port keeps the two clusters' sockets apart).
+  PG_SOCK="$PG_DIR/run"
+  if (( ${#PG_SOCK} > 80 )); then PG_SOCK=/tmp; fi
+}
 
 # Environment for every RabbitMQ server/CLI invocation (same HOME = same cookie).
 RMQ_ENV=(
@@ -341,6 +356,8 @@ rmq_stop() {
 }
 
 # --------------------------------------------------------------- postgres ---
+pg_port_var() { if [[ $PG_NAME == eventstore ]]; then echo ER_PG_EVENTSTORE_PORT; else echo ER_PG_PORT; fi; }
+
 pg_ensure_traversable() {
   # The postgres user must be able to reach .local/postgres (e.g. repo under /root).
   [[ $EUID -eq 0 ]] || return 0
@@ -351,10 +368,10 @@ pg_ensure_traversable() {
     d="$d/$part"
     if ! as_pg test -x "$d"; then
       chmod o+x "$d"
-      say "postgres: chmod o+x $d (so the postgres user can reach $PG_DIR)"
+      say "postgres $PG_NAME: chmod o+x $d (so the postgres user can reach $PG_DIR)"
     fi
   done
-  as_pg test -w "$PG_DIR" || die "postgres: user postgres cannot write $PG_DIR"
+  as_pg test -w "$PG_DIR" || die "postgres $PG_NAME: user postgres cannot write $PG_DIR"
 }
 
 pg_provision() {  # pg_provision SOCKET_DIR -- ensure role + databases (as superuser)
@@ -382,7 +399,7 @@ pg_verify() {
 
 pg_reuse_external() {
   if ! "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 3; then
-    die "postgres: port $PG_PORT is in use by something that is not PostgreSQL. Stop it or set ER_PG_PORT."
+    die "postgres $PG_NAME: port $PG_PORT is in use by something that is not PostgreSQL. Stop it or set $(pg_port_var)."
   fi
   if pg_login_ok "${ER_DBS[0]}"; then
     # CREATEDB lets our role add the test database itself if it is missing.
@@ -392,8 +409,8 @@ pg_reuse_external() {
     # e.g. the Debian cluster started by the package's postinst: make it usable.
     PG_SUPER=postgres pg_provision /var/run/postgresql >/dev/null 2>&1 || true
   fi
-  pg_verify || die "postgres: port $PG_PORT is served by a PostgreSQL this script did not start, and $ER_USER/$ER_PASS cannot use databases ${ER_DBS[*]}. Stop it (e.g. pg_ctlcluster 15 main stop) or set ER_PG_PORT."
-  say "postgres: reusing existing server on 127.0.0.1:$PG_PORT (not started by this script)"
+  pg_verify || die "postgres $PG_NAME: port $PG_PORT is served by a PostgreSQL this script did not start, and $ER_USER/$ER_PASS cannot use databases ${ER_DBS[*]}. Stop it (e.g. pg_ctlcluster 15 main stop) or set $(pg_port_var)."
+  say "postgres $PG_NAME: reusing existing server on 127.0.0.1:$PG_PORT (not started by this script)"
 }
 
 pg_write_config() {
@@ -412,35 +429,35 @@ EOF
     || echo "include_if_exists = 'eventreplay.conf'" >>"$PGDATA/postgresql.conf"
 }
 
-PG_STATE=""   # ours | external | (empty: to be started)
+declare -A PG_STATES   # cluster -> ours | external | (empty: to be started)
 pg_preflight() {
   local pid running_port
   if pid=$(pidfile_alive "$PGDATA/postmaster.pid" postgres); then
     running_port=$(sed -n 4p "$PGDATA/postmaster.pid")
     [[ $running_port == "$PG_PORT" ]] \
-      || die "postgres: our server (pid $pid) runs on port $running_port, not $PG_PORT; run '$0 stop' first"
-    PG_STATE=ours
+      || die "postgres $PG_NAME: our server (pid $pid) runs on port $running_port, not $PG_PORT; run '$0 stop $PG_NAME' first"
+    PG_STATES[$PG_NAME]=ours
   elif port_open "$PG_PORT"; then
-    pg_reuse_external; PG_STATE=external
+    pg_reuse_external; PG_STATES[$PG_NAME]=external
   fi
 }
 
 pg_start() {
-  if [[ $PG_STATE == external ]]; then
+  if [[ ${PG_STATES[$PG_NAME]:-} == external ]]; then
     return 0
-  elif [[ $PG_STATE == ours ]]; then
-    say "postgres: already running (pid $(pidfile_alive "$PGDATA/postmaster.pid" postgres))"
+  elif [[ ${PG_STATES[$PG_NAME]:-} == ours ]]; then
+    say "postgres $PG_NAME: already running (pid $(pidfile_alive "$PGDATA/postmaster.pid" postgres))"
   else
     mkdir -p "$PG_DIR"
     [[ $(stat -c %U "$PG_DIR") == "$PG_OS_USER" ]] || chown -R "$PG_OS_USER": "$PG_DIR"
     pg_ensure_traversable
     [[ $PG_SOCK == /tmp ]] || as_pg mkdir -p "$PG_SOCK"
-    touch "$LOGS/postgres.log"; chown "$PG_OS_USER": "$LOGS/postgres.log"
+    touch "$PG_LOG"; chown "$PG_OS_USER": "$PG_LOG"
     if [[ ! -s $PGDATA/PG_VERSION ]]; then
       as_pg "$PG_BIN/initdb" -D "$PGDATA" -U "$PG_SUPER" -E UTF8 --locale=C.UTF-8 \
-        --auth-local=peer --auth-host=scram-sha-256 >>"$LOGS/postgres.log" 2>&1 \
-        || die "postgres: initdb failed; see $LOGS/postgres.log"
-      say "postgres: initialized new cluster in ${PGDATA#"$REPO_ROOT"/}"
+        --auth-local=peer --auth-host=scram-sha-256 >>"$PG_LOG" 2>&1 \
+        || die "postgres $PG_NAME: initdb failed; see $PG_LOG"
+      say "postgres $PG_NAME: initialized new cluster in ${PGDATA#"$REPO_ROOT"/}"
     fi
     pg_write_config
     # A killed postmaster leaves postmaster.pid and the socket lock file behind;
@@ -451,27 +468,27 @@ pg_start() {
        && ! pid_alive "$(sed -n 1p "$lock" | tr -dc 0-9)"; then
       rm -f "$lock" "$PG_SOCK/.s.PGSQL.$PG_PORT"
     fi
-    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -w -t 60 start </dev/null >/dev/null \
-      || { tail -n 20 "$LOGS/postgres.log" >&2; die "postgres: failed to start; see $LOGS/postgres.log"; }
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PG_LOG" -w -t 60 start </dev/null >/dev/null \
+      || { tail -n 20 "$PG_LOG" >&2; die "postgres $PG_NAME: failed to start; see $PG_LOG"; }
   fi
   for _ in $(seq 1 60); do
     "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.5
   done
-  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || die "postgres: not ready on 127.0.0.1:$PG_PORT"
-  pg_provision "$PG_SOCK" || die "postgres: creating role/databases failed"
-  pg_verify || die "postgres: $ER_USER cannot log in over 127.0.0.1:$PG_PORT"
-  say "postgres: up on 127.0.0.1:$PG_PORT (user $ER_USER, databases ${ER_DBS[*]})"
+  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || die "postgres $PG_NAME: not ready on 127.0.0.1:$PG_PORT"
+  pg_provision "$PG_SOCK" || die "postgres $PG_NAME: creating role/databases failed"
+  pg_verify || die "postgres $PG_NAME: $ER_USER cannot log in over 127.0.0.1:$PG_PORT"
+  say "postgres $PG_NAME: up on 127.0.0.1:$PG_PORT (user $ER_USER, databases ${ER_DBS[*]})"
 }
 
 pg_stop() {
   if [[ -f $PGDATA/postmaster.pid ]] && pidfile_alive "$PGDATA/postmaster.pid" postgres >/dev/null; then
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null \
-      || die "postgres: pg_ctl stop failed"
-    say "postgres: stopped"
+      || die "postgres $PG_NAME: pg_ctl stop failed"
+    say "postgres $PG_NAME: stopped"
   elif port_open "$PG_PORT"; then
-    say "postgres: :$PG_PORT is served by a server this script did not start; left alone"
+    say "postgres $PG_NAME: :$PG_PORT is served by a server this script did not start; left alone"
   else
-    say "postgres: not running"
+    say "postgres $PG_NAME: not running"
   fi
 }
 
@@ -551,29 +568,39 @@ rmq_queue_type() {
 }
 
 # -------------------------------------------------------------- commands ---
+SERVICES=(readmodels eventstore rabbitmq redis)
+WANT=""   # one service named after the command, or all of them
+wants() { [[ -z $WANT || $WANT == "$1" ]]; }
+
 cmd_start() {
   local t0; t0=$(now_ms)
   ensure_installed
   mkdir -p "$LOGS"
   chmod 755 "$LOCAL" "$LOGS"
-  pg_preflight        # reuse or reject anything already on our ports ...
-  redis_preflight
-  rmq_preflight       # ... before spawning anything
-  rmq_launch          # slowest first: boots in the background ...
-  pg_start            # ... while postgres and redis come up
-  redis_start
-  rmq_finish
-  rmq_queue_type
+  # Reuse or reject anything already on our ports before spawning anything.
+  local cluster
+  for cluster in readmodels eventstore; do
+    if wants $cluster; then pg_use $cluster; pg_preflight; fi
+  done
+  if wants redis; then redis_preflight; fi
+  if wants rabbitmq; then rmq_preflight; rmq_launch; fi   # slowest first: boots in the background ...
+  for cluster in readmodels eventstore; do                # ... while postgres and redis come up
+    if wants $cluster; then pg_use $cluster; pg_start; fi
+  done
+  if wants redis; then redis_start; fi
+  if wants rabbitmq; then rmq_finish; rmq_queue_type; fi
   local ms=$(( $(now_ms) - t0 ))
   say "start done in $((ms / 1000)).$(printf '%03d' $((ms % 1000)) | cut -c1-1)s (logs in ${LOGS#"$REPO_ROOT"/})"
 }
 
 cmd_stop() {
-  local rpid
-  rmq_stop & rpid=$!   # RabbitMQ needs ~6 s to shut down: overlap it with the rest
-  pg_stop
-  redis_stop
-  wait "$rpid"
+  local rpid="" cluster
+  if wants rabbitmq; then rmq_stop & rpid=$!; fi   # RabbitMQ needs ~6 s to shut down: overlap it with the rest
+  for cluster in eventstore readmodels; do
+    if wants $cluster; then pg_use $cluster; pg_stop; fi
+  done
+  if wants redis; then redis_stop; fi
+  if [[ -n $rpid ]]; then wait "$rpid"; fi
 }
 
 owner_note() {  # owner_note PIDFILE COMM -> " (pid N)" or " (not started by this script)"
@@ -582,38 +609,52 @@ owner_note() {  # owner_note PIDFILE COMM -> " (pid N)" or " (not started by thi
 }
 
 cmd_status() {
-  local down=0
-  if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 3 2>/dev/null; then
-    if pg_verify; then say "postgres  up    127.0.0.1:$PG_PORT$(owner_note "$PGDATA/postmaster.pid" postgres)"
-    else say "postgres  down  127.0.0.1:$PG_PORT (server answers but $ER_USER cannot use ${ER_DBS[*]})"; down=1; fi
-  else
-    say "postgres  down  127.0.0.1:$PG_PORT"; down=1
+  local down=0 cluster
+  for cluster in readmodels eventstore; do
+    wants $cluster || continue
+    pg_use $cluster
+    if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 3 2>/dev/null; then
+      if pg_verify; then say "$(printf '%-10s' $cluster) up    127.0.0.1:$PG_PORT$(owner_note "$PGDATA/postmaster.pid" postgres)"
+      else say "$(printf '%-10s' $cluster) down  127.0.0.1:$PG_PORT (server answers but $ER_USER cannot use ${ER_DBS[*]})"; down=1; fi
+    else
+      say "$(printf '%-10s' $cluster) down  127.0.0.1:$PG_PORT"; down=1
+    fi
+  done
+  if wants rabbitmq; then
+    if port_open "$AMQP_PORT" && { ! have_curl || rmq_api GET overview; }; then
+      say "rabbitmq   up    127.0.0.1:$AMQP_PORT mgmt :$MGMT_PORT$(owner_note "$RMQ_PID_FILE" beam.smp)"
+    elif pidfile_alive "$RMQ_PID_FILE" beam.smp >/dev/null; then
+      say "rabbitmq   down  127.0.0.1:$AMQP_PORT (node $RMQ_NODE running but not serving yet)"; down=1
+    else
+      say "rabbitmq   down  127.0.0.1:$AMQP_PORT"; down=1
+    fi
   fi
-  if port_open "$AMQP_PORT" && { ! have_curl || rmq_api GET overview; }; then
-    say "rabbitmq  up    127.0.0.1:$AMQP_PORT mgmt :$MGMT_PORT$(owner_note "$RMQ_PID_FILE" beam.smp)"
-  elif pidfile_alive "$RMQ_PID_FILE" beam.smp >/dev/null; then
-    say "rabbitmq  down  127.0.0.1:$AMQP_PORT (node $RMQ_NODE running but not serving yet)"; down=1
-  else
-    say "rabbitmq  down  127.0.0.1:$AMQP_PORT"; down=1
-  fi
-  if [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; then
-    say "redis     up    127.0.0.1:$REDIS_PORT$(owner_note "$REDIS_PID_FILE" redis-server)"
-  else
-    say "redis     down  127.0.0.1:$REDIS_PORT"; down=1
+  if wants redis; then
+    if [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; then
+      say "redis      up    127.0.0.1:$REDIS_PORT$(owner_note "$REDIS_PID_FILE" redis-server)"
+    else
+      say "redis      down  127.0.0.1:$REDIS_PORT"; down=1
+    fi
   fi
   return $down
 }
 
 main() {
-  check_port_var ER_PG_PORT "$PG_PORT"
+  check_port_var ER_PG_PORT "$READMODELS_PORT"
+  check_port_var ER_PG_EVENTSTORE_PORT "$EVENTSTORE_PORT"
   check_port_var ER_AMQP_PORT "$AMQP_PORT"
   check_port_var ER_RABBIT_MGMT_PORT "$MGMT_PORT"
   check_port_var ER_REDIS_PORT "$REDIS_PORT"
+  [[ $READMODELS_PORT != "$EVENTSTORE_PORT" ]] || die "ER_PG_PORT and ER_PG_EVENTSTORE_PORT must differ"
+  WANT=${2:-}
+  if [[ -n $WANT && " ${SERVICES[*]} " != *" $WANT "* ]]; then
+    echo "usage: $0 start|stop|status [${SERVICES[*]}]" >&2; exit 2
+  fi
   case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status [${SERVICES[*]}]" >&2; exit 2 ;;
   esac
 }
 

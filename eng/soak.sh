@@ -34,8 +34,8 @@ prepared=$SECONDS
 bench_start_system
 echo "soak: system up (build and preparation $((prepared - began)) s, start $((SECONDS - prepared)) s); running $MINUTES min"
 status=0
-bench soak --url "http://127.0.0.1:$PORT" --postgres "$BENCH_POSTGRES" --database "$DB" --redis "$ConnectionStrings__redis" \
-  --pg-port "${ER_PG_PORT:-5432}" --amqp-port "${ER_AMQP_PORT:-5672}" --redis-port "${ER_REDIS_PORT:-6379}" \
+bench soak --url "http://127.0.0.1:$PORT" --eventstore "$BENCH_EVENTSTORE" --readmodels "$BENCH_READMODELS" --database "$DB" \
+  --redis "$ConnectionStrings__redis" --eventstore-port "$EVENTSTORE_PORT" --readmodels-port "$READMODELS_PORT" --amqp-port "${ER_AMQP_PORT:-5672}" --redis-port "${ER_REDIS_PORT:-6379}" \
   --minutes "$MINUTES" --out "$OUT" "${options[@]}" || status=$?
 stopping=$SECONDS
 bench_stop_system

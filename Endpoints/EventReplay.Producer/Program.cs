@@ -6,7 +6,7 @@ using EventReplay.Producer.Publishing;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPostgres();
+builder.AddPostgres(Databases.EventStore);
 builder.AddEventStore();
 builder.AddPublishing();
 // After the event store: it goes through Marten before the server listens.

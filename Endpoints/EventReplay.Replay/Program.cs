@@ -15,7 +15,9 @@ using Wolverine.RabbitMQ;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
-builder.AddPostgres();
+// The sagas (and Wolverine's inbox and outbox) live with the read models; events are read from the event store.
+builder.AddPostgres(Databases.ReadModels);
+builder.Services.AddNpgsqlDataSource(builder.RequiredConnectionString(Databases.EventStore), serviceKey: Databases.EventStore);
 builder.AddRabbitMq();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ReplayLog>();

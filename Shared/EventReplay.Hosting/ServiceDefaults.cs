@@ -63,10 +63,13 @@ public static class ServiceDefaults
         return builder;
     }
 
-    /// <summary>Registers the shared PostgreSQL data source from <c>ConnectionStrings:postgres</c> and its readiness check.</summary>
-    public static WebApplicationBuilder AddPostgres(this WebApplicationBuilder builder)
+    /// <summary>
+    /// Registers the service's PostgreSQL data source from <c>ConnectionStrings:{database}</c> (one of
+    /// <see cref="Databases"/>) and its readiness check: the service is ready only while that database answers.
+    /// </summary>
+    public static WebApplicationBuilder AddPostgres(this WebApplicationBuilder builder, string database)
     {
-        var connectionString = builder.RequiredConnectionString("postgres");
+        var connectionString = builder.RequiredConnectionString(database);
         builder.Services.AddNpgsqlDataSource(connectionString);
         builder.Services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
         return builder;

@@ -24,9 +24,9 @@ public static class Backlog
         IReadOnlyDictionary<string, double> CpuSeconds, IReadOnlyDictionary<string, double> ResidentMiB);
 
     public static async Task<Result> RunAsync(string consumer, string serviceDll, int events, int accounts,
-        string postgres, string rabbitmq, string redis)
+        string readModels, string rabbitmq, string redis)
     {
-        await using var dataSource = NpgsqlDataSource.Create(postgres);
+        await using var dataSource = NpgsqlDataSource.Create(readModels);
         await using (var drop = dataSource.CreateCommand($"drop schema if exists {consumer} cascade"))
         {
             await drop.ExecuteNonQueryAsync();
@@ -59,7 +59,7 @@ public static class Backlog
             Environment =
             {
                 ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}",
-                ["ConnectionStrings__postgres"] = postgres,
+                ["ConnectionStrings__readmodels"] = readModels,
                 ["ConnectionStrings__rabbitmq"] = rabbitmq,
                 ["ConnectionStrings__redis"] = redis,
                 ["Logging__LogLevel__Default"] = "Warning",

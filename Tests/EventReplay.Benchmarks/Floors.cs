@@ -14,8 +14,9 @@ namespace EventReplay.Benchmarks;
 
 /// <summary>
 /// The two yardsticks of a replay, run in this process over the same events table: the balances consumer's own
-/// batch apply fed straight from the table (no broker, no saga), and one SQL statement plus a pipelined Redis load.
-/// Each writes its own schema and a Redis generation of its own, so neither touches the system's read model.
+/// batch apply fed straight from the table (no broker, no saga), and one SQL aggregate plus a pipelined Redis load.
+/// Like the system, each reads the event store and writes into the read models' database (its own schema there) and
+/// a Redis generation of its own, so neither touches the system's read model.
 /// </summary>
 public static class Floors
 {
@@ -33,9 +34,11 @@ public static class Floors
     /// <see cref="BalanceStore.ApplyAsync"/> (one transaction with its checkpoint) and the same Redis writes;
     /// <paramref name="done"/> is called when the last page is applied, before the connections close.
     /// </summary>
-    public static async Task<(long Events, TimeSpan Elapsed)> ApplyAsync(string postgres, string redis, int batchSize, Action done)
+    public static async Task<(long Events, TimeSpan Elapsed)> ApplyAsync(string eventStore, string readModels, string redis, int batchSize,
+        Action done)
     {
-        await using var dataSource = NpgsqlDataSource.Create(postgres);
+        await using var events = NpgsqlDataSource.Create(eventStore);
+        await using var dataSource = NpgsqlDataSource.Create(readModels);
         await DropSchemaAsync(dataSource, ApplySchema);
         await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(redis);
         await DeleteGenerationAsync(multiplexer, ApplyGeneration);
@@ -45,27 +48,31 @@ public static class Floors
         await copies.StartAsync(handler, CancellationToken.None, ApplyGeneration);
 
         var clock = Stopwatch.StartNew();
-        long after = 0, events = 0;
+        long after = 0, applied = 0;
         while (true)
         {
-            var page = await ReadPageAsync(dataSource, after, batchSize);
+            var page = await ReadPageAsync(events, after, batchSize);
             if (page.Count == 0)
             {
                 var elapsed = clock.Elapsed;
                 done();
-                return (events, elapsed);
+                return (applied, elapsed);
             }
 
             await handler.ApplyAsync(page, copies.Live, CancellationToken.None);
-            events += page.Count;
+            applied += page.Count;
             after = page[^1].Position;
         }
     }
 
-    /// <summary>The balances table from one <c>INSERT … SELECT … GROUP BY</c>, then its rows into Redis, pipelined.</summary>
-    public static async Task<(long Events, TimeSpan Elapsed)> SqlAsync(string postgres, string redis, Action done)
+    /// <summary>
+    /// The balances table from one <c>SELECT … GROUP BY</c> over the event store, copied into the read models' database
+    /// (binary <c>COPY</c>) and into Redis, pipelined, as its rows arrive.
+    /// </summary>
+    public static async Task<(long Events, TimeSpan Elapsed)> SqlAsync(string eventStore, string readModels, string redis, Action done)
     {
-        await using var dataSource = NpgsqlDataSource.Create(postgres);
+        await using var store = NpgsqlDataSource.Create(eventStore);
+        await using var dataSource = NpgsqlDataSource.Create(readModels);
         await DropSchemaAsync(dataSource, FloorSchema);
         await using (var create = dataSource.CreateCommand(
             $"create schema {FloorSchema}; create table {FloorSchema}.accounts (like {BalanceStore.Schema}.accounts including all)"))
@@ -75,13 +82,15 @@ public static class Floors
 
         await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(redis);
         await DeleteGenerationAsync(multiplexer, FloorGeneration);
-        await using var count = dataSource.CreateCommand($"select count(*) from {EventTable.Name} where type <> '{EventTable.Tombstone}'");
+        await using var count = store.CreateCommand($"select count(*) from {EventTable.Name} where type <> '{EventTable.Tombstone}'");
         var events = (long)(await count.ExecuteScalarAsync())!;
 
         var clock = Stopwatch.StartNew();
-        await using (var fold = dataSource.CreateCommand(
+        var database = multiplexer.GetDatabase();
+        var batch = database.CreateBatch();
+        var writes = new List<Task>();
+        await using (var fold = store.CreateCommand(
             $"""
-            insert into {FloorSchema}.accounts (account_id, owner, balance, status, version, position, updated_at)
             select stream_id,
                    max(data ->> 'owner') filter (where type = 'AccountOpened'),
                    sum(case type when 'FundsDeposited' then (data ->> 'amount')::numeric
@@ -91,25 +100,23 @@ public static class Floors
             from {EventTable.Name} where type <> '{EventTable.Tombstone}'
             group by stream_id
             """))
+        await using (var connection = await dataSource.OpenConnectionAsync())
         {
             fold.CommandTimeout = 600;
-            await fold.ExecuteNonQueryAsync();
-        }
-
-        var database = multiplexer.GetDatabase();
-        var batch = database.CreateBatch();
-        var writes = new List<Task>();
-        await using (var read = dataSource.CreateCommand(
-            $"select account_id, owner, balance, status, version, position, updated_at from {FloorSchema}.accounts"))
-        await using (var reader = await read.ExecuteReaderAsync())
-        {
+            await using var reader = await fold.ExecuteReaderAsync();
+            await using var copy = await connection.BeginBinaryImportAsync(
+                $"copy {FloorSchema}.accounts (account_id, owner, balance, status, version, position, updated_at) from stdin (format binary)");
             while (await reader.ReadAsync())
             {
                 var row = new AccountBalance(reader.GetString(0), reader.GetString(1), reader.GetDecimal(2), reader.GetString(3),
                     reader.GetInt64(4), reader.GetInt64(5), reader.GetFieldValue<DateTimeOffset>(6));
+                await copy.WriteRowAsync(CancellationToken.None, row.AccountId, row.Owner, row.Balance, row.Status, row.Version, row.Position,
+                    row.UpdatedAt);
                 writes.Add(batch.HashSetAsync(BalanceCache.Key(FloorGeneration, row.AccountId),
                     [new HashEntry("version", row.Version), new HashEntry("value", System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(row))]));
             }
+
+            await copy.CompleteAsync();
         }
 
         batch.Execute();

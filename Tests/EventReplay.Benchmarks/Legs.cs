@@ -36,11 +36,13 @@ public static class Legs
     /// <summary>
     /// Runs a leg that needs no running system (marten, apply-floor, floor) <paramref name="repeat"/> times in this
     /// process: like the replay leg, whose system stays up between its runs, the first run is cold and the others warm.
+    /// They read the event store; the floors write into the read models' database, Marten's rebuild (which keeps its
+    /// projections beside its events) into the event store's.
     /// </summary>
-    public static async Task<IReadOnlyList<LegRun>> RunInProcessAsync(string leg, string postgres, string redis, int batchSize,
-        int repeat = 1, Action<LegRun>? measured = null)
+    public static async Task<IReadOnlyList<LegRun>> RunInProcessAsync(string leg, string eventStore, string readModels, string redis,
+        int batchSize, int repeat = 1, Action<LegRun>? measured = null)
     {
-        using var marten = leg == Marten ? await MartenRebuild.OpenAsync(postgres) : null;
+        using var marten = leg == Marten ? await MartenRebuild.OpenAsync(eventStore) : null;
         var runs = new List<LegRun>(repeat);
         for (var i = 0; i < repeat; i++)
         {
@@ -52,13 +54,13 @@ public static class Legs
             await using var peak = PeakMemory.Start();
             var (events, elapsed, table) = leg switch
             {
-                Marten => await MartenAsync(marten!, postgres, Done),
-                ApplyFloor => await Tabled(Floors.ApplyAsync(postgres, redis, batchSize, Done), Floors.ApplySchema + ".accounts"),
-                Floor => await Tabled(Floors.SqlAsync(postgres, redis, Done), Floors.FloorSchema + ".accounts"),
+                Marten => await MartenAsync(marten!, eventStore, Done),
+                ApplyFloor => await Tabled(Floors.ApplyAsync(eventStore, readModels, redis, batchSize, Done), Floors.ApplySchema + ".accounts"),
+                Floor => await Tabled(Floors.SqlAsync(eventStore, readModels, redis, Done), Floors.FloorSchema + ".accounts"),
                 _ => throw new ArgumentException($"'{leg}' is not an in-process leg."),
             };
             var mib = await peak.StopAsync();
-            var hash = await BalancesHash.OfAsync(postgres, table, marten: leg == Marten);
+            var hash = await BalancesHash.OfAsync(leg == Marten ? eventStore : readModels, table, marten: leg == Marten);
             var run = new LegRun(leg, events, elapsed.TotalSeconds, events / elapsed.TotalSeconds, cpuSeconds, mib, hash);
             measured?.Invoke(run);
             runs.Add(run);
@@ -68,10 +70,10 @@ public static class Legs
     }
 
     /// <summary>A rebuild of the balances consumer through the running system (replay, or replay-no-redis).</summary>
-    public static async Task<LegRun> RunReplayAsync(string leg, Uri api, string postgres, int batchSize)
+    public static async Task<LegRun> RunReplayAsync(string leg, Uri api, string readModels, int batchSize)
     {
-        var rebuild = await Rebuild.RunAsync(api, postgres, "balances", batchSize);
-        var hash = await BalancesHash.OfAsync(postgres, "balances.accounts", marten: false);
+        var rebuild = await Rebuild.RunAsync(api, "balances", batchSize);
+        var hash = await BalancesHash.OfAsync(readModels, "balances.accounts", marten: false);
         return new LegRun(leg, rebuild.Events, rebuild.Seconds, rebuild.EventsPerSecond, rebuild.CpuSeconds, rebuild.PeakMiB, hash);
     }
 

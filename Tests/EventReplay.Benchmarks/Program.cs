@@ -4,16 +4,16 @@ using EventReplay.Benchmarks;
 // Usage (eng/bench-live.sh runs both):
 //   live    --url http://127.0.0.1:8080 --seconds 60 --concurrency 1,8,32
 //   backlog --consumer balances --service path/to/EventReplay.Consumers.Balances.dll --events 100000 --accounts 10000
-//           --postgres "..." --rabbitmq "amqp://..." --redis "host:port,defaultDatabase=N"
-//   seed    --postgres "..." --events 1000000 --accounts 10000 [--layout interleaved|runs|contiguous] [--record file]
-//   leg     --leg replay|replay-no-redis|marten|apply-floor|floor|live --out runs.jsonl [--url --postgres --redis --batch-size
+//           --readmodels "..." --rabbitmq "amqp://..." --redis "host:port,defaultDatabase=N"
+//   seed    --eventstore "..." --events 1000000 --accounts 10000 [--layout interleaved|runs|contiguous] [--record file]
+//   leg     --leg replay|replay-no-redis|marten|apply-floor|floor|live --out runs.jsonl [--url --eventstore --readmodels --redis --batch-size
 //           --concurrency --seconds] (eng/bench.sh)
-//   report  --runs runs.jsonl --layout L --events N --accounts M --batch-size B --seed-rate R --postgres "..."
+//   report  --runs runs.jsonl --layout L --events N --accounts M --batch-size B --seed-rate R --eventstore "..."
 //           --rabbit-management http://user:pass@host:15672/vhost --out bench-results
-//   rebuild --url http://127.0.0.1:8080 --postgres "..." --batch-size 500 [--live-concurrency 4]
-//   soak    --url http://127.0.0.1:8080 --postgres "..." --database D --redis "host:port,defaultDatabase=N" --out soak-results
+//   rebuild --url http://127.0.0.1:8080 --eventstore "..." --readmodels "..." --batch-size 500 [--live-concurrency 4]
+//   soak    --url http://127.0.0.1:8080 --eventstore "..." --readmodels "..." --database D --redis "host:port,defaultDatabase=N" --out soak-results
 //           [--minutes 10 --rate 100 --workers 8 --readers 2 --reads 15 --rebuild-every 120 --kill-every 180 --sample-every 5
-//            --pg-port 5432 --amqp-port 5672 --redis-port 6379] (eng/soak.sh)
+//            --eventstore-port 5433 --readmodels-port 5432 --amqp-port 5672 --redis-port 6379] (eng/soak.sh)
 var options = args.Skip(1).Chunk(2).Where(pair => pair.Length == 2).ToDictionary(pair => pair[0].TrimStart('-'), pair => pair[1]);
 string Option(string name, string? fallback = null) =>
     options.GetValueOrDefault(name) ?? fallback ?? throw new ArgumentException($"--{name} is required.");
@@ -39,7 +39,7 @@ switch (args.FirstOrDefault())
         break;
     case "backlog":
         var result = await Backlog.RunAsync(Option("consumer"), Option("service"), Number("events", 100_000), Number("accounts", 10_000),
-            Option("postgres"), Option("rabbitmq"), Option("redis"));
+            Option("readmodels"), Option("rabbitmq"), Option("redis"));
         Console.WriteLine($"backlog: {result.Consumer} applied {result.Events} queued events in {result.Seconds:F1} s = {result.EventsPerSecond:F0} events/s");
         Console.WriteLine($"      CPU (% of one core, first batch to last): {Cpu(result.CpuSeconds, result.Seconds)}");
         Console.WriteLine($"      peak resident MiB: {Memory(result.ResidentMiB)}");
@@ -48,7 +48,7 @@ switch (args.FirstOrDefault())
         var accountCount = Number("accounts", 10_000);
         var perAccount = (int)(long.Parse(Option("events"), CultureInfo.InvariantCulture) / accountCount);
         var layout = Enum.Parse<Layout>(Option("layout", "interleaved"), ignoreCase: true);
-        var seeded = await Seed.AppendAsync(Option("postgres"), "bench", accountCount, perAccount, layout);
+        var seeded = await Seed.AppendAsync(Option("eventstore"), "bench", accountCount, perAccount, layout);
         Console.WriteLine($"seed: {(long)perAccount * accountCount:N0} events over {accountCount:N0} accounts, {layout.ToString().ToLowerInvariant()}, at {seeded:N0} events/s");
         if (options.TryGetValue("record", out var record))
         {
@@ -57,7 +57,7 @@ switch (args.FirstOrDefault())
 
         break;
     case "skip-publishing":
-        await Seed.SkipPublishingAsync(Option("postgres"));
+        await Seed.SkipPublishingAsync(Option("eventstore"));
         break;
     case "leg":
         var leg = Option("leg");
@@ -75,7 +75,7 @@ switch (args.FirstOrDefault())
             case Legs.Replay or Legs.ReplayNoRedis:
                 for (var i = 0; i < repeat; i++)
                 {
-                    Record(await Legs.RunReplayAsync(leg, new Uri(Option("url", "http://127.0.0.1:8080")), Option("postgres"), Number("batch-size", 500)));
+                    Record(await Legs.RunReplayAsync(leg, new Uri(Option("url", "http://127.0.0.1:8080")), Option("readmodels"), Number("batch-size", 500)));
                 }
 
                 break;
@@ -87,7 +87,7 @@ switch (args.FirstOrDefault())
 
                 break;
             default:
-                await Legs.RunInProcessAsync(leg, Option("postgres"), Option("redis"), Number("batch-size", 500), repeat, Record);
+                await Legs.RunInProcessAsync(leg, Option("eventstore"), Option("readmodels"), Option("redis"), Number("batch-size", 500), repeat, Record);
                 break;
         }
 
@@ -95,7 +95,7 @@ switch (args.FirstOrDefault())
     case "report":
         var setup = new BenchReport.Setup(Option("layout"), long.Parse(Option("events"), CultureInfo.InvariantCulture), Number("accounts", 10_000),
             Number("batch-size", 500), double.Parse(Option("seed-rate", "0"), CultureInfo.InvariantCulture));
-        var agreed = await BenchReport.WriteAsync(LegRun.ReadAll(Option("runs")), setup, Option("postgres"), Option("rabbit-management"), Option("out"));
+        var agreed = await BenchReport.WriteAsync(LegRun.ReadAll(Option("runs")), setup, Option("eventstore"), Option("rabbit-management"), Option("out"));
         if (!agreed)
         {
             Console.Error.WriteLine("bench: the legs computed different balances");
@@ -104,7 +104,6 @@ switch (args.FirstOrDefault())
 
         break;
     case "rebuild":
-        var postgresConnection = Option("postgres");
         var url = new Uri(Option("url", "http://127.0.0.1:8080"));
         var liveConcurrency = Number("live-concurrency", 0);
         Console.WriteLine($"rebuild: {Option("target", "balances")} through {url}, batches of {Number("batch-size", 500)}, {Environment.ProcessorCount} cores shared by everything");
@@ -117,10 +116,10 @@ switch (args.FirstOrDefault())
         using (var rebuildDone = new CancellationTokenSource())
         {
             var during = liveConcurrency > 0 ? LiveLoad.RunAsync(url, liveConcurrency, TimeSpan.FromHours(1), rebuildDone.Token) : null;
-            var rebuild = await Rebuild.RunAsync(url, postgresConnection, Option("target", "balances"), Number("batch-size", 500));
+            var rebuild = await Rebuild.RunAsync(url, Option("target", "balances"), Number("batch-size", 500));
             await rebuildDone.CancelAsync();
             var live = during is null ? null : await during;
-            var verified = await Rebuild.VerifyAsync(postgresConnection, Option("target", "balances"));
+            var verified = await Rebuild.VerifyAsync(Option("eventstore"), Option("readmodels"), Option("target", "balances"));
             Console.WriteLine($"{rebuild.Events,9:N0} events: {rebuild.EventsPerSecond,8:N0} events/s ({rebuild.Seconds:F1} s), result {(verified ? "equals" : "DIFFERS FROM")} the SQL fold");
             Console.WriteLine($"      CPU (% of one core): {Cpu(rebuild.CpuSeconds, rebuild.Seconds)}");
             Console.WriteLine($"      CPU s per 1,000 events: {string.Join(", ", rebuild.CpuSeconds.Where(p => p.Value > 0.05).OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value / rebuild.Events * 1000:F3}"))}");
@@ -143,7 +142,8 @@ switch (args.FirstOrDefault())
         var soak = await Soak.RunAsync(new SoakOptions
         {
             Api = new Uri(Option("url", "http://127.0.0.1:8080")),
-            Postgres = Option("postgres"),
+            EventStore = Option("eventstore"),
+            ReadModels = Option("readmodels"),
             Database = Option("database"),
             Redis = Option("redis"),
             Out = Option("out", "soak-results"),
@@ -155,7 +155,8 @@ switch (args.FirstOrDefault())
             RebuildEvery = TimeSpan.FromSeconds(Real("rebuild-every", 120)),
             KillEvery = TimeSpan.FromSeconds(Real("kill-every", 180)),
             SampleEvery = TimeSpan.FromSeconds(Real("sample-every", 5)),
-            PostgresPort = Number("pg-port", 5432),
+            EventStorePort = Number("eventstore-port", 5433),
+            ReadModelsPort = Number("readmodels-port", 5432),
             AmqpPort = Number("amqp-port", 5672),
             RedisPort = Number("redis-port", 6379),
         });

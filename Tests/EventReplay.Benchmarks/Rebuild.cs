@@ -14,7 +14,7 @@ public static class Rebuild
     public sealed record Result(long Events, double Seconds, double EventsPerSecond, IReadOnlyDictionary<string, double> CpuSeconds,
         IReadOnlyDictionary<string, double> PeakMiB);
 
-    public static async Task<Result> RunAsync(Uri api, string postgres, string target, int batchSize)
+    public static async Task<Result> RunAsync(Uri api, string target, int batchSize)
     {
         using var http = new HttpClient { BaseAddress = api, Timeout = TimeSpan.FromSeconds(30) };
         // A client's id makes the request safe to retry after a 503, as any client should.
@@ -68,10 +68,10 @@ public static class Rebuild
     /// The rebuilt balances equal a SQL fold of the events table (count of accounts and sum of balances), once live
     /// events written during the rebuild have been applied (waits up to 60 s for that).
     /// </summary>
-    public static async Task<bool> VerifyAsync(string postgres, string target)
+    public static async Task<bool> VerifyAsync(string eventStore, string readModels, string target)
     {
         var deadline = Stopwatch.StartNew();
-        while (!await MatchesAsync(postgres, target))
+        while (!await MatchesAsync(eventStore, readModels, target))
         {
             if (deadline.Elapsed > TimeSpan.FromSeconds(60))
             {
@@ -84,21 +84,29 @@ public static class Rebuild
         return true;
     }
 
-    private static async Task<bool> MatchesAsync(string postgres, string target)
+    private static async Task<bool> MatchesAsync(string eventStore, string readModels, string target)
     {
         if (target != "balances")
         {
             return true;
         }
 
-        await using var dataSource = NpgsqlDataSource.Create(postgres);
-        await using var command = dataSource.CreateCommand(
-            """
-            select (select count(*) from balances.accounts) = (select count(*) from producer.mt_streams)
-               and (select coalesce(sum(balance), 0) from balances.accounts) = (select coalesce(sum(case type
-                       when 'FundsDeposited' then (data ->> 'amount')::numeric
-                       when 'FundsWithdrawn' then -(data ->> 'amount')::numeric else 0 end), 0) from producer.mt_events)
-            """);
-        return (bool)(await command.ExecuteScalarAsync())!;
+        // The fold of the log in the event store, the read model in its own database: compared here.
+        return await CountAndSumAsync(eventStore,
+                """
+                select (select count(*) from producer.mt_streams), (select coalesce(sum(case type
+                    when 'FundsDeposited' then (data ->> 'amount')::numeric
+                    when 'FundsWithdrawn' then -(data ->> 'amount')::numeric else 0 end), 0) from producer.mt_events)
+                """)
+            == await CountAndSumAsync(readModels, "select count(*), coalesce(sum(balance), 0) from balances.accounts");
+    }
+
+    private static async Task<(long Count, decimal Sum)> CountAndSumAsync(string connectionString, string sql)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        await using var command = dataSource.CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return (reader.GetInt64(0), reader.GetDecimal(1));
     }
 }

@@ -11,12 +11,15 @@ public sealed record SoakOptions
 {
     public required Uri Api { get; init; }
 
-    /// <summary>The system's database (the harness's own connections: no short command timeout).</summary>
-    public required string Postgres { get; init; }
+    /// <summary>The system's event store (the harness's own connections: no short command timeout).</summary>
+    public required string EventStore { get; init; }
+
+    /// <summary>The system's read models (likewise).</summary>
+    public required string ReadModels { get; init; }
 
     public required string Redis { get; init; }
 
-    /// <summary>The database's name, to tell its PostgreSQL backends from other databases'.</summary>
+    /// <summary>The databases' name (the same in both clusters), to tell their PostgreSQL backends from other databases'.</summary>
     public required string Database { get; init; }
 
     public required string Out { get; init; }
@@ -46,7 +49,9 @@ public sealed record SoakOptions
 
     public TimeSpan SampleEvery { get; init; } = TimeSpan.FromSeconds(5);
 
-    public int PostgresPort { get; init; } = 5432;
+    public int EventStorePort { get; init; } = 5433;
+
+    public int ReadModelsPort { get; init; } = 5432;
 
     public int AmqpPort { get; init; } = 5672;
 
@@ -116,7 +121,8 @@ public static class Soak
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         await AllReadyAsync(probe, options);
 
-        var processes = new SystemProcesses(Roles(options), options.PostgresPort, options.Database);
+        var processes = new SystemProcesses(Roles(options),
+            [("postgresql eventstore", options.EventStorePort), ("postgresql readmodels", options.ReadModelsPort)], options.Database);
         var samples = new List<ProcessSample>();
         var traffic = new Traffic();
         var rebuilds = new List<RebuildRun>();
@@ -172,7 +178,7 @@ public static class Soak
         string? drainError = null;
         try
         {
-            drainSeconds = (await Checkpoints.CatchUpAsync(options.Postgres, DrainDeadline)).TotalSeconds;
+            drainSeconds = (await Checkpoints.CatchUpAsync(new SystemDatabases(options.EventStore, options.ReadModels), DrainDeadline)).TotalSeconds;
         }
         catch (TimeoutException exception)
         {
@@ -184,7 +190,7 @@ public static class Soak
         samples.AddRange(processes.Sample(clock.Elapsed.TotalSeconds));
 
         Console.WriteLine("soak: drained; checking the invariants");
-        var checks = await InvariantChecks.RunAllAsync(api, load.Ledger, options.Postgres, options.Redis);
+        var checks = await InvariantChecks.RunAllAsync(api, load.Ledger, options.ReadModels, options.Redis);
 
         var windows = kills.Select(k => new KillWindow(k.At, k.ReadyAfter is { } ready ? k.At + ready + KillWindowTail.TotalSeconds : loadSeconds))
             .ToList();

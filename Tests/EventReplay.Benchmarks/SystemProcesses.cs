@@ -5,13 +5,13 @@ namespace EventReplay.Benchmarks;
 /// <summary>
 /// The processes of one running system, each found by the TCP port it listens on (so never another system's process
 /// on this machine: tests start the same programs on other ports), and sampled from /proc. A process that is killed
-/// and restarted by its supervisor is found again as the new child of the same parent, before it listens. PostgreSQL
-/// is sampled as a group: the server's own processes and the backends of <c>database</c>, not those of other databases.
+/// and restarted by its supervisor is found again as the new child of the same parent, before it listens. Each
+/// PostgreSQL server is sampled as a group: its own processes and the backends of <c>database</c>, not those of other
+/// databases.
 /// </summary>
-public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles, int postgresPort, string database)
+public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles, IReadOnlyList<(string Role, int Port)> postgresServers,
+    string database)
 {
-    public const string PostgreSql = "postgresql";
-
     private static readonly double TicksPerSecond = 100.0; // USER_HZ on Linux
 
     private readonly Lock _lock = new(); // the sampler and the killer ask at once
@@ -27,7 +27,7 @@ public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles
         public bool Running => State != 'Z'; // a zombie is dead, only not yet reaped by its parent
     }
 
-    public IEnumerable<string> Roles => roles.Select(r => r.Role).Append(PostgreSql);
+    public IEnumerable<string> Roles => roles.Concat(postgresServers).Select(r => r.Role);
 
     /// <summary>
     /// The process that has the role now, with its command line and its parent's (null when none is found: one that is
@@ -62,10 +62,15 @@ public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles
             }
         }
 
-        if (found.TryGetValue(PostgreSql, out var postmaster) && ReadStat(postmaster.Pid) is { } server)
+        foreach (var (postgres, _) in postgresServers)
         {
+            if (!found.TryGetValue(postgres, out var postmaster) || ReadStat(postmaster.Pid) is not { } server)
+            {
+                continue;
+            }
+
             // Summed as PSS: shared buffers are counted once, in shares, not once per process that touched them.
-            var cpu = _groupCpu.TryGetValue(PostgreSql, out var members) ? members : _groupCpu[PostgreSql] = [];
+            var cpu = _groupCpu.TryGetValue(postgres, out var members) ? members : _groupCpu[postgres] = [];
             var mib = 0.0;
             foreach (var pid in PostgresMembers(postmaster.Pid))
             {
@@ -76,7 +81,7 @@ public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles
                 }
             }
 
-            samples.Add(new ProcessSample(PostgreSql, postmaster.Pid, server.StartTicks, seconds, mib, cpu.Values.Sum()));
+            samples.Add(new ProcessSample(postgres, postmaster.Pid, server.StartTicks, seconds, mib, cpu.Values.Sum()));
         }
 
         _baselined = true;
@@ -170,7 +175,7 @@ public sealed class SystemProcesses(IReadOnlyList<(string Role, int Port)> roles
         return resolved;
     }
 
-    private int PortOf(string role) => role == PostgreSql ? postgresPort : roles.First(r => r.Role == role).Port;
+    private int PortOf(string role) => roles.Concat(postgresServers).First(r => r.Role == role).Port;
 
     private Known? Remember(string role, int pid) =>
         ReadStat(pid) is { Running: true } stat ? _known[role] = new Known(pid, stat.StartTicks, stat.Parent, Read($"/proc/{pid}/cmdline") ?? "") : null;

@@ -10,13 +10,13 @@ public static class Checkpoints
     /// Waits until both consumers have applied everything the log holds now (their checkpoints reach its head) and
     /// returns how long that took; throws <see cref="TimeoutException"/> when <paramref name="timeout"/> runs out.
     /// </summary>
-    public static async Task<TimeSpan> CatchUpAsync(string postgres, TimeSpan timeout)
+    public static async Task<TimeSpan> CatchUpAsync(SystemDatabases databases, TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
-        var head = await Eventually.Until(() => ReadAsync(postgres, "select coalesce(max(seq_id), 0) from producer.mt_events"),
+        var head = await Eventually.Until(() => ReadAsync(databases.EventStore, "select coalesce(max(seq_id), 0) from producer.mt_events"),
             position => position >= 0, timeout, "the event store to answer");
         await Eventually.Until(
-            () => ReadAsync(postgres, "select least((select position from balances.checkpoint), (select position from statistics.totals))"),
+            () => ReadAsync(databases.ReadModels, "select least((select position from balances.checkpoint), (select position from statistics.totals))"),
             position => position >= head, timeout - clock.Elapsed, $"both consumers to reach position {head}");
         return clock.Elapsed;
     }

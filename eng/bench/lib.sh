@@ -1,7 +1,8 @@
-# eng/bench/lib.sh: what the eng/bench-*.sh scripts and eng/soak.sh share: their own database, vhost and Redis
-# database, the Release build, and the whole system (eng/run.sh) started over them. Source it from a script that set
-# -euo pipefail; a script other than the benchmarks names its own data first (RUN_NAME=soak RUN_REDIS_DB=6): the
-# database and vhost eventreplay_$RUN_NAME, messages and the system's log (.local/logs/$RUN_NAME-run.log) by that name.
+# eng/bench/lib.sh: what the eng/bench-*.sh scripts and eng/soak.sh share: their own database (in both PostgreSQL
+# clusters, the event store's and the read models'), vhost and Redis database, the Release build, and the whole system
+# (eng/run.sh) started over them. Source it from a script that set -euo pipefail; a script other than the benchmarks
+# names its own data first (RUN_NAME=soak RUN_REDIS_DB=6): the database and vhost eventreplay_$RUN_NAME, messages and
+# the system's log (.local/logs/$RUN_NAME-run.log) by that name.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd "$ROOT"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -13,11 +14,16 @@ REDIS_DB=${RUN_REDIS_DB:-2}   # test runs use 1-5
 RUN_LOG=.local/logs/$RUN_NAME-run.log
 USER_PASS=eventreplay:eventreplay
 MGMT="http://127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}/api"
-export ConnectionStrings__postgres="Host=127.0.0.1;Port=${ER_PG_PORT:-5432};Username=eventreplay;Password=eventreplay;Database=$DB;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10"
+EVENTSTORE_PORT=${ER_PG_EVENTSTORE_PORT:-5433}
+READMODELS_PORT=${ER_PG_PORT:-5432}
+SERVICE_OPTIONS="Username=eventreplay;Password=eventreplay;Database=$DB;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10"
+export ConnectionStrings__eventstore="Host=127.0.0.1;Port=$EVENTSTORE_PORT;$SERVICE_OPTIONS"
+export ConnectionStrings__readmodels="Host=127.0.0.1;Port=$READMODELS_PORT;$SERVICE_OPTIONS"
 export ConnectionStrings__rabbitmq="amqp://$USER_PASS@127.0.0.1:${ER_AMQP_PORT:-5672}/$VHOST"
 export ConnectionStrings__redis="127.0.0.1:${ER_REDIS_PORT:-6379},defaultDatabase=$REDIS_DB"
 # The harness's own connections may run long statements (seeding, verifying).
-BENCH_POSTGRES="Host=127.0.0.1;Port=${ER_PG_PORT:-5432};Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
+BENCH_EVENTSTORE="Host=127.0.0.1;Port=$EVENTSTORE_PORT;Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
+BENCH_READMODELS="Host=127.0.0.1;Port=$READMODELS_PORT;Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
 
 bench_prepare() {  # services up, Release build, a fresh database and vhost
   if curl -fs -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null; then
@@ -28,8 +34,11 @@ bench_prepare() {  # services up, Release build, a fresh database and vhost
   mkdir -p .local/logs && : > "$RUN_LOG"
   dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
   export PGPASSWORD=eventreplay
-  psql -h 127.0.0.1 -p "${ER_PG_PORT:-5432}" -U eventreplay -d eventreplay -XqAt \
-    -c "drop database if exists $DB with (force)" -c "create database $DB"
+  local port
+  for port in "$EVENTSTORE_PORT" "$READMODELS_PORT"; do
+    psql -h 127.0.0.1 -p "$port" -U eventreplay -d eventreplay -XqAt \
+      -c "drop database if exists $DB with (force)" -c "create database $DB"
+  done
   curl -fs -u "$USER_PASS" -X DELETE "$MGMT/vhosts/$VHOST" -o /dev/null || true
   curl -fs -u "$USER_PASS" -X PUT "$MGMT/vhosts/$VHOST" -o /dev/null
   curl -fs -u "$USER_PASS" -X PUT -H 'content-type: application/json' \

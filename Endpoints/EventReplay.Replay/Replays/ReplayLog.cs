@@ -1,6 +1,7 @@
 using System.Text;
 using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
+using EventReplay.Hosting;
 using EventReplay.Hosting.EventLog;
 using Npgsql;
 
@@ -11,7 +12,7 @@ public delegate void EventRowWriter(long position, ReadOnlySpan<byte> streamId, 
     DateTimeOffset timestamp, ReadOnlySpan<byte> data);
 
 /// <summary>Reads the event store for replays: the safe head, how many events a selection holds, and one batch.</summary>
-public sealed class ReplayLog(NpgsqlDataSource dataSource)
+public sealed class ReplayLog([FromKeyedServices(Databases.EventStore)] NpgsqlDataSource dataSource)
 {
     /// <summary>The selection's end (capped at the safe head) and its event count; null while appends hold the head back.</summary>
     public async Task<(long To, long Total)?> PlanAsync(ReplaySelection selection, CancellationToken cancellationToken)

@@ -15,7 +15,7 @@ public static class LiveConsumerSetup
     public static WebApplicationBuilder AddLiveConsumer<THandler>(this WebApplicationBuilder builder, string consumer)
         where THandler : class, IEventBatchHandler
     {
-        builder.AddPostgres();
+        builder.AddPostgres(Databases.ReadModels);
         builder.AddRedis();
         builder.AddRabbitMq();
         builder.Services.AddSingleton<PostgresMonitor>();

@@ -13,14 +13,14 @@ public class BenchHarnessTests : StackOverEmptyLog
     public async Task Replay_marten_apply_floor_and_floor_compute_the_same_balances()
     {
         // 1,000 accounts of 20 events, in runs of 5 (neither fully interleaved nor contiguous: the harder order).
-        await Seed.AppendAsync(Postgres, "smoke", accounts: 1_000, eventsPerAccount: 20, Layout.Runs);
+        await Seed.AppendAsync(EventStore, "smoke", accounts: 1_000, eventsPerAccount: 20, Layout.Runs);
         var runs = new List<LegRun>
         {
-            await Legs.RunReplayAsync(Legs.Replay, Stack.Api.Http.BaseAddress!, Postgres, batchSize: 500),
+            await Legs.RunReplayAsync(Legs.Replay, Stack.Api.Http.BaseAddress!, ReadModels, batchSize: 500),
         };
         foreach (var leg in new[] { Legs.Marten, Legs.ApplyFloor, Legs.Floor })
         {
-            runs.AddRange(await Legs.RunInProcessAsync(leg, Postgres, TestEnvironment.RedisConnectionString, batchSize: 500));
+            runs.AddRange(await Legs.RunInProcessAsync(leg, EventStore, ReadModels, TestEnvironment.RedisConnectionString, batchSize: 500));
         }
 
         Assert.Multiple(() =>

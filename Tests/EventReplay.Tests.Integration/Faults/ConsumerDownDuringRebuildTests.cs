@@ -13,7 +13,11 @@ public class ConsumerDownDuringRebuildTests
 
     private ServiceStack _stack = null!;
 
-    private static string Postgres => TestEnvironment.PostgresConnectionString;
+    private static SystemDatabases Databases => TestEnvironment.Databases;
+
+    private static string EventStore => TestEnvironment.EventStoreConnectionString;
+
+    private static string ReadModels => TestEnvironment.ReadModelsConnectionString;
 
     private static string Redis => TestEnvironment.RedisConnectionString;
 
@@ -22,7 +26,7 @@ public class ConsumerDownDuringRebuildTests
     [OneTimeSetUp]
     public async Task StartTheSystemOverAnEmptyLog()
     {
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, Redis);
+        await PipelineState.ResetWithEmptyLogAsync(Databases, Redis);
         _stack = await ServiceStack.StartedAsync();
     }
 
@@ -35,17 +39,17 @@ public class ConsumerDownDuringRebuildTests
         }
 
         // Later fixtures that republish the log do not get these 100,000 events.
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, Redis);
+        await PipelineState.ResetWithEmptyLogAsync(Databases, Redis);
     }
 
     [Test]
     public async Task A_rebuild_of_100000_events_to_a_consumer_down_for_a_minute_completes_and_loses_nothing()
     {
         var seeding = Stopwatch.StartNew();
-        await EventLogSeed.SeedAsync(Postgres, accounts: 10_000, eventsPerAccount: 10);
+        await EventLogSeed.SeedAsync(EventStore, accounts: 10_000, eventsPerAccount: 10);
         var seeded = seeding.Elapsed;
-        var live = await Recovery.CatchUpAsync(Postgres, TimeSpan.FromMinutes(5));
-        var generation = await Database.ScalarAsync(Postgres, "select generation from balances.meta");
+        var live = await Recovery.CatchUpAsync(Databases, TimeSpan.FromMinutes(5));
+        var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
 
@@ -62,7 +66,7 @@ public class ConsumerDownDuringRebuildTests
             await Task.Delay(TimeSpan.FromSeconds(1)); // pacing of the watch above
         }
 
-        var (downFor, replay, ended, recovered) = await Recovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Postgres, Recover);
+        var (downFor, replay, ended, recovered) = await Recovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Databases, Recover);
 
         await TestContext.Out.WriteLineAsync($"seeded 100,000 events in {seeded.TotalSeconds:0.0} s, applied live in {live.TotalSeconds:0.0} s; "
             + $"consumer down {downFor.TotalSeconds:0.0} s (kill -9 to ready again); rebuild {replay.GetProperty("status")} "
@@ -71,7 +75,7 @@ public class ConsumerDownDuringRebuildTests
             + $"{replay.GetProperty("eventsPerSecond").GetDouble():0} events/s overall); consumers caught up {recovered.TotalSeconds:0.0} s after; "
             + load.Describe());
         Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("completed"), replay.ToString());
-        await ReplayApi.AssertRebuildEndedAsync(replay, Postgres, generation);
-        await Invariants.AssertAllAsync(Api, load.Ledger, Postgres, Redis);
+        await ReplayApi.AssertRebuildEndedAsync(replay, ReadModels, generation);
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, Redis);
     }
 }

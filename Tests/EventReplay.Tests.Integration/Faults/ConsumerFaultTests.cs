@@ -16,7 +16,11 @@ public class ConsumerFaultTests
     private readonly TcpProxy _proxy = new(BrokerAddress.Port > 0 ? BrokerAddress.Port : 5672);
     private ServiceStack _stack = null!;
 
-    private static string Postgres => TestEnvironment.PostgresConnectionString;
+    private static SystemDatabases Databases => TestEnvironment.Databases;
+
+    private static string EventStore => TestEnvironment.EventStoreConnectionString;
+
+    private static string ReadModels => TestEnvironment.ReadModelsConnectionString;
 
     private static string Redis => TestEnvironment.RedisConnectionString;
 
@@ -27,7 +31,7 @@ public class ConsumerFaultTests
     [OneTimeSetUp]
     public async Task StartTheSystemWithTheBalancesConsumerBehindAProxy()
     {
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, Redis);
+        await PipelineState.ResetWithEmptyLogAsync(Databases, Redis);
         _proxy.Open();
         var viaProxy = new UriBuilder(BrokerAddress) { Port = _proxy.Port }.Uri.ToString();
         _stack = await ServiceStack.StartedAsync(services: new Dictionary<string, IReadOnlyDictionary<string, string>>
@@ -46,21 +50,21 @@ public class ConsumerFaultTests
 
         await _proxy.DisposeAsync();
         // Later fixtures that republish the log do not get this one's.
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, Redis);
+        await PipelineState.ResetWithEmptyLogAsync(Databases, Redis);
     }
 
     [Test]
     public async Task The_consumer_killed_with_kill_9_while_a_cut_over_waits_leaves_the_rebuild_ended_and_loses_nothing()
     {
-        await EventLogSeed.SeedAsync(Postgres, accounts: 500, eventsPerAccount: 10);
-        await Recovery.CatchUpAsync(Postgres, Recover);
-        var generation = await Database.ScalarAsync(Postgres, "select generation from balances.meta");
+        await EventLogSeed.SeedAsync(EventStore, accounts: 500, eventsPerAccount: 10);
+        await Recovery.CatchUpAsync(Databases, Recover);
+        var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
 
         string id;
         var down = Stopwatch.StartNew();
-        await using (var hold = await ApplyLockHold.TakeAsync(Postgres, "balances"))
+        await using (var hold = await ApplyLockHold.TakeAsync(ReadModels, "balances"))
         {
             id = await ReplayApi.StartAsync(Api, """{"target":"balances","mode":"rebuild","reason":"fault suite"}""");
             await hold.WaitForCutOverAsync(id, ReplayApi.Finish);
@@ -68,13 +72,13 @@ public class ConsumerFaultTests
             _stack.Balances.Kill();
         }
 
-        var (downFor, replay, ended, recovered) = await Recovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Postgres, Recover);
+        var (downFor, replay, ended, recovered) = await Recovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Databases, Recover);
 
         await TestContext.Out.WriteLineAsync($"consumer dead for {downFor.TotalSeconds:0.0} s (kill -9 to ready again); rebuild "
             + $"{replay.GetProperty("status")} {ended.TotalSeconds:0.0} s after the kill (error: {replay.GetProperty("error")}); consumers "
             + $"caught up {recovered.TotalSeconds:0.0} s after that; {load.Describe()}");
-        await ReplayApi.AssertRebuildEndedAsync(replay, Postgres, generation);
-        await Invariants.AssertAllAsync(Api, load.Ledger, Postgres, Redis);
+        await ReplayApi.AssertRebuildEndedAsync(replay, ReadModels, generation);
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, Redis);
     }
 
     [Test]
@@ -82,21 +86,21 @@ public class ConsumerFaultTests
     {
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
-        await Recovery.CatchUpAsync(Postgres, Recover);
+        await Recovery.CatchUpAsync(Databases, Recover);
         var connections = _proxy.Accepted;
 
         var dropped = _proxy.Close();
-        var behindAtClose = await Recovery.BalancesLagAsync(Postgres);
+        var behindAtClose = await Recovery.BalancesLagAsync(Databases);
         await Task.Delay(TimeSpan.FromSeconds(20)); // the 20-s outage the scenario is about, held open: not synchronisation
-        var behindAtOpen = await Recovery.BalancesLagAsync(Postgres);
+        var behindAtOpen = await Recovery.BalancesLagAsync(Databases);
         _proxy.Open();
-        var recovered = await Recovery.CatchUpAsync(Postgres, Recover);
+        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"cut off for 20 s: {dropped} broker connections dropped, {_proxy.Accepted - connections} made "
             + $"again after; balances behind the log by {behindAtClose} events at the cut and {behindAtOpen} when it ended; caught up "
             + $"{recovered.TotalSeconds:0.0} s after; {load.Describe()}");
         Assert.That(behindAtOpen, Is.GreaterThan(behindAtClose), "the log grew past the cut-off consumer");
-        await Invariants.AssertAllAsync(Api, load.Ledger, Postgres, Redis);
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, Redis);
     }
 }

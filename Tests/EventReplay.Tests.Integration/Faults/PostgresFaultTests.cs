@@ -15,7 +15,12 @@ public class PostgresFaultTests
     private readonly RedisInstance _redis = new();
     private ServiceStack _stack = null!;
 
-    private string Postgres => _postgres.ConnectionString;
+    // One server holds both databases here: the kill takes the read models (where the cut-over waits) and the event store down together.
+    private SystemDatabases Databases => SystemDatabases.OneServer(_postgres.ConnectionString);
+
+    private string EventStore => _postgres.ConnectionString;
+
+    private string ReadModels => _postgres.ConnectionString;
 
     private ProducerApi Api => _stack.Api;
 
@@ -25,7 +30,7 @@ public class PostgresFaultTests
         await _postgres.StartAsync();
         await _redis.StartAsync();
         await Broker.PurgeAsync();
-        _stack = await ServiceStack.StartedAsync(Postgres, _redis.ConnectionString);
+        _stack = await ServiceStack.StartedAsync(EventStore, ReadModels, _redis.ConnectionString);
     }
 
     [OneTimeTearDown]
@@ -44,13 +49,13 @@ public class PostgresFaultTests
     [Test]
     public async Task PostgreSQL_killed_with_kill_9_while_a_cut_over_waits_leaves_the_rebuild_ended_and_loses_nothing()
     {
-        await EventLogSeed.SeedAsync(Postgres, accounts: 500, eventsPerAccount: 10);
-        await Recovery.CatchUpAsync(Postgres, Recover);
-        var generation = await Database.ScalarAsync(Postgres, "select generation from balances.meta");
+        await EventLogSeed.SeedAsync(EventStore, accounts: 500, eventsPerAccount: 10);
+        await Recovery.CatchUpAsync(Databases, Recover);
+        var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
 
-        await using var hold = await ApplyLockHold.TakeAsync(Postgres, "balances");
+        await using var hold = await ApplyLockHold.TakeAsync(ReadModels, "balances");
         var id = await ReplayApi.StartAsync(Api, """{"target":"balances","mode":"rebuild","reason":"fault suite"}""");
         await hold.WaitForCutOverAsync(id, ReplayApi.Finish);
         var down = Stopwatch.StartNew();
@@ -59,13 +64,13 @@ public class PostgresFaultTests
         var downFor = down.Elapsed;
         var replay = await ReplayApi.WaitForEndAsync(Api, id, TimeSpan.FromMinutes(5));
         var ended = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Postgres, Recover);
+        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"PostgreSQL dead for {downFor.TotalSeconds:0.0} s (kill -9 to restarted); rebuild "
             + $"{replay.GetProperty("status")} {ended.TotalSeconds:0.0} s after the kill (error: {replay.GetProperty("error")}); consumers "
             + $"caught up {recovered.TotalSeconds:0.0} s after that; {load.Describe()}");
-        await ReplayApi.AssertRebuildEndedAsync(replay, Postgres, generation);
-        await Invariants.AssertAllAsync(Api, load.Ledger, Postgres, _redis.ConnectionString);
+        await ReplayApi.AssertRebuildEndedAsync(replay, ReadModels, generation);
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, _redis.ConnectionString);
     }
 }

@@ -15,7 +15,11 @@ public class RabbitMqFaultTests
     private readonly RabbitMqInstance _broker = new();
     private ServiceStack _stack = null!;
 
-    private static string Postgres => TestEnvironment.PostgresConnectionString;
+    private static SystemDatabases Databases => TestEnvironment.Databases;
+
+    private static string EventStore => TestEnvironment.EventStoreConnectionString;
+
+    private static string ReadModels => TestEnvironment.ReadModelsConnectionString;
 
     private static string Redis => TestEnvironment.RedisConnectionString;
 
@@ -24,7 +28,7 @@ public class RabbitMqFaultTests
     [OneTimeSetUp]
     public async Task StartTheSystemOnABrokerOfItsOwn()
     {
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, Redis);
+        await PipelineState.ResetWithEmptyLogAsync(Databases, Redis);
         await _broker.StartAsync();
         _stack = await ServiceStack.StartedAsync(rabbitmq: _broker.ConnectionString);
     }
@@ -39,7 +43,7 @@ public class RabbitMqFaultTests
 
         await _broker.DisposeAsync();
         // Later fixtures that republish the log do not get this one's.
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, Redis);
+        await PipelineState.ResetWithEmptyLogAsync(Databases, Redis);
     }
 
     [Test]
@@ -51,19 +55,19 @@ public class RabbitMqFaultTests
 
         var down = Stopwatch.StartNew();
         await _broker.KillAsync();
-        var behind = await Recovery.BalancesLagAsync(Postgres);
+        var behind = await Recovery.BalancesLagAsync(Databases);
         var retriedBefore = load.RetriedAttempts;
         await load.WaitForMoreAsync(100, "commands answered while the broker is dead (the producer stores first, publishes later)");
         Assert.That(load.RetriedAttempts - retriedBefore, Is.Zero, "every command answered at once while the broker was dead");
         await _broker.StartAsync();
         var downFor = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Postgres, Recover);
+        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"broker dead for {downFor.TotalSeconds:0.0} s (kill -9 to restarted), balances "
             + $"{behind} events behind the log at the kill; consumers caught up {recovered.TotalSeconds:0.0} s after the restart; "
             + load.Describe());
-        await Invariants.AssertAllAsync(Api, load.Ledger, Postgres, Redis);
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, Redis);
     }
 
     [TestCase("memory")]
@@ -72,18 +76,18 @@ public class RabbitMqFaultTests
     {
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
-        await Recovery.CatchUpAsync(Postgres, Recover);
+        await Recovery.CatchUpAsync(Databases, Recover);
 
         var raised = Stopwatch.StartNew();
         await (alarm == "memory" ? _broker.SetMemoryHighWatermarkAsync("absolute", "10MB") : _broker.SetDiskFreeLimitAsync("1000000000000000"));
         try
         {
             var alarms = await Eventually.Until(_broker.AlarmsAsync, found => found.Count > 0, TimeSpan.FromSeconds(30), $"a {alarm} alarm");
-            var headAtAlarm = await Database.ScalarAsync(Postgres, "select coalesce(max(seq_id), 0) from producer.mt_events");
+            var headAtAlarm = await Database.ScalarAsync(EventStore, "select coalesce(max(seq_id), 0) from producer.mt_events");
             var retriedBefore = load.RetriedAttempts;
             await load.WaitForMoreAsync(200, $"commands answered under the {alarm} alarm");
-            var published = await Database.ScalarAsync(Postgres, "select position from producer.publisher_checkpoint");
-            var head = await Database.ScalarAsync(Postgres, "select coalesce(max(seq_id), 0) from producer.mt_events");
+            var published = await Database.ScalarAsync(EventStore, "select position from producer.publisher_checkpoint");
+            var head = await Database.ScalarAsync(EventStore, "select coalesce(max(seq_id), 0) from producer.mt_events");
             await TestContext.Out.WriteLineAsync($"{string.Join("; ", alarms)}: log head {headAtAlarm} -> {head} while the publisher's "
                 + $"checkpoint stood at {published}; retried attempts meanwhile: {load.RetriedAttempts - retriedBefore}");
             Assert.Multiple(() =>
@@ -99,21 +103,21 @@ public class RabbitMqFaultTests
         }
 
         var alarmFor = raised.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Postgres, Recover);
+        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
         Assert.That(await _broker.AlarmsAsync(), Is.Empty, $"the {alarm} alarm cleared");
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"{alarm} alarm held {alarmFor.TotalSeconds:0.0} s; consumers caught up {recovered.TotalSeconds:0.0} s "
             + $"after it cleared; {load.Describe()}");
-        await Invariants.AssertAllAsync(Api, load.Ledger, Postgres, Redis);
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, Redis);
     }
 
     [Test]
     public async Task RabbitMQ_killed_with_kill_9_mid_rebuild_the_rebuild_completes_and_loses_nothing()
     {
-        await EventLogSeed.SeedAsync(Postgres, accounts: 2_000, eventsPerAccount: 10);
-        await Recovery.CatchUpAsync(Postgres, Recover);
-        var generation = await Database.ScalarAsync(Postgres, "select generation from balances.meta");
+        await EventLogSeed.SeedAsync(EventStore, accounts: 2_000, eventsPerAccount: 10);
+        await Recovery.CatchUpAsync(Databases, Recover);
+        var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
 
@@ -126,7 +130,7 @@ public class RabbitMqFaultTests
         var downFor = down.Elapsed;
         var replay = await ReplayApi.WaitForEndAsync(Api, id, TimeSpan.FromMinutes(5));
         var ended = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Postgres, Recover);
+        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"broker dead for {downFor.TotalSeconds:0.0} s; rebuild {replay.GetProperty("status")} "
@@ -134,7 +138,7 @@ public class RabbitMqFaultTests
             + $"{replay.GetProperty("eventsApplied")} applied, {replay.GetProperty("eventsSkipped")} skipped); consumers caught up "
             + $"{recovered.TotalSeconds:0.0} s after that; {load.Describe()}");
         Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("completed"), replay.ToString());
-        await ReplayApi.AssertRebuildEndedAsync(replay, Postgres, generation);
-        await Invariants.AssertAllAsync(Api, load.Ledger, Postgres, Redis);
+        await ReplayApi.AssertRebuildEndedAsync(replay, ReadModels, generation);
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, Redis);
     }
 }

@@ -11,14 +11,18 @@ public class RedisFaultTests
     private readonly RedisInstance _redis = new();
     private ServiceStack _stack = null!;
 
-    private static string Postgres => TestEnvironment.PostgresConnectionString;
+    private static SystemDatabases Databases => TestEnvironment.Databases;
+
+    private static string EventStore => TestEnvironment.EventStoreConnectionString;
+
+    private static string ReadModels => TestEnvironment.ReadModelsConnectionString;
 
     private ProducerApi Api => _stack.Api;
 
     [OneTimeSetUp]
     public async Task StartTheSystemOnARedisOfItsOwn()
     {
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, TestEnvironment.RedisConnectionString);
+        await PipelineState.ResetWithEmptyLogAsync(Databases, TestEnvironment.RedisConnectionString);
         await _redis.StartAsync();
         _stack = await ServiceStack.StartedAsync(redis: _redis.ConnectionString);
     }
@@ -32,7 +36,7 @@ public class RedisFaultTests
         }
 
         await _redis.DisposeAsync();
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, TestEnvironment.RedisConnectionString);
+        await PipelineState.ResetWithEmptyLogAsync(Databases, TestEnvironment.RedisConnectionString);
     }
 
     [Test]
@@ -40,19 +44,19 @@ public class RedisFaultTests
     {
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(200, "the load under way");
-        await Recovery.CatchUpAsync(Postgres, Recover);
-        var cachedBefore = await Invariants.AssertCacheNotBehindAsync(Postgres, _redis.ConnectionString);
+        await Recovery.CatchUpAsync(Databases, Recover);
+        var cachedBefore = await Invariants.AssertCacheNotBehindAsync(ReadModels, _redis.ConnectionString);
 
         var down = Stopwatch.StartNew();
         _redis.KillAndForget();
         await load.WaitForMoreAsync(100, "commands answered while Redis is away");
         await _redis.StartAsync();
         var downFor = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Postgres, Recover);
+        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"Redis away for {downFor.TotalSeconds:0.0} s and back empty ({cachedBefore} entries "
             + $"cached before); consumers caught up {recovered.TotalSeconds:0.0} s after its return; {load.Describe()}");
-        await Invariants.AssertAllAsync(Api, load.Ledger, Postgres, _redis.ConnectionString);
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, _redis.ConnectionString);
     }
 }

@@ -9,7 +9,7 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 /// </summary>
 public static class Invariants
 {
-    public static async Task AssertAllAsync(ProducerApi api, Ledger ledger, string postgres, string redis)
+    public static async Task AssertAllAsync(ProducerApi api, Ledger ledger, SystemDatabases databases, string redis)
     {
         var found = InvariantChecks.CheckLedger(await api.AllEventsAsync(), ledger);
         Assert.Multiple(() =>
@@ -20,8 +20,8 @@ public static class Invariants
         });
 
         // Applied twice on the read side: a double-applied event makes a balance or a count differ from the fold.
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, postgres);
-        var cached = await AssertCacheNotBehindAsync(postgres, redis);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, databases);
+        var cached = await AssertCacheNotBehindAsync(databases.ReadModels, redis);
         await TestContext.Out.WriteLineAsync(
             $"invariants hold: {found.Acknowledged} acknowledged commands all in the log of {found.LogEvents} events, none appended twice; "
             + $"read models equal the fold; {cached} cache entries none older than PostgreSQL; {found.Reads} reads, none went back");
@@ -31,6 +31,6 @@ public static class Invariants
     /// Every balance in the live cache generation is at PostgreSQL's version (never older), and so are the totals;
     /// returns how many entries were compared.
     /// </summary>
-    public static async Task<int> AssertCacheNotBehindAsync(string postgres, string redis) =>
-        (await InvariantChecks.CacheNotBehindAsync(postgres, redis, LivePipelineTests.Settle)).Compared;
+    public static async Task<int> AssertCacheNotBehindAsync(string readModels, string redis) =>
+        (await InvariantChecks.CacheNotBehindAsync(readModels, redis, LivePipelineTests.Settle)).Compared;
 }

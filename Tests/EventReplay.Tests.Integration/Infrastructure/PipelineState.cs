@@ -10,37 +10,37 @@ public static class PipelineState
     /// Empties the consumers' side (read model, queues, cache) and rewinds the publisher, so the whole log is
     /// published again into a fresh read model: tests can then compare it with a fold of the log.
     /// </summary>
-    public static async Task ResetAsync(string postgres, string redis)
+    public static async Task ResetAsync(SystemDatabases databases, string redis)
     {
-        await ResetConsumersAsync(postgres, redis);
+        await ResetConsumersAsync(databases, redis);
     }
 
     /// <summary>
     /// Starts over with an empty log as well: the producer's schema and the replay history are dropped (the services
     /// create them again at start). For fixtures that write large histories, so no later fixture republishes them.
     /// </summary>
-    public static async Task ResetWithEmptyLogAsync(string postgres, string redis)
+    public static async Task ResetWithEmptyLogAsync(SystemDatabases databases, string redis)
     {
-        await Database.DropSchemaAsync(postgres, "producer");
-        await Database.DropSchemaAsync(postgres, "replay");
-        await ResetConsumersAsync(postgres, redis);
+        await Database.DropSchemaAsync(databases.EventStore, "producer");
+        await Database.DropSchemaAsync(databases.ReadModels, "replay");
+        await ResetConsumersAsync(databases, redis);
     }
 
     /// <summary>
     /// Where each stage stands (the log's head, the publisher's checkpoint, each consumer's checkpoint, the queues), for
     /// a failure message that says which stage stopped.
     /// </summary>
-    public static async Task<string> DescribeAsync(string postgres)
+    public static async Task<string> DescribeAsync(SystemDatabases databases)
     {
         var parts = new List<string>
         {
-            await ReadAsync("log head", () => Database.ScalarAsync(postgres, "select coalesce(max(seq_id), 0) from producer.mt_events")),
-            await ReadAsync("published up to", () => Database.ScalarAsync(postgres, "select position from producer.publisher_checkpoint")),
+            await ReadAsync("log head", () => Database.ScalarAsync(databases.EventStore, "select coalesce(max(seq_id), 0) from producer.mt_events")),
+            await ReadAsync("published up to", () => Database.ScalarAsync(databases.EventStore, "select position from producer.publisher_checkpoint")),
         };
         foreach (var consumer in Topology.Consumers)
         {
             parts.Add(await ReadAsync($"{consumer} checkpoint",
-                () => Database.ScalarAsync(postgres, $"select position from {consumer}.checkpoint")));
+                () => Database.ScalarAsync(databases.ReadModels, $"select position from {consumer}.checkpoint")));
             foreach (var queue in new[] { Topology.LiveQueue(consumer), Topology.ReplayQueue(consumer) })
             {
                 parts.Add(await ReadAsync(queue, async () =>
@@ -66,16 +66,16 @@ public static class PipelineState
         }
     }
 
-    private static async Task ResetConsumersAsync(string postgres, string redis)
+    private static async Task ResetConsumersAsync(SystemDatabases databases, string redis)
     {
-        await Database.DropSchemaAsync(postgres, "balances");
-        await Database.DropSchemaAsync(postgres, "statistics");
+        await Database.DropSchemaAsync(databases.ReadModels, "balances");
+        await Database.DropSchemaAsync(databases.ReadModels, "statistics");
         foreach (var leftover in new[] { "balances_rebuild", "balances_retired", "statistics_rebuild", "statistics_retired" })
         {
-            await Database.DropSchemaAsync(postgres, leftover);
+            await Database.DropSchemaAsync(databases.ReadModels, leftover);
         }
 
-        await using (var connection = new NpgsqlConnection(postgres))
+        await using (var connection = new NpgsqlConnection(databases.EventStore))
         {
             await connection.OpenAsync();
             await Database.ExecuteAsync(connection,

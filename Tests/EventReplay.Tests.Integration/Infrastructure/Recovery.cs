@@ -9,15 +9,15 @@ public static class Recovery
     /// Waits until both consumers have applied everything the log holds now (their checkpoints reach its head) and
     /// returns how long that took: from a fault's repair, the time to recover.
     /// </summary>
-    public static async Task<TimeSpan> CatchUpAsync(string postgres, TimeSpan timeout)
+    public static async Task<TimeSpan> CatchUpAsync(SystemDatabases databases, TimeSpan timeout)
     {
         try
         {
-            return await Checkpoints.CatchUpAsync(postgres, timeout);
+            return await Checkpoints.CatchUpAsync(databases, timeout);
         }
         catch (TimeoutException exception)
         {
-            throw new TimeoutException($"{exception.Message}. Pipeline: {await PipelineState.DescribeAsync(postgres)}", exception);
+            throw new TimeoutException($"{exception.Message}. Pipeline: {await PipelineState.DescribeAsync(databases)}", exception);
         }
     }
 
@@ -29,18 +29,19 @@ public static class Recovery
     /// and for both consumers to catch up, then stops the load. Times are from <paramref name="down"/>'s start (the kill).
     /// </summary>
     public static async Task<ConsumerBack> ConsumerBackAsync(ServiceProcess consumer, Stopwatch down, ProducerApi api, string replayId,
-        CommandLoad load, string postgres, TimeSpan timeout)
+        CommandLoad load, SystemDatabases databases, TimeSpan timeout)
     {
         await consumer.StartAsync();
         var downFor = down.Elapsed;
         var replay = await ReplayApi.WaitForEndAsync(api, replayId, TimeSpan.FromMinutes(5));
         var ended = down.Elapsed;
-        var caughtUp = await CatchUpAsync(postgres, timeout);
+        var caughtUp = await CatchUpAsync(databases, timeout);
         await load.StopAsync();
         return new ConsumerBack(downFor, replay, ended, caughtUp);
     }
 
     /// <summary>How far the balances consumer is behind the log right now, in positions.</summary>
-    public static Task<long> BalancesLagAsync(string postgres) => Database.ScalarAsync(postgres,
-        "select coalesce((select max(seq_id) from producer.mt_events), 0) - (select position from balances.checkpoint)");
+    public static async Task<long> BalancesLagAsync(SystemDatabases databases) =>
+        await Database.ScalarAsync(databases.EventStore, "select coalesce(max(seq_id), 0) from producer.mt_events")
+        - await Database.ScalarAsync(databases.ReadModels, "select position from balances.checkpoint");
 }

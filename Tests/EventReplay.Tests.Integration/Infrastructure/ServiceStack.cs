@@ -2,17 +2,18 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 
 /// <summary>
 /// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer, both consumers
-/// and the replay service, each a real process, over the tests' database, RabbitMQ vhost and Redis database.
+/// and the replay service, each a real process, over the tests' event store and read-model databases, RabbitMQ vhost and
+/// Redis database.
 /// <paramref name="services"/> gives one service (by project name) settings of its own, such as another broker address.
 /// </summary>
-public sealed class ServiceStack(string? postgres = null, string? redis = null, string? rabbitmq = null,
+public sealed class ServiceStack(string? eventStore = null, string? readModels = null, string? redis = null, string? rabbitmq = null,
     IReadOnlyDictionary<string, string>? environment = null,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? services = null) : IAsyncDisposable
 {
     private readonly IReadOnlyDictionary<string, string> _environment = environment ?? new Dictionary<string, string>();
 
     private readonly Dictionary<string, string> _connections = new(
-        TestEnvironment.ServiceConnections(postgres, redis, rabbitmq).Concat(environment ?? new Dictionary<string, string>()));
+        TestEnvironment.ServiceConnections(eventStore, readModels, redis, rabbitmq).Concat(environment ?? new Dictionary<string, string>()));
 
     private ServiceProcess? _producer;
     private ServiceProcess? _balances;
@@ -38,11 +39,12 @@ public sealed class ServiceStack(string? postgres = null, string? redis = null, 
     /// <summary>A client of the public API, through the load balancer; disposed with the stack.</summary>
     public ProducerApi Api => _api ??= new ProducerApi(CreateClient());
 
-    public static async Task<ServiceStack> StartedAsync(string? postgres = null, string? redis = null, string? rabbitmq = null,
+    public static async Task<ServiceStack> StartedAsync(string? eventStore = null, string? readModels = null, string? redis = null,
+        string? rabbitmq = null,
         IReadOnlyDictionary<string, string>? environment = null,
         IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>>? services = null)
     {
-        var stack = new ServiceStack(postgres, redis, rabbitmq, environment, services);
+        var stack = new ServiceStack(eventStore, readModels, redis, rabbitmq, environment, services);
         try
         {
             await stack.StartAsync();

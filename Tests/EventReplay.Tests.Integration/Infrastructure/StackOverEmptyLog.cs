@@ -10,12 +10,18 @@ public abstract class StackOverEmptyLog
 
     protected ProducerApi Api => Stack.Api;
 
-    protected static string Postgres => TestEnvironment.PostgresConnectionString;
+    protected static SystemDatabases Databases => TestEnvironment.Databases;
+
+    /// <summary>The read models' database (the consumers' tables and checkpoints, the replay sagas).</summary>
+    protected static string ReadModels => TestEnvironment.ReadModelsConnectionString;
+
+    /// <summary>The event store's database.</summary>
+    protected static string EventStore => TestEnvironment.EventStoreConnectionString;
 
     [OneTimeSetUp]
     public async Task StartFromAnEmptyLog()
     {
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, TestEnvironment.RedisConnectionString);
+        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.Databases, TestEnvironment.RedisConnectionString);
         Stack = await ServiceStack.StartedAsync();
     }
 

@@ -13,10 +13,24 @@ public static class TestEnvironment
             ? "Release"
             : "Debug";
 
-    /// <summary>The tests' own database (never the one <c>eng/run.sh</c> uses); override with EVENTREPLAY_TEST_POSTGRES.</summary>
-    public static string PostgresConnectionString { get; } =
-        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_POSTGRES")
+    /// <summary>
+    /// The tests' own event store: the <c>eventreplay_tests</c> database of the event store's cluster (never the one
+    /// <c>eng/run.sh</c> uses); override with EVENTREPLAY_TEST_EVENTSTORE.
+    /// </summary>
+    public static string EventStoreConnectionString { get; } =
+        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_EVENTSTORE")
+        ?? "Host=127.0.0.1;Port=5433;Database=eventreplay_tests;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
+
+    /// <summary>
+    /// The tests' own read models (and replay sagas): the <c>eventreplay_tests</c> database of the read models' cluster;
+    /// override with EVENTREPLAY_TEST_READMODELS.
+    /// </summary>
+    public static string ReadModelsConnectionString { get; } =
+        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_READMODELS")
         ?? "Host=127.0.0.1;Port=5432;Database=eventreplay_tests;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
+
+    /// <summary>Both of the tests' databases.</summary>
+    public static SystemDatabases Databases { get; } = new(EventStoreConnectionString, ReadModelsConnectionString);
 
     /// <summary>The tests' own RabbitMQ vhost; override with EVENTREPLAY_TEST_RABBITMQ.</summary>
     public static string RabbitMqConnectionString { get; } =
@@ -30,9 +44,11 @@ public static class TestEnvironment
     public static Hosting.QueueType QueueType { get; } = Hosting.BrokerTopology.Parse(Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_QUEUE_TYPE")).Type;
 
     /// <summary>The connection strings (and queue type) a service process of the tests gets, each overridable.</summary>
-    public static Dictionary<string, string> ServiceConnections(string? postgres = null, string? redis = null, string? rabbitmq = null) => new()
+    public static Dictionary<string, string> ServiceConnections(string? eventStore = null, string? readModels = null, string? redis = null,
+        string? rabbitmq = null) => new()
     {
-        ["ConnectionStrings__postgres"] = postgres ?? PostgresConnectionString,
+        ["ConnectionStrings__eventstore"] = eventStore ?? EventStoreConnectionString,
+        ["ConnectionStrings__readmodels"] = readModels ?? ReadModelsConnectionString,
         ["ConnectionStrings__rabbitmq"] = rabbitmq ?? RabbitMqConnectionString,
         ["ConnectionStrings__redis"] = redis ?? RedisConnectionString,
         ["RabbitMq__QueueType"] = QueueType.ToString().ToLowerInvariant(),

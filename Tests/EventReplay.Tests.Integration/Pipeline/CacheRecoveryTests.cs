@@ -24,7 +24,7 @@ public class CacheRecoveryTests
         // Redis keeps serving reads but refuses every write (no replica to confirm it): the cache keeps version 2.
         await server.ConfigSetAsync("min-replicas-to-write", "1");
         using (var deposit = await api.DepositAsync(id, "5")) { await ProducerApi.BodyAsync(deposit, 200); }
-        await Eventually.Until(() => Database.ScalarAsync(TestEnvironment.PostgresConnectionString,
+        await Eventually.Until(() => Database.ScalarAsync(TestEnvironment.ReadModelsConnectionString,
                 "select coalesce(max(version), 0) from balances.accounts where account_id = @id", ("id", id)),
             version => version == 3, LivePipelineTests.Settle, "version 3 in PostgreSQL");
         var stale = await ReadAsync(api.Http, id);

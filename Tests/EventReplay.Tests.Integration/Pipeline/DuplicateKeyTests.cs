@@ -132,9 +132,9 @@ public class DuplicateKeyTests : StackOverEmptyLog
     private static async Task<string> DeadLetterReasonAsync(string id)
     {
         var sql = "select count(*) from replay.wolverine_dead_letters where position(convert_to(@id, 'UTF8') in body) > 0";
-        await Eventually.Until(() => Database.ScalarAsync(Postgres, sql, ("id", id)), count => count > 0, Settle,
+        await Eventually.Until(() => Database.ScalarAsync(ReadModels, sql, ("id", id)), count => count > 0, Settle,
             $"the replay service to keep a dead letter naming {id}");
-        await using var connection = new Npgsql.NpgsqlConnection(Postgres);
+        await using var connection = new Npgsql.NpgsqlConnection(ReadModels);
         await connection.OpenAsync();
         await using var command = new Npgsql.NpgsqlCommand(
             "select exception_message from replay.wolverine_dead_letters where position(convert_to(@id, 'UTF8') in body) > 0", connection);

@@ -21,7 +21,7 @@ public class LivePipelineTests
     [OneTimeSetUp]
     public async Task StartFromAnEmptyReadModel()
     {
-        await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        await PipelineState.ResetAsync(TestEnvironment.Databases, TestEnvironment.RedisConnectionString);
         _stack = await ServiceStack.StartedAsync();
     }
 
@@ -65,7 +65,7 @@ public class LivePipelineTests
             }
         }));
 
-        await AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+        await AssertReadModelEqualsFoldAsync(Api, TestEnvironment.Databases);
     }
 
     [Test]
@@ -116,16 +116,16 @@ public class LivePipelineTests
         });
     }
 
-    internal static async Task AssertReadModelEqualsFoldAsync(ProducerApi api, string postgres)
+    internal static async Task AssertReadModelEqualsFoldAsync(ProducerApi api, SystemDatabases databases)
     {
         FoldComparison comparison;
         try
         {
-            comparison = await LogFold.CompareAsync(api, postgres, Settle);
+            comparison = await LogFold.CompareAsync(api, databases.ReadModels, Settle);
         }
         catch (TimeoutException exception)
         {
-            throw new TimeoutException($"{exception.Message}. Pipeline: {await PipelineState.DescribeAsync(postgres)}", exception);
+            throw new TimeoutException($"{exception.Message}. Pipeline: {await PipelineState.DescribeAsync(databases)}", exception);
         }
 
         Assert.That(comparison.Balances, Is.EquivalentTo(comparison.ExpectedBalances));

@@ -10,7 +10,7 @@ public class PipelineFailureTests
     [Test]
     public async Task Killing_the_consumer_during_a_burst_of_2000_commands_loses_nothing()
     {
-        await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        await PipelineState.ResetAsync(TestEnvironment.Databases, TestEnvironment.RedisConnectionString);
         await using var stack = await ServiceStack.StartedAsync();
         var api = stack.Api;
         var ids = Enumerable.Range(0, 40).Select(_ => ProducerApi.NewAccountId()).ToList();
@@ -35,13 +35,13 @@ public class PipelineFailureTests
         }));
         await stack.Balances.StartAsync();
 
-        await AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+        await AssertReadModelEqualsFoldAsync(api, TestEnvironment.Databases);
     }
 
     [Test]
     public async Task Killing_the_producer_during_a_burst_still_publishes_every_acknowledged_event()
     {
-        await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        await PipelineState.ResetAsync(TestEnvironment.Databases, TestEnvironment.RedisConnectionString);
         await using var stack = await ServiceStack.StartedAsync();
         var api = stack.Api;
         var id = ProducerApi.NewAccountId();
@@ -79,7 +79,7 @@ public class PipelineFailureTests
 
         var events = await api.AllEventsAsync();
         Assert.That(events.Select(e => e.GetProperty("position").GetInt64()), Is.SupersetOf(acknowledged));
-        await AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+        await AssertReadModelEqualsFoldAsync(api, TestEnvironment.Databases);
         var balance = await GetAccountAsync(api, id);
         Assert.That(balance?.GetProperty("version").GetInt64(), Is.GreaterThanOrEqualTo(1 + acknowledged.Count));
     }
@@ -87,7 +87,7 @@ public class PipelineFailureTests
     [Test]
     public async Task Restarting_RabbitMQ_during_a_burst_loses_nothing()
     {
-        await PipelineState.ResetAsync(TestEnvironment.PostgresConnectionString, TestEnvironment.RedisConnectionString);
+        await PipelineState.ResetAsync(TestEnvironment.Databases, TestEnvironment.RedisConnectionString);
         await using var broker = new RabbitMqInstance();
         await broker.StartAsync();
         await using var stack = await ServiceStack.StartedAsync(rabbitmq: broker.ConnectionString);
@@ -106,13 +106,13 @@ public class PipelineFailureTests
                 Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), "commands do not need the broker");
             }
         }));
-        await Eventually.Until(() => Database.ScalarAsync(TestEnvironment.PostgresConnectionString, "select position from balances.checkpoint"),
+        await Eventually.Until(() => Database.ScalarAsync(TestEnvironment.ReadModelsConnectionString, "select position from balances.checkpoint"),
             position => position > 0, Settle, "the consumer to apply events before the broker goes down");
         await broker.StopAsync();
         await broker.StartAsync();
         await burst;
 
-        await AssertReadModelEqualsFoldAsync(api, TestEnvironment.PostgresConnectionString);
+        await AssertReadModelEqualsFoldAsync(api, TestEnvironment.Databases);
     }
 
     [Test]
@@ -152,7 +152,8 @@ public class PipelineFailureTests
         await using var redis = new RedisInstance();
         await redis.StartAsync();
         await Broker.PurgeAsync();
-        await using var stack = await ServiceStack.StartedAsync(postgres.ConnectionString, redis.ConnectionString);
+        // One server holds both databases: the outage takes the event store and the read models down together.
+        await using var stack = await ServiceStack.StartedAsync(postgres.ConnectionString, postgres.ConnectionString, redis.ConnectionString);
         var (api, client) = (stack.Api, stack.Api.Http);
         var id = ProducerApi.NewAccountId();
         await api.OpenedAsync(id);
@@ -177,12 +178,12 @@ public class PipelineFailureTests
             Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
             Assert.That(fresh.Balance, Is.EqualTo(1m));
         });
-        await AssertReadModelEqualsFoldAsync(api, postgres.ConnectionString);
+        await AssertReadModelEqualsFoldAsync(api, SystemDatabases.OneServer(postgres.ConnectionString));
     }
 
-    private sealed record Read(HttpStatusCode Status, long Version, decimal Balance, string? Cache, bool Stale, TimeSpan Elapsed);
+    internal sealed record Read(HttpStatusCode Status, long Version, decimal Balance, string? Cache, bool Stale, TimeSpan Elapsed);
 
-    private static async Task<Read> ReadAsync(HttpClient client, string id)
+    internal static async Task<Read> ReadAsync(HttpClient client, string id)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var response = await client.GetAsync(new Uri($"/api/accounts/{id}", UriKind.Relative));

@@ -17,14 +17,14 @@ public class PublisherLeadershipTests
 
     private static readonly TimeSpan Settle = LivePipelineTests.Settle;
 
-    private static string Postgres => TestEnvironment.PostgresConnectionString;
+    private static string EventStore => TestEnvironment.EventStoreConnectionString;
 
     private readonly HashSet<string> _published = [];
 
     [Test]
     public async Task A_producer_that_loses_its_lock_connection_stops_publishing_and_publishes_again_once_it_leads()
     {
-        await PipelineState.ResetWithEmptyLogAsync(Postgres, TestEnvironment.RedisConnectionString);
+        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.Databases, TestEnvironment.RedisConnectionString);
         await using var producer = new ServiceProcess("EventReplay.Producer", TestEnvironment.ServiceConnections());
         await producer.StartAsync();
         using var http = producer.CreateClient();
@@ -35,12 +35,12 @@ public class PublisherLeadershipTests
         var leader = await Eventually.Until(() => LockHolderAsync(), pid => pid is not null, Settle, "the producer to hold the lock");
 
         // The other instance queues for the lock first, so it is granted the moment the producer's session ends.
-        await using var other = new NpgsqlConnection(Postgres);
+        await using var other = new NpgsqlConnection(EventStore);
         await other.OpenAsync();
         var takingOver = ExecuteAsync(other, $"select pg_advisory_lock({LeaderKey})");
         await Eventually.Until(() => WaitingForLockAsync(), waiting => waiting.Contains(other.ProcessID), Settle,
             "the other instance to queue for the lock");
-        Assert.That(await Database.ScalarAsync(Postgres, $"select pg_terminate_backend({leader})::int"), Is.EqualTo(1),
+        Assert.That(await Database.ScalarAsync(EventStore, $"select pg_terminate_backend({leader})::int"), Is.EqualTo(1),
             "the producer's lock session is ended");
         await takingOver;
 
@@ -81,7 +81,7 @@ public class PublisherLeadershipTests
     /// <summary>The sessions holding (or queued for) the publisher's lock in the tests' database.</summary>
     private static async Task<List<int>> LockedByAsync(bool granted)
     {
-        await using var connection = new NpgsqlConnection(Postgres);
+        await using var connection = new NpgsqlConnection(EventStore);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(
             """

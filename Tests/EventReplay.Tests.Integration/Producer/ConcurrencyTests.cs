@@ -66,7 +66,7 @@ public class ConcurrencyTests : ProducerTest
     {
         var start = await Api.HeadAsync();
         // The row Marten writes when an append fails after drawing its position (stream mt_tombstone, type tombstone).
-        await Database.ScalarAsync(TestEnvironment.PostgresConnectionString,
+        await Database.ScalarAsync(TestEnvironment.EventStoreConnectionString,
             """
             insert into producer.mt_streams (id, version) values ('mt_tombstone', 0) on conflict do nothing;
             insert into producer.mt_events (seq_id, id, stream_id, version, data, type, timestamp, mt_dotnet_type)
@@ -86,7 +86,7 @@ public class ConcurrencyTests : ProducerTest
     public async Task A_reader_waits_for_an_append_in_flight_instead_of_skipping_its_position()
     {
         var start = await Api.HeadAsync();
-        await using var inFlight = new NpgsqlConnection(TestEnvironment.PostgresConnectionString);
+        await using var inFlight = new NpgsqlConnection(TestEnvironment.EventStoreConnectionString);
         await inFlight.OpenAsync();
         await using var transaction = await inFlight.BeginTransactionAsync();
         // What an append does before it writes: take the append lock (same key as AppendLock) and draw a position.
@@ -94,12 +94,12 @@ public class ConcurrencyTests : ProducerTest
         var held = await Database.ScalarAsync(inFlight, "select nextval('producer.mt_events_sequence')");
         var later = ProducerApi.NewAccountId();
         var laterPosition = (await Api.OpenedAsync(later)).GetProperty("position").GetInt64();
-        var readerStarted = await Database.ScalarAsync(TestEnvironment.PostgresConnectionString,
+        var readerStarted = await Database.ScalarAsync(TestEnvironment.EventStoreConnectionString,
             "select (extract(epoch from clock_timestamp()) * 1000000)::bigint");
 
         var read = Api.EventsAsync(start, 10_000);
         await Eventually.Until(
-            () => Database.ScalarAsync(TestEnvironment.PostgresConnectionString,
+            () => Database.ScalarAsync(TestEnvironment.EventStoreConnectionString,
                 """
                 select count(*) from pg_stat_activity
                 where pid <> pg_backend_pid() and query like '%from pg_locks%'

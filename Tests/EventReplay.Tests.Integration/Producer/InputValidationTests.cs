@@ -182,7 +182,7 @@ public class InputValidationTests : ProducerTest
 
         await AssertProblem(open, HttpStatusCode.BadRequest);
         await AssertProblem(deposit, HttpStatusCode.BadRequest);
-        Assert.That(await Database.ScalarAsync(TestEnvironment.PostgresConnectionString,
+        Assert.That(await Database.ScalarAsync(TestEnvironment.EventStoreConnectionString,
             "select count(*) from producer.mt_streams where id = @id", ("id", id)), Is.Zero);
     }
 

@@ -15,7 +15,7 @@ public class ProducerSetup
     [OneTimeSetUp]
     public async Task StartProducer()
     {
-        await Database.DropSchemaAsync(TestEnvironment.PostgresConnectionString, "producer");
+        await Database.DropSchemaAsync(TestEnvironment.EventStoreConnectionString, "producer");
         Producer = new ServiceProcess("EventReplay.Producer", Environment);
         await Producer.StartAsync();
     }

@@ -24,24 +24,24 @@ public class CutOverFaultTests : StackOverEmptyLog
     public async Task A_live_batch_that_waited_through_a_cut_over_writes_the_new_cache_generation()
     {
         var ids = await ReplayApi.MakeHistoryAsync(Api, accounts: 2, deposits: 2);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
 
         string replayId;
-        await using (var holder = new NpgsqlConnection(Postgres))
+        await using (var holder = new NpgsqlConnection(ReadModels))
         {
             // Hold the live copy's apply lock: the cut-over queues for it first, then a live batch behind it.
             await holder.OpenAsync();
             await using var transaction = await holder.BeginTransactionAsync();
             await Database.ExecuteAsync(holder, "select pg_advisory_xact_lock(1163280720, hashtext('balances'))");
             replayId = await ReplayApi.StartAsync(Api, """{"target":"balances","mode":"rebuild"}""");
-            await Eventually.Until(() => Database.ScalarAsync(Postgres, WaitingForBalances), waiting => waiting == 1, ReplayApi.Finish,
+            await Eventually.Until(() => Database.ScalarAsync(ReadModels, WaitingForBalances), waiting => waiting == 1, ReplayApi.Finish,
                 "the cut-over to wait for the live copy");
             using (var deposit = await Api.DepositAsync(ids[0], "7"))
             {
                 await ProducerApi.BodyAsync(deposit, 200);
             }
 
-            await Eventually.Until(() => Database.ScalarAsync(Postgres, WaitingForBalances), waiting => waiting == 2, LivePipelineTests.Settle,
+            await Eventually.Until(() => Database.ScalarAsync(ReadModels, WaitingForBalances), waiting => waiting == 2, LivePipelineTests.Settle,
                 "the live batch to wait behind the cut-over");
             await transaction.CommitAsync();
         }
@@ -52,14 +52,14 @@ public class CutOverFaultTests : StackOverEmptyLog
         var account = await Eventually.Until(() => LivePipelineTests.GetAccountAsync(Api, ids[0]),
             a => a?.GetProperty("version").GetInt64() == 4, LivePipelineTests.Settle, $"{ids[0]} to read at version 4");
         Assert.That(account?.GetProperty("balance").GetDecimal(), Is.EqualTo(1.50m + 2.50m + 7m));
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
     }
 
     [Test]
     public async Task A_rebuild_starts_over_a_fresh_copy_that_a_crash_left_without_its_meta_row()
     {
         await ReplayApi.MakeHistoryAsync(Api, accounts: 2, deposits: 1);
-        await using (var connection = new NpgsqlConnection(Postgres))
+        await using (var connection = new NpgsqlConnection(ReadModels))
         {
             await connection.OpenAsync();
             await Database.ExecuteAsync(connection,
@@ -69,7 +69,7 @@ public class CutOverFaultTests : StackOverEmptyLog
         var replay = await ReplayApi.StartAndFinishAsync(Api, """{"target":"balances","mode":"rebuild","reason":"after a crash"}""");
 
         Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("completed"), replay.ToString());
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
     }
 
     [Test]
@@ -77,8 +77,8 @@ public class CutOverFaultTests : StackOverEmptyLog
     {
         var ids = await ReplayApi.MakeHistoryAsync(Api, accounts: 1, deposits: 1);
         await Broker.DrainAsync(Topology.DeadLetterQueue("balances"));
-        var generation = await Database.ScalarAsync(Postgres, "select generation from balances.meta");
-        await using (var connection = new NpgsqlConnection(Postgres))
+        var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
+        await using (var connection = new NpgsqlConnection(ReadModels))
         {
             // A fresh copy that claims to be replay "poison"'s but has no tables: its cut-over fails on every attempt.
             await connection.OpenAsync();
@@ -100,7 +100,7 @@ public class CutOverFaultTests : StackOverEmptyLog
             Assert.That(dead.Single().Reason, Does.Contain("after 5 attempts").And.Contain("42P01"));
         });
 
-        await using (var connection = new NpgsqlConnection(Postgres))
+        await using (var connection = new NpgsqlConnection(ReadModels))
         {
             await connection.OpenAsync();
             await Database.ExecuteAsync(connection, "drop schema balances_rebuild cascade");

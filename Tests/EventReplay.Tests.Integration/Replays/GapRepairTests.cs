@@ -13,7 +13,7 @@ public class GapRepairTests : StackOverEmptyLog
     {
         var warmUp = ProducerApi.NewAccountId();
         await Api.OpenedAsync(warmUp);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.Databases);
 
         Stack.Balances.Kill();
         var id = ProducerApi.NewAccountId();
@@ -50,7 +50,7 @@ public class GapRepairTests : StackOverEmptyLog
             Assert.That(repairs[0].GetProperty("eventsApplied").GetInt64(), Is.GreaterThanOrEqualTo(1));
             Assert.That(repairs[0].GetProperty("reason").GetString(), Does.Contain("Gap repair"));
         });
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.Databases);
     }
 
     [Test]
@@ -58,10 +58,10 @@ public class GapRepairTests : StackOverEmptyLog
     {
         var id = ProducerApi.NewAccountId();
         await Api.OpenedAsync(id);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.Databases);
 
         // What a request looks like when its StartReplay was never confirmed: remembered, with no replay id yet.
-        await using (var connection = new Npgsql.NpgsqlConnection(TestEnvironment.PostgresConnectionString))
+        await using (var connection = new Npgsql.NpgsqlConnection(TestEnvironment.ReadModelsConnectionString))
         {
             await connection.OpenAsync();
             await Database.ExecuteAsync(connection,
@@ -70,7 +70,7 @@ public class GapRepairTests : StackOverEmptyLog
 
         var replayId = await Eventually.Until(async () =>
         {
-            await using var connection = new Npgsql.NpgsqlConnection(TestEnvironment.PostgresConnectionString);
+            await using var connection = new Npgsql.NpgsqlConnection(TestEnvironment.ReadModelsConnectionString);
             await connection.OpenAsync();
             await using var command = new Npgsql.NpgsqlCommand($"select replay_id from balances.repairs where stream_id = '{id}'", connection);
             return (string?)await command.ExecuteScalarAsync();

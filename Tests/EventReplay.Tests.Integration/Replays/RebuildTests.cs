@@ -16,9 +16,9 @@ public class RebuildTests : StackOverEmptyLog
     public async Task A_rebuild_repairs_a_damaged_read_model_and_cache()
     {
         var ids = await ReplayApi.MakeHistoryAsync(Api, accounts: 3, deposits: 3);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
-        var generation = await Database.ScalarAsync(Postgres, "select generation from balances.meta");
-        await using (var connection = new NpgsqlConnection(Postgres))
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
+        var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
+        await using (var connection = new NpgsqlConnection(ReadModels))
         {
             await connection.OpenAsync();
             await Database.ExecuteAsync(connection, $"update balances.accounts set balance = balance + 1000 where account_id = '{ids[0]}'");
@@ -26,7 +26,7 @@ public class RebuildTests : StackOverEmptyLog
         }
 
         await ReplayApi.DeleteCachedAsync(TestEnvironment.RedisConnectionString,
-            [await ReplayApi.BalanceCacheKeyAsync(Postgres, ids[0]), await ReplayApi.BalanceCacheKeyAsync(Postgres, ids[2])]);
+            [await ReplayApi.BalanceCacheKeyAsync(ReadModels, ids[0]), await ReplayApi.BalanceCacheKeyAsync(ReadModels, ids[2])]);
 
         var replay = await ReplayApi.StartAndFinishAsync(Api, """{"target":"balances","mode":"rebuild","reason":"damaged by hand"}""");
 
@@ -34,11 +34,11 @@ public class RebuildTests : StackOverEmptyLog
         {
             Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("completed"), replay.ToString());
             Assert.That(replay.GetProperty("eventsApplied").GetInt64(), Is.GreaterThanOrEqualTo(12));
-            Assert.That(await Database.ScalarAsync(Postgres, "select generation from balances.meta"), Is.EqualTo(generation + 1));
-            Assert.That(await Database.ScalarAsync(Postgres, "select count(*) from pg_namespace where nspname in ('balances_rebuild', 'balances_retired')"),
+            Assert.That(await Database.ScalarAsync(ReadModels, "select generation from balances.meta"), Is.EqualTo(generation + 1));
+            Assert.That(await Database.ScalarAsync(ReadModels, "select count(*) from pg_namespace where nspname in ('balances_rebuild', 'balances_retired')"),
                 Is.Zero, "the old copy is dropped");
         });
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
         var damaged = await LivePipelineTests.GetAccountAsync(Api, ids[0]);
         Assert.That(damaged?.GetProperty("balance").GetDecimal(), Is.EqualTo(1.50m + 2.50m + 3.50m), "served from the new cache generation");
     }
@@ -46,9 +46,9 @@ public class RebuildTests : StackOverEmptyLog
     [Test]
     public async Task Reads_never_fail_or_go_back_while_a_rebuild_of_50000_events_runs_under_live_traffic()
     {
-        var seeded = await EventLogSeed.SeedAsync(Postgres, accounts: 5_000, eventsPerAccount: 10);
+        var seeded = await EventLogSeed.SeedAsync(EventStore, accounts: 5_000, eventsPerAccount: 10);
         var live = await ReplayApi.MakeHistoryAsync(Api, accounts: 4, deposits: 1);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
 
         using var stop = new CancellationTokenSource();
         var watched = seeded.Take(20).Concat(live).ToList();
@@ -102,15 +102,15 @@ public class RebuildTests : StackOverEmptyLog
             Assert.That(commands, Is.GreaterThan(0), "live commands flowed during the rebuild");
         });
         TestContext.Out.WriteLine($"rebuild: {replay.GetProperty("eventsTotal").GetInt64()} events at {replay.GetProperty("eventsPerSecond").GetDouble()} events/s; {reads} reads and {commands} commands meanwhile");
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
     }
 
     [TestCase("consumer")]
     [TestCase("replay service")]
     public async Task A_rebuild_survives_a_kill_9_of_the(string victim)
     {
-        await EventLogSeed.SeedAsync(Postgres, accounts: 2_000, eventsPerAccount: 10);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await EventLogSeed.SeedAsync(EventStore, accounts: 2_000, eventsPerAccount: 10);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
         var id = await ReplayApi.StartAsync(Api, """{"target":"balances","mode":"rebuild","maxEventsPerSecond":5000}""");
         await ReplayApi.WaitUntilAsync(Api, id, r => r.GetProperty("eventsApplied").GetInt64() >= 5_000, "the rebuild to be well under way");
 
@@ -120,14 +120,14 @@ public class RebuildTests : StackOverEmptyLog
 
         var replay = await ReplayApi.WaitForEndAsync(Api, id);
         Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("completed"), replay.ToString());
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
     }
 
     [Test]
     public async Task Pause_stops_sending_and_resume_carries_on_to_the_end()
     {
         // 2,000 events at 400 a second: still running when paused.
-        await EventLogSeed.SeedAsync(Postgres, accounts: 200, eventsPerAccount: 10);
+        await EventLogSeed.SeedAsync(EventStore, accounts: 200, eventsPerAccount: 10);
         using var plan = await Api.PostJsonAsync("/api/replays", """{"target":"statistics","mode":"redeliver","dryRun":true}""");
         var from = Math.Max(1, (await ProducerApi.BodyAsync(plan, 200)).GetProperty("toPosition").GetInt64() - 1_999);
         var id = await ReplayApi.StartAsync(Api,
@@ -161,25 +161,25 @@ public class RebuildTests : StackOverEmptyLog
     public async Task Cancel_drops_the_fresh_copy_and_leaves_the_live_copy_intact()
     {
         // Enough history that the throttled rebuild is still running when it is cancelled.
-        await EventLogSeed.SeedAsync(Postgres, accounts: 200, eventsPerAccount: 10);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
-        var generation = await Database.ScalarAsync(Postgres, "select generation from balances.meta");
+        await EventLogSeed.SeedAsync(EventStore, accounts: 200, eventsPerAccount: 10);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
+        var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         var id = await ReplayApi.StartAsync(Api, """{"target":"balances","mode":"rebuild","batchSize":10,"maxEventsPerSecond":20}""");
         await ReplayApi.WaitUntilAsync(Api, id, r => r.GetProperty("eventsApplied").GetInt64() > 0, "the rebuild to apply a batch");
-        await Eventually.Until(() => Database.ScalarAsync(Postgres, "select count(*) from pg_namespace where nspname = 'balances_rebuild'"),
+        await Eventually.Until(() => Database.ScalarAsync(ReadModels, "select count(*) from pg_namespace where nspname = 'balances_rebuild'"),
             count => count == 1, ReplayApi.Finish, "the fresh copy to exist");
 
         await ReplayApi.ControlAsync(Api, id, "cancel");
 
         var replay = await ReplayApi.WaitForEndAsync(Api, id);
-        await Eventually.Until(() => Database.ScalarAsync(Postgres, "select count(*) from pg_namespace where nspname = 'balances_rebuild'"),
+        await Eventually.Until(() => Database.ScalarAsync(ReadModels, "select count(*) from pg_namespace where nspname = 'balances_rebuild'"),
             count => count == 0, ReplayApi.Finish, "the fresh copy to be dropped");
         Assert.Multiple(async () =>
         {
             Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("cancelled"));
-            Assert.That(await Database.ScalarAsync(Postgres, "select generation from balances.meta"), Is.EqualTo(generation));
+            Assert.That(await Database.ScalarAsync(ReadModels, "select generation from balances.meta"), Is.EqualTo(generation));
         });
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
     }
 
     [Test]
@@ -206,7 +206,7 @@ public class RebuildTests : StackOverEmptyLog
     public async Task A_statistics_rebuild_equals_the_fold()
     {
         await ReplayApi.MakeHistoryAsync(Api, accounts: 2, deposits: 2);
-        await using (var connection = new NpgsqlConnection(Postgres))
+        await using (var connection = new NpgsqlConnection(ReadModels))
         {
             await connection.OpenAsync();
             await Database.ExecuteAsync(connection, "update statistics.totals set deposit_total = deposit_total + 999");
@@ -215,6 +215,6 @@ public class RebuildTests : StackOverEmptyLog
         var replay = await ReplayApi.StartAndFinishAsync(Api, """{"target":"statistics","mode":"rebuild"}""");
 
         Assert.That(replay.GetProperty("status").GetString(), Is.EqualTo("completed"), replay.ToString());
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Postgres);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
     }
 }

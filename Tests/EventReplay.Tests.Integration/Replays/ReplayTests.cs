@@ -18,7 +18,7 @@ public class ReplayTests : StackOverEmptyLog
         // From the end of what earlier tests wrote (the whole test log can be large), in many small batches.
         var start = await Api.HeadAsync();
         await MakeHistoryAsync(accounts: 5, deposits: 4);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.Databases);
         var before = await BalancesAsync();
 
         var replay = await StartAndFinishAsync(
@@ -42,9 +42,9 @@ public class ReplayTests : StackOverEmptyLog
     public async Task Redelivering_the_streams_of_deleted_rows_repairs_them()
     {
         var ids = await MakeHistoryAsync(accounts: 3, deposits: 5);
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.Databases);
         var damaged = ids.Take(2).ToArray();
-        await using (var connection = new Npgsql.NpgsqlConnection(TestEnvironment.PostgresConnectionString))
+        await using (var connection = new Npgsql.NpgsqlConnection(TestEnvironment.ReadModelsConnectionString))
         {
             await connection.OpenAsync();
             await Database.ExecuteAsync(connection,
@@ -54,7 +54,7 @@ public class ReplayTests : StackOverEmptyLog
         var keys = new List<string>();
         foreach (var id in damaged)
         {
-            keys.Add(await ReplayApi.BalanceCacheKeyAsync(TestEnvironment.PostgresConnectionString, id));
+            keys.Add(await ReplayApi.BalanceCacheKeyAsync(TestEnvironment.ReadModelsConnectionString, id));
         }
 
         await ReplayApi.DeleteCachedAsync(TestEnvironment.RedisConnectionString, keys);
@@ -67,7 +67,7 @@ public class ReplayTests : StackOverEmptyLog
             Assert.That(replay.GetProperty("eventsTotal").GetInt64(), Is.EqualTo(2 * 6), "each damaged stream has 6 events");
             Assert.That(replay.GetProperty("eventsApplied").GetInt64(), Is.EqualTo(2 * 6));
         });
-        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.PostgresConnectionString);
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, TestEnvironment.Databases);
     }
 
     [Test]
@@ -211,7 +211,7 @@ public class ReplayTests : StackOverEmptyLog
     private static async Task<Dictionary<string, (decimal, long)>> BalancesAsync()
     {
         var rows = new Dictionary<string, (decimal, long)>();
-        await using var connection = new Npgsql.NpgsqlConnection(TestEnvironment.PostgresConnectionString);
+        await using var connection = new Npgsql.NpgsqlConnection(TestEnvironment.ReadModelsConnectionString);
         await connection.OpenAsync();
         await using var command = new Npgsql.NpgsqlCommand("select account_id, balance, version from balances.accounts", connection);
         await using var reader = await command.ExecuteReaderAsync();

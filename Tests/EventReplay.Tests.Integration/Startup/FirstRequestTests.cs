@@ -20,12 +20,14 @@ public class FirstRequestTests
     // The services' request deadline (RequestDeadline.Limit).
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(4);
 
-    private static string Postgres => TestEnvironment.PostgresConnectionString;
+    private static string EventStore => TestEnvironment.EventStoreConnectionString;
+
+    private static string ReadModels => TestEnvironment.ReadModelsConnectionString;
 
     [Test]
     public async Task The_first_replay_requests_after_a_start_are_answered_in_time_on_a_busy_machine()
     {
-        await Database.DropSchemaAsync(Postgres, "replay");
+        await Database.DropSchemaAsync(ReadModels, "replay");
         await using var service = new ServiceProcess("EventReplay.Replay", TestEnvironment.ServiceConnections());
         await service.StartAsync();
         using var busy = await BusyAsync(service);
@@ -48,7 +50,7 @@ public class FirstRequestTests
     [Test]
     public async Task The_first_commands_after_the_producer_starts_are_answered_in_time_on_a_busy_machine()
     {
-        await Database.DropSchemaAsync(Postgres, "producer");
+        await Database.DropSchemaAsync(EventStore, "producer");
         await using var service = new ServiceProcess("EventReplay.Producer", TestEnvironment.ServiceConnections());
         await service.StartAsync();
         using var busy = await BusyAsync(service);
@@ -70,14 +72,14 @@ public class FirstRequestTests
     [Test]
     public async Task The_first_reads_after_the_consumers_start_are_answered_in_time_on_a_busy_machine()
     {
-        await PipelineState.ResetAsync(Postgres, TestEnvironment.RedisConnectionString);
+        await PipelineState.ResetAsync(TestEnvironment.Databases, TestEnvironment.RedisConnectionString);
         var connections = TestEnvironment.ServiceConnections();
         await using var balances = new ServiceProcess("EventReplay.Consumers.Balances", connections);
         await using var statistics = new ServiceProcess("EventReplay.Consumers.Statistics", connections);
         await Task.WhenAll(balances.StartAsync(), statistics.StartAsync());
         // A row written straight to the read model, so that the first read is the service's first work on it.
         var id = ProducerApi.NewAccountId();
-        await using (var connection = new NpgsqlConnection(Postgres))
+        await using (var connection = new NpgsqlConnection(ReadModels))
         {
             await connection.OpenAsync();
             await Database.ExecuteAsync(connection,
