@@ -7,8 +7,10 @@ public static class ProxyErrors
 {
     /// <summary>
     /// When a backend cannot be reached or does not answer in time, YARP sets 502 or 504 with an empty body;
-    /// this gives the client a problem document saying which, and when to retry. A body the client could not send
-    /// (see <see cref="BodyLimit"/>, which reads it first) is the client's 4xx, never a 502.
+    /// this gives the client a problem document saying which, and when to retry. A service that is down (the request
+    /// could not be sent to it at all: nothing listens, it is restarting) is a 503, as for any dependency that is down;
+    /// one that broke off its answer a 502. A body the client could not send (see <see cref="BodyLimit"/>, which reads
+    /// it first) is the client's 4xx, never a 5xx.
     /// </summary>
     public static async Task AsProblemDetailsAsync(HttpContext context, Func<Task> next)
     {
@@ -34,10 +36,16 @@ public static class ProxyErrors
                 Title = "The service did not answer in time",
                 Detail = $"The gateway could not complete the request to the service behind {context.Request.Path} ({error.Error}).",
             },
+            ForwarderError.Request or ForwarderError.NoAvailableDestinations => new ProblemDetails
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "The service is unavailable",
+                Detail = $"The gateway could not reach the service behind {context.Request.Path} ({error.Error}).",
+            },
             _ => new ProblemDetails
             {
                 Status = StatusCodes.Status502BadGateway,
-                Title = "The service is unavailable",
+                Title = "The service broke off its answer",
                 Detail = $"The gateway could not complete the request to the service behind {context.Request.Path} ({error.Error}).",
             },
         };

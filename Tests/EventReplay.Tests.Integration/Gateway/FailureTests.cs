@@ -71,7 +71,7 @@ public class FailureTests
     }
 
     [Test]
-    public async Task A_producer_that_is_down_is_a_quick_502_problem()
+    public async Task A_producer_that_is_down_is_a_quick_503_problem()
     {
         _stack.Producer.Kill();
 
@@ -80,7 +80,7 @@ public class FailureTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadGateway));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
             Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
             Assert.That(response.Headers.RetryAfter, Is.Not.Null);
             Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)));
