@@ -26,7 +26,9 @@ public class BadInputTests : StackOverEmptyLog
     private static readonly string[] UnhandledMarkers =
         ["An unhandled exception has occurred", "Unhandled exception.", " crit: "];
 
+    // Per phase (HTTP, raw, AMQP): how many cases ran, and from the first one's start to the last one's end.
     private static readonly ConcurrentDictionary<string, Stopwatch> Phases = new();
+    private static readonly ConcurrentDictionary<string, TimeSpan> PhaseEnds = new();
     private static readonly ConcurrentDictionary<string, int> Counts = new();
 
     private readonly Dictionary<ServiceProcess, (int? Pid, int LogLength)> _processes = [];
@@ -53,14 +55,16 @@ public class BadInputTests : StackOverEmptyLog
         { Timeout = TimeSpan.FromSeconds(30) };
 
         var open = ProducerApi.NewAccountId();
+        var poor = ProducerApi.NewAccountId();
         var closed = ProducerApi.NewAccountId();
         await Api.OpenedAsync(open);
+        await Api.OpenedAsync(poor);
         using (var deposit = await Api.DepositAsync(open, "100")) { await ProducerApi.BodyAsync(deposit, 200); }
         await Api.OpenedAsync(closed);
         using (var close = await Api.CloseAsync(closed)) { await ProducerApi.BodyAsync(close, 200); }
         var replay = await ReplayApi.StartAsync(Api, """{"target":"statistics","mode":"redeliver","fromPosition":999999999}""");
         await ReplayApi.WaitForEndAsync(Api, replay);
-        _values = new Dictionary<string, string> { ["open"] = open, ["closed"] = closed, ["replay"] = replay };
+        _values = new Dictionary<string, string> { ["open"] = open, ["poor"] = poor, ["closed"] = closed, ["replay"] = replay };
         _raw = new(StartRawCasesAsync);
 
         foreach (var process in Stack.Gateways.Append(Stack.Producer).Append(Stack.Balances).Append(Stack.Statistics).Append(Stack.Replay))
@@ -74,7 +78,7 @@ public class BadInputTests : StackOverEmptyLog
     {
         _client.Dispose();
         var ran = string.Join(", ", Counts.OrderBy(c => c.Key).Select(c =>
-            $"{c.Value} {c.Key} cases in {Phases[c.Key].Elapsed.TotalSeconds:0.0} s"));
+            $"{c.Value} {c.Key} cases in {PhaseEnds.GetValueOrDefault(c.Key).TotalSeconds:0.0} s"));
         TestContext.Progress.WriteLine($"Bad-input corpus: {Counts.Values.Sum()} cases ran ({ran}).");
     }
 
@@ -82,9 +86,9 @@ public class BadInputTests : StackOverEmptyLog
     [TestCaseSource(nameof(HttpCases))]
     public async Task Http(HttpCase @case)
     {
-        Count("HTTP");
+        using var phase = Phase("HTTP");
         var values = new Dictionary<string, string>(_values) { ["new"] = $"bi-{Guid.NewGuid():N}"[..19] };
-        var account = new[] { "open", "closed", "new" }.FirstOrDefault(name => @case.Path.Contains($"{{{name}}}", StringComparison.Ordinal)
+        var account = new[] { "open", "poor", "closed", "new" }.FirstOrDefault(name => @case.Path.Contains($"{{{name}}}", StringComparison.Ordinal)
             || @case.Body?.Contains($"{{{name}}}", StringComparison.Ordinal) == true) is { } placeholder ? values[placeholder] : null;
         var before = await StateAsync(account);
 
@@ -115,7 +119,7 @@ public class BadInputTests : StackOverEmptyLog
     [TestCaseSource(nameof(RawCases))]
     public async Task Raw(RawCase @case)
     {
-        Count("raw");
+        using var phase = Phase("raw");
         // Every raw case runs at once, each on an account of its own: the slow senders take seconds, together.
         var (account, answer) = await (await _raw.Value)[@case];
 
@@ -153,7 +157,7 @@ public class BadInputTests : StackOverEmptyLog
     [TestCaseSource(nameof(AmqpCases))]
     public async Task Amqp(AmqpCase @case)
     {
-        Count("AMQP");
+        using var phase = Phase("AMQP");
         var values = new Dictionary<string, string>(_values) { ["id"] = $"bi-{Guid.NewGuid():N}"[..19] };
         var before = await ReplaysAsync();
         var messageId = Guid.NewGuid();
@@ -173,7 +177,7 @@ public class BadInputTests : StackOverEmptyLog
         Assert.Multiple(() =>
         {
             Assert.That(outcome, Is.EqualTo(@case.Expected == AmqpCase.Dead ? AmqpCase.Dead : "handled"), "what became of the message");
-            Assert.That(after.Where(replay => before.ContainsKey(replay.Key)), Is.EquivalentTo(before), "the other replays untouched");
+            Assert.That(before.Keys.Where(id => !after.ContainsKey(id)), Is.Empty, "the other replays are still there");
             switch (@case.Expected)
             {
                 case AmqpCase.Failed:
@@ -231,10 +235,21 @@ public class BadInputTests : StackOverEmptyLog
         });
     }
 
-    private static void Count(string phase)
+    /// <summary>Counts a case of the phase; its end, when disposed, is the phase's end so far.</summary>
+    private static PhaseCase Phase(string phase)
     {
-        Phases.GetOrAdd(phase, _ => Stopwatch.StartNew());
+        var clock = Phases.GetOrAdd(phase, _ => Stopwatch.StartNew());
         Counts.AddOrUpdate(phase, 1, (_, count) => count + 1);
+        return new PhaseCase(phase, clock);
+    }
+
+    private readonly record struct PhaseCase(string Phase, Stopwatch Clock) : IDisposable
+    {
+        public void Dispose()
+        {
+            var elapsed = Clock.Elapsed;
+            PhaseEnds.AddOrUpdate(Phase, elapsed, (_, end) => end > elapsed ? end : elapsed);
+        }
     }
 
     private static void AssertProblem(int status, MediaTypeHeaderValue? contentType, byte[]? body, string answer)
@@ -276,7 +291,7 @@ public class BadInputTests : StackOverEmptyLog
         });
     }
 
-    /// <summary>The log's head, the account's number of events, and every replay's status.</summary>
+    /// <summary>The log's head, the account's number of events, and the replays' ids (replays started earlier move on meanwhile).</summary>
     private static async Task<(long Head, long Account, string Replays)> StateAsync(string? account)
     {
         await using var connection = new NpgsqlConnection(Postgres);
@@ -285,8 +300,7 @@ public class BadInputTests : StackOverEmptyLog
             """
             select (select coalesce(max(seq_id), 0) from producer.mt_events where type <> 'tombstone'),
                    (select count(*) from producer.mt_events where stream_id = @account),
-                   (select coalesce(string_agg(id || '=' || (data->>'status') || '/' || (data->>'eventsSent'), ',' order by id), '')
-                    from replay.mt_doc_replay)
+                   (select coalesce(string_agg(id, ',' order by id), '') from replay.mt_doc_replay)
             """, connection);
         command.Parameters.AddWithValue("account", account ?? "");
         await using var reader = await command.ExecuteReaderAsync();

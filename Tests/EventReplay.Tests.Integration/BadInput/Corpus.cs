@@ -8,10 +8,10 @@ namespace EventReplay.Tests.Integration.BadInput;
 /// <summary>One case line of a corpus file after its lists are expanded: where it came from and its text.</summary>
 public sealed record CorpusLine(string File, int Number, int Variant, string Text, string Template)
 {
-    /// <summary>A short, printable name for the test: the line (and variant) and the case as written.</summary>
+    /// <summary>A short, printable name for the test: the file, the line (and variant) and the case as written.</summary>
     public string Name(string text)
     {
-        var where = Variant > 0 ? $"L{Number:D3}-{Variant}" : $"L{Number:D3}";
+        var where = $"{Path.GetFileNameWithoutExtension(File)}-L{Number:D3}" + (Variant > 0 ? $"-{Variant}" : "");
         return $"{where} {Printable(text, 140)}";
     }
 

@@ -158,6 +158,7 @@ public sealed class HttpRules
     public static IReadOnlyDictionary<string, string> SampleValues { get; } = new Dictionary<string, string>
     {
         ["open"] = "acc-open",
+        ["poor"] = "acc-poor",
         ["new"] = "acc-new",
         ["closed"] = "acc-closed",
         ["replay"] = "replay-done",
@@ -167,8 +168,9 @@ public sealed class HttpRules
 
     public SortedSet<int> PlainStatuses { get; } = [];
 
+    /// <summary>The route's statuses, those of every route, and the web server's plain refusals (documented for every request).</summary>
     public IReadOnlySet<int> DocumentedFor(string route) =>
-        new SortedSet<int>(Documented.GetValueOrDefault(route, []).Concat(Documented.GetValueOrDefault("any", [])));
+        new SortedSet<int>(Documented.GetValueOrDefault(route, []).Concat(Documented.GetValueOrDefault("any", [])).Concat(PlainStatuses));
 
     public static HttpRules Parse(IEnumerable<CorpusLine> directives)
     {

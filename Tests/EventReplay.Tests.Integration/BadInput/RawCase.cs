@@ -36,7 +36,7 @@ public sealed record RawCase(CorpusLine Line, IReadOnlySet<int> Expected, bool P
     {
         get
         {
-            var words = Template.Latin1(Bytes, HttpRules.SampleValues).Split("\r\n")[0].Split(' ');
+            var words = Template.Latin1(Bytes, HttpRules.SampleValues).Split("\r\n")[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
             return words.Length >= 2 ? (words[0], words[1]) : ("", "");
         }
     }
