@@ -36,8 +36,14 @@ write_config() {  # write_config daemon|foreground PORT BACKEND...
       echo "    daemon"
       echo "    pidfile $dir/haproxy.pid"
     fi
+    # A request head up to 64 KiB and 200 header lines reaches the gateways, whose own limits then answer as documented
+    # (a request line over 8 KiB is a 414; headers over 32 KiB or 100 lines a 431); with the defaults (16 KiB, 101 lines)
+    # HAProxy refused a head over about 15 KiB with a bare 400. Larger buffers cost memory per connection, so fewer
+    # connections (HAProxy's advice).
     cat <<CFG
-    maxconn 4096
+    tune.bufsize 65536
+    tune.http.maxhdr 200
+    maxconn 1024
 
 defaults
     mode http

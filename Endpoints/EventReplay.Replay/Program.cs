@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
 using EventReplay.Hosting;
@@ -15,6 +17,8 @@ using Wolverine.RabbitMQ;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+// A number in a string ("batchSize":"10") is refused, as the producer refuses it.
+builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
 // The sagas (and Wolverine's inbox and outbox) live with the read models; events are read from the event store.
 builder.AddPostgres(Databases.ReadModels);
 builder.Services.AddNpgsqlDataSource(builder.RequiredConnectionString(Databases.EventStore), serviceKey: Databases.EventStore);
@@ -46,8 +50,15 @@ builder.UseWolverine(options =>
     // (inbox, outbox, scheduled timeouts) at once, instead of waiting for a dead node to be detected.
     options.Durability.Mode = DurabilityMode.Solo;
     options.UseRabbitMq(new Uri(builder.RequiredConnectionString("rabbitmq")));
-    // Commands and answers from any AMQP client: one with a property given twice is dead-lettered, not half-read.
-    options.UseSystemTextJsonForSerialization(StrictJson.RefuseDuplicates);
+    // Commands and answers from any AMQP client: one with a property given twice is dead-lettered, not half-read, and a
+    // command's JSON is read as strictly as the body of POST /api/replays (no comments, trailing commas or numbers in strings).
+    options.UseSystemTextJsonForSerialization(json =>
+    {
+        StrictJson.RefuseDuplicates(json);
+        json.ReadCommentHandling = JsonCommentHandling.Disallow;
+        json.AllowTrailingCommas = false;
+        json.NumberHandling = JsonNumberHandling.Strict;
+    });
     options.Policies.AutoApplyTransactions();
     options.Policies.UseDurableLocalQueues();
     options.Policies.UseDurableOutboxOnAllSendingEndpoints();
@@ -58,7 +69,11 @@ builder.UseWolverine(options =>
     // RebuildCutOver and RebuildAbandoned to "{target}.replay" (ReplayBatchPublisher).
     // Publishes: ReplayStarted/Progressed/Completed/Failed/Cancelled to the "replay.events" exchange.
     options.ListenToRabbitQueue(Topology.ReplayCommandsQueue).UseDurableInbox()
-        .DeadLetterQueueing(new DeadLetterQueue("replay.commands.dead", DeadLetterQueueMode.WolverineStorage));
+        .DeadLetterQueueing(new DeadLetterQueue("replay.commands.dead", DeadLetterQueueMode.WolverineStorage))
+        // The four commands only: the service's own steps (SendReplayBatches…) sent here were handled too, a replay with
+        // no record. Any other AMQP type is unknown here, so the message is a dead letter.
+        .UseInterop((_, mapper) => mapper.MapIncomingProperty(envelope => envelope.MessageType!, (envelope, properties) =>
+            envelope.MessageType = ReplayCommands.Names.Contains(properties.Type ?? "") ? properties.Type : $"not a command: {properties.Type}"));
 
     // Everything that moves a running saga (answers and its own steps) goes through one durable, sequential queue:
     // two such messages of one replay are never handled at once, so they never race for its document. (With two

@@ -1,3 +1,4 @@
+using System.Text;
 using EventReplay.Gateway.Proxy;
 using EventReplay.Hosting;
 
@@ -6,7 +7,13 @@ builder.AddServiceDefaults();
 // Routes (path and method) and backend clusters live in configuration: see appsettings.json, "ReverseProxy".
 builder.Services.AddReverseProxy()
     .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))
-    .ConfigureHttpClient((_, handler) => handler.ConnectTimeout = TimeSpan.FromSeconds(2));
+    .ConfigureHttpClient((_, handler) =>
+    {
+        handler.ConnectTimeout = TimeSpan.FromSeconds(2);
+        // Header values go on as the client sent them (the server read them as UTF-8): HttpClient's default, ASCII only,
+        // failed any request with a non-ASCII header value ("Idempotency-Key: ké") with a 502.
+        handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8;
+    });
 
 var app = builder.Build();
 app.UseProblemResponses();

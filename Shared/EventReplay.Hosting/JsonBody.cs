@@ -50,6 +50,13 @@ public static class JsonBody
             json = json[3..];
         }
 
+        // JSON is UTF-8 throughout: the reader checks only the strings it decodes, so bytes that are not UTF-8 in a
+        // property the request does not read were let through.
+        if (!System.Text.Unicode.Utf8.IsValid(json.Span))
+        {
+            return (null, Invalid("body", "is not valid UTF-8"));
+        }
+
         // Anywhere in the body, read or not, and in any case: the serializer alone would see only the properties it binds.
         if (StrictJson.FirstDuplicate(json.Span) is { } duplicate)
         {

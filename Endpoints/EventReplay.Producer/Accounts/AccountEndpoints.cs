@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Serialization;
 using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
 using EventReplay.Producer.Http;
@@ -9,7 +10,7 @@ namespace EventReplay.Producer.Accounts;
 
 public sealed record OpenAccountRequest(string? AccountId, string? Owner);
 
-public sealed record AmountRequest(decimal? Amount);
+public sealed record AmountRequest([property: JsonConverter(typeof(ExactDecimalConverter))] decimal? Amount);
 
 public sealed record AccountRecorded(string AccountId, long Version, long Position);
 

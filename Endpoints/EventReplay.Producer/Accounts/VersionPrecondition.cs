@@ -19,7 +19,8 @@ public sealed record VersionPrecondition(bool AnyExisting, IReadOnlySet<long> Ve
             return (null, null);
         }
 
-        if (!EntityTagHeaderValue.TryParseList(values, out var tags) || tags.Count == 0)
+        // Strict: the lenient parser dropped what it could not read, so "*, garbage" was taken for "*" and applied.
+        if (!EntityTagHeaderValue.TryParseStrictList(values, out var tags) || tags.Count == 0)
         {
             return (null, "must be *, or one or more entity tags such as \"3\"");
         }

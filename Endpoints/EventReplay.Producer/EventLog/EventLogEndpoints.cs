@@ -78,7 +78,9 @@ public static class EventLogEndpoints
             return fallback;
         }
 
-        if (long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+        // Digits only: .NET's parsing also takes trailing NUL characters ("1%00").
+        if (text.Length > 0 && text.All(char.IsAsciiDigit)
+            && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
             && value >= min && value <= max)
         {
             return value;

@@ -126,9 +126,16 @@ public sealed class Replay : Saga, IRevisioned
 
     public static (Replay, OutgoingMessages) Start(StartReplay command, TimeProvider clock)
     {
+        // POST /api/replays makes an id up when the request has none; a command from AMQP has to name one (the saga is
+        // known by it), else it is a dead letter with this reason rather than a NullReferenceException.
+        if (command.ReplayId is null)
+        {
+            throw new ArgumentException("A StartReplay sent over AMQP must name its replayId.", nameof(command));
+        }
+
         var replay = new Replay
         {
-            Id = command.ReplayId ?? Guid.NewGuid().ToString("N"),
+            Id = command.ReplayId,
             Target = command.Target ?? "",
             Mode = command.Mode ?? "",
             BatchSize = command.BatchSize ?? ReplayRules.DefaultBatchSize,
@@ -141,7 +148,14 @@ public sealed class Replay : Saga, IRevisioned
         var errors = ReplayRules.Validate(command);
         if (errors.Count > 0)
         {
-            // A command from AMQP is not answered; its replay is recorded as failed with the reason instead.
+            // A command from AMQP is not answered; its replay is recorded as failed with the reason instead. What broke a
+            // rule is left out of the record (the error names it): it may not even be storable (PostgreSQL refuses a NUL),
+            // and a malformed id gives way to a fresh one.
+            replay.Id = ReplayRules.IsId(command.ReplayId) ? command.ReplayId! : Guid.NewGuid().ToString("N");
+            replay.Target = errors.ContainsKey("target") ? "" : replay.Target;
+            replay.Mode = ReplayModes.All.Contains(replay.Mode) ? replay.Mode : "";
+            replay.Reason = errors.ContainsKey("reason") ? null : replay.Reason;
+            replay.RequestedBy = errors.ContainsKey("requestedBy") ? null : replay.RequestedBy;
             replay.Fail(string.Join(" ", errors.SelectMany(error => error.Value)), clock, messages);
             return (replay, messages);
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using EventReplay.Contracts.Replays;
 using EventReplay.Hosting;
 using Marten;
@@ -101,15 +102,20 @@ public static class ReplayEndpoints
         return TypedResults.Accepted($"/api/replays/{command.ReplayId}", started is null ? null : ReplayView.Of(started, clock.GetUtcNow()));
     }
 
+    // The limit is parsed here rather than bound, so a bad one (not a number, given twice) is a 400 that names it.
     private static async Task<IResult> ListAsync(IQuerySession session, TimeProvider clock, CancellationToken cancellationToken,
-        int limit = 50)
+        string? limit = null)
     {
-        if (limit is < 1 or > 1000)
+        var take = 50;
+        // Digits only: .NET's parsing also takes trailing NUL characters ("1%00").
+        if (limit is not null && (!limit.All(char.IsAsciiDigit) || !int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out take)
+                                  || take is < 1 or > 1000))
         {
-            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit is 1 to 1000."] });
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit is 1 to 1000."] },
+                title: "The request is invalid");
         }
 
-        var replays = await NewestAsync(session, limit, cancellationToken);
+        var replays = await NewestAsync(session, take, cancellationToken);
         var now = clock.GetUtcNow();
         return TypedResults.Ok(new { replays = replays.Select(replay => ReplayView.Of(replay, now)) });
     }

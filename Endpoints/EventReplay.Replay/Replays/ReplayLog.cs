@@ -78,13 +78,14 @@ public sealed class ReplayLog([FromKeyedServices(Databases.EventStore)] NpgsqlDa
         if (selection.FromTime is { } fromTime)
         {
             sql.Append(" and timestamp >= @fromTime");
-            command.Parameters.AddWithValue("fromTime", fromTime);
+            // PostgreSQL's timestamptz takes UTC from Npgsql: a time with another offset is the same instant in UTC.
+            command.Parameters.AddWithValue("fromTime", fromTime.ToUniversalTime());
         }
 
         if (selection.ToTime is { } toTime)
         {
             sql.Append(" and timestamp <= @toTime");
-            command.Parameters.AddWithValue("toTime", toTime);
+            command.Parameters.AddWithValue("toTime", toTime.ToUniversalTime());
         }
 
         if (limit is { } rows)

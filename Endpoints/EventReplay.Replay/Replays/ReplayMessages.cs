@@ -32,6 +32,15 @@ public sealed record ResumeReplay(string ReplayId);
 [MessageIdentity("CancelReplay")]
 public sealed record CancelReplay(string ReplayId);
 
+/// <summary>The AMQP types <c>replay.commands</c> takes: the commands above, by their wire names.</summary>
+public static class ReplayCommands
+{
+    public static readonly IReadOnlySet<string> Names = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "StartReplay", "PauseReplay", "ResumeReplay", "CancelReplay",
+    };
+}
+
 /// <summary>Which events a replay sends: a position range, optionally narrowed by time, streams and types.</summary>
 public sealed record ReplaySelection(long FromPosition, long ToPosition, DateTimeOffset? FromTime, DateTimeOffset? ToTime,
     string[]? StreamIds, string[]? EventTypes);

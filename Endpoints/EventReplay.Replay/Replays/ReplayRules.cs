@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using EventReplay.Contracts;
+using EventReplay.Contracts.Accounts;
 using EventReplay.Contracts.Replays;
 using Marten;
 
@@ -11,12 +12,21 @@ public static partial class ReplayRules
     public const int DefaultBatchSize = 500;
     public const int MaxBatchSize = 10_000;
 
+    /// <summary>
+    /// Bounds on what a replay keeps in its saga document (written again at every step): an AMQP command, unlike an
+    /// HTTP body, has no size limit of its own.
+    /// </summary>
+    public const int MaxListLength = 1_000;
+
+    public const int MaxReasonLength = 1_000;
+    public const int MaxRequestedByLength = 200;
+
     public static Dictionary<string, string[]> Validate(StartReplay request)
     {
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
 
-        if (request.ReplayId is { } id && !IdPattern().IsMatch(id))
+        if (request.ReplayId is not null && !IsId(request.ReplayId))
         {
             Add("replayId", "A replay id is 1 to 64 letters, digits, '-' or '_'.");
         }
@@ -27,7 +37,7 @@ public static partial class ReplayRules
         }
         else if (!Topology.Consumers.Contains(request.Target))
         {
-            Add("target", $"Unknown target '{request.Target}': one of {string.Join(", ", Topology.Consumers)}.");
+            Add("target", $"Unknown target '{Shown(request.Target)}': one of {string.Join(", ", Topology.Consumers)}.");
         }
 
         if (string.IsNullOrEmpty(request.Mode) || !ReplayModes.All.Contains(request.Mode))
@@ -70,17 +80,41 @@ public static partial class ReplayRules
             Add("maxEventsPerSecond", "The rate limit is at least 1 event per second.");
         }
 
-        if (request.StreamIds is { } streams && (streams.Length == 0 || streams.Any(string.IsNullOrEmpty)))
+        // Streams are accounts, and types the recorded ones: anything else would select nothing, silently.
+        if (request.StreamIds is { } streams && (streams.Length is 0 or > MaxListLength || streams.Any(stream => AccountId.Check(stream) is not null)))
         {
-            Add("streamIds", "Stream ids, when given, are a non-empty list of non-empty ids.");
+            Add("streamIds", $"Stream ids, when given, are 1 to {MaxListLength:N0} account ids (1 to 64 letters, digits, '-' or '_').");
         }
 
-        if (request.EventTypes is { } types && (types.Length == 0 || types.Any(string.IsNullOrEmpty)))
+        if (request.EventTypes is { } types && (types.Length is 0 or > MaxListLength || types.Any(type => type is null || !AccountEventTypes.All.ContainsKey(type))))
         {
-            Add("eventTypes", "Event types, when given, are a non-empty list of non-empty names.");
+            Add("eventTypes", $"Event types, when given, are 1 to {MaxListLength:N0} of {string.Join(", ", AccountEventTypes.All.Keys)}.");
+        }
+
+        if (!IsText(request.Reason, MaxReasonLength))
+        {
+            Add("reason", $"The reason is at most {MaxReasonLength:N0} characters, without control characters.");
+        }
+
+        if (!IsText(request.RequestedBy, MaxRequestedByLength))
+        {
+            Add("requestedBy", $"The requester (X-Requested-By) is at most {MaxRequestedByLength} characters, without control characters.");
         }
 
         return errors;
+    }
+
+    /// <summary>A replay id a request may choose.</summary>
+    public static bool IsId(string? id) => id is not null && IdPattern().IsMatch(id);
+
+    /// <summary>Optional text that is kept with a replay: within its length, no control characters (PostgreSQL cannot store a NUL).</summary>
+    private static bool IsText(string? text, int maxLength) => text is null || (text.Length <= maxLength && !text.Any(char.IsControl));
+
+    /// <summary>A value as an error message quotes it: control characters escaped, cut after 64 characters.</summary>
+    private static string Shown(string value)
+    {
+        var shown = string.Concat(value.Take(64).Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+        return value.Length > 64 ? shown + "…" : shown;
     }
 
     /// <summary>The selection a valid request asks for; the end defaults to the store's safe head, found when it starts.</summary>
@@ -111,6 +145,7 @@ public static partial class ReplayRules
                 && (r.Status == ReplayStatus.Requested || r.Status == ReplayStatus.Running || r.Status == ReplayStatus.Paused))
             .FirstOrDefaultAsync(cancellationToken);
 
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    // \z, not $: $ also matches before a final line feed.
+    [GeneratedRegex(@"^[A-Za-z0-9_-]{1,64}\z")]
     private static partial Regex IdPattern();
 }

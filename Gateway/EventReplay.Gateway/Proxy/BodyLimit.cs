@@ -1,6 +1,7 @@
 using EventReplay.Hosting;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Net.Http.Headers;
 
 namespace EventReplay.Gateway.Proxy;
@@ -56,7 +57,8 @@ public static class BodyLimit
             }
             else
             {
-                await WriteAsync(context, exception.StatusCode, "Bad request", exception.Message);
+                // 400 for a malformed chunked body, 408 for one that comes too slowly (Kestrel's minimum data rate).
+                await WriteAsync(context, exception.StatusCode, ReasonPhrases.GetReasonPhrase(exception.StatusCode), exception.Message);
             }
 
             return;

@@ -5,7 +5,8 @@ namespace EventReplay.Contracts.Accounts;
 /// <summary>The account id rule (the account's stream id): every service that takes one checks it here.</summary>
 public static partial class AccountId
 {
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    // \z, not $: $ also matches before a final line feed, which let "acc-1\n" through as an id.
+    [GeneratedRegex(@"^[A-Za-z0-9_-]{1,64}\z")]
     private static partial Regex Pattern();
 
     /// <summary>An error message for an id that breaks the rule, or null when it is valid.</summary>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using EventReplay.Contracts.Accounts;
 using EventReplay.Producer.Accounts;
 using EventReplay.Producer.Idempotency;
@@ -21,6 +22,8 @@ public class AccountRulesTests
     [TestCase("konto-ü")]
     [TestCase("acc 1")]
     [TestCase("mt_tombstone")]
+    [TestCase("acc-1\n")]
+    [TestCase("acc-1\r\n")]
     [TestCase(null)]
     public void Invalid_account_ids_are_refused(string? accountId)
     {
@@ -56,6 +59,36 @@ public class AccountRulesTests
         Assert.That(AccountRules.CheckAmount(decimal.Parse(amount, System.Globalization.CultureInfo.InvariantCulture)), Is.Not.Null);
     }
 
+    [TestCase("1", 1)]
+    [TestCase("1.000", 1)]
+    [TestCase("1e2", 100)]
+    [TestCase("1E+2", 100)]
+    [TestCase("0.10", 0.1)]
+    [TestCase("-0", 0)]
+    [TestCase("1000000000.00", 1_000_000_000)]
+    public void Amounts_are_read_as_written(string json, decimal amount)
+    {
+        Assert.That(ReadAmount(json), Is.EqualTo(amount));
+    }
+
+    // Numbers a decimal would round (silently, to 1 or to 0) or cannot hold at all.
+    [TestCase("1.0000000000000000000000000000001")]
+    [TestCase("0.0000000000000000000000000000001")]
+    [TestCase("1e-400")]
+    [TestCase("1e309")]
+    [TestCase("\"1\"")]
+    [TestCase("true")]
+    public void Amounts_a_decimal_cannot_hold_exactly_are_not_read(string json)
+    {
+        Assert.That(() => ReadAmount(json), Throws.InstanceOf<JsonException>());
+    }
+
+    [Test]
+    public void A_null_amount_is_a_missing_one()
+    {
+        Assert.That(ReadAmount("null"), Is.Null);
+    }
+
     [Test]
     public void A_missing_amount_is_refused()
     {
@@ -69,6 +102,9 @@ public class AccountRulesTests
     {
         Assert.That(AccountRules.CheckOwner(owner), Is.Not.Null);
     }
+
+    private static decimal? ReadAmount(string json) =>
+        JsonSerializer.Deserialize<AmountRequest>($$"""{"amount":{{json}}}""", new JsonSerializerOptions(JsonSerializerDefaults.Web))!.Amount;
 
     [Test]
     public void Idempotency_hash_ignores_how_an_amount_is_written()

@@ -1,0 +1,124 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using EventReplay.Tests.Integration.Infrastructure;
+
+namespace EventReplay.Tests.Integration.BadInput;
+
+/// <summary>
+/// The gateway's routes as its appsettings.json declares them (path template and methods), matched the way the gateway
+/// matches a request: literal segments in any case, one segment per parameter, a regex constraint on its segment, dot
+/// segments resolved first.
+/// </summary>
+public sealed partial class GatewayRoutes
+{
+    /// <summary>A request whose path no route serves.</summary>
+    public const string NoRoute = "no-route";
+
+    /// <summary>A request whose path a route serves, with a method none of those routes accepts.</summary>
+    public const string WrongMethod = "wrong-method";
+
+    private readonly List<Route> _routes;
+
+    private GatewayRoutes(List<Route> routes) => _routes = routes;
+
+    public static GatewayRoutes Configured { get; } = Load();
+
+    /// <summary>Every route with each of its methods.</summary>
+    public IEnumerable<(string Route, string Method)> RouteMethods =>
+        _routes.SelectMany(route => route.Methods.Select(method => (route.Name, method)));
+
+    public IEnumerable<string> Names => _routes.Select(route => route.Name);
+
+    /// <summary>The route that serves this request, or <see cref="WrongMethod"/> or <see cref="NoRoute"/>.</summary>
+    public string Match(string method, string pathAndQuery) => Match(method, pathAndQuery, out _);
+
+    /// <summary>As <see cref="Match(string,string)"/>; <paramref name="pathRoute"/> is the route whose path matched, if any.</summary>
+    public string Match(string method, string pathAndQuery, out string? pathRoute)
+    {
+        var segments = Segments(pathAndQuery);
+        var byPath = _routes.Where(route => route.Matches(segments)).ToList();
+        pathRoute = byPath.FirstOrDefault()?.Name;
+        if (byPath.Count == 0)
+        {
+            return NoRoute;
+        }
+
+        return byPath.FirstOrDefault(route => route.Methods.Contains(method, StringComparer.OrdinalIgnoreCase))?.Name ?? WrongMethod;
+    }
+
+    private static List<string> Segments(string pathAndQuery)
+    {
+        var path = pathAndQuery.Split('?', 2)[0];
+        // The server decodes %2E before it resolves dot segments (RFC 3986: it is an unreserved character).
+        path = path.Replace("%2E", ".", StringComparison.OrdinalIgnoreCase);
+        var segments = new List<string>();
+        foreach (var segment in path.Split('/').Skip(1))
+        {
+            if (segment == "..")
+            {
+                if (segments.Count > 0)
+                {
+                    segments.RemoveAt(segments.Count - 1);
+                }
+            }
+            else if (segment != ".")
+            {
+                segments.Add(segment);
+            }
+        }
+
+        // A trailing slash is ignored by routing.
+        if (segments.Count > 1 && segments[^1].Length == 0)
+        {
+            segments.RemoveAt(segments.Count - 1);
+        }
+
+        return segments;
+    }
+
+    private static GatewayRoutes Load()
+    {
+        var path = Path.Combine(TestEnvironment.RepoRoot, "Gateway", "EventReplay.Gateway", "appsettings.json");
+        using var settings = JsonDocument.Parse(File.ReadAllText(path));
+        var routes = settings.RootElement.GetProperty("ReverseProxy").GetProperty("Routes").EnumerateObject()
+            .Select(route => new Route(route.Name, route.Value.GetProperty("Match").GetProperty("Path").GetString()!,
+                [.. route.Value.GetProperty("Match").GetProperty("Methods").EnumerateArray().Select(method => method.GetString()!)]))
+            .ToList();
+        return new GatewayRoutes(routes);
+    }
+
+    private sealed partial class Route
+    {
+        private readonly List<Regex> _segments;
+
+        public Route(string name, string template, string[] methods)
+        {
+            Name = name;
+            Methods = methods;
+            _segments = [.. template.Split('/').Skip(1).Select(Segment)];
+        }
+
+        public string Name { get; }
+
+        public string[] Methods { get; }
+
+        public bool Matches(List<string> segments) =>
+            segments.Count == _segments.Count && _segments.Zip(segments).All(pair => pair.First.IsMatch(pair.Second));
+
+        private static Regex Segment(string template)
+        {
+            if (Parameter().Match(template) is not { Success: true } parameter)
+            {
+                return new Regex("^" + Regex.Escape(template) + "$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+            }
+
+            // {name} takes any non-empty segment; {name:regex(...)} only what the expression accepts.
+            return parameter.Groups[1].Success
+                ? new Regex(parameter.Groups[1].Value, RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)
+                : new Regex("^.+$");
+        }
+
+        [GeneratedRegex(@"^\{[A-Za-z]+(?::regex\((.*)\))?\}$")]
+        private static partial Regex Parameter();
+    }
+}
