@@ -1,3 +1,5 @@
+using Npgsql;
+
 namespace EventReplay.Hosting;
 
 /// <summary>
@@ -13,3 +15,9 @@ public static class Databases
     /// <summary>Everything else: the consumers' read models and checkpoints, the replay sagas and Wolverine's inbox and outbox.</summary>
     public const string ReadModels = "readmodels";
 }
+
+/// <summary>
+/// The event store as a consumer service reads it: only for the tail of a rebuild's cut-over (the events the fresh copy
+/// has not applied yet), straight from the events table. Nothing a consumer serves depends on it.
+/// </summary>
+public sealed record EventStoreSource(NpgsqlDataSource DataSource);

@@ -42,7 +42,8 @@ public static class Floors
         await DropSchemaAsync(dataSource, ApplySchema);
         await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(redis);
         await DeleteGenerationAsync(multiplexer, ApplyGeneration);
-        var copies = new ReadModelCopies(ApplySchema, dataSource, multiplexer, NullLogger<ReadModelCopies>.Instance);
+        var copies = new ReadModelCopies(ApplySchema, dataSource, new EventStoreSource(events), multiplexer,
+            NullLogger<ReadModelCopies>.Instance);
         var cache = new BalanceCache(new VersionedCache(multiplexer, NullLogger<VersionedCache>.Instance), copies);
         var handler = new BalancesHandler(new BalanceStore(dataSource), cache, copies, new ConfigurationBuilder().Build());
         await copies.StartAsync(handler, CancellationToken.None, ApplyGeneration);

@@ -30,8 +30,8 @@ public sealed record CopyApply(ReadModelCopy Copy, long Seq);
 /// again from PostgreSQL by <see cref="RepairCacheAsync"/>, when idle and after a start.
 /// </para>
 /// </summary>
-public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource dataSource, IConnectionMultiplexer redis,
-    ILogger<ReadModelCopies> logger)
+public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource dataSource, EventStoreSource eventStore,
+    IConnectionMultiplexer redis, ILogger<ReadModelCopies> logger)
 {
     private const int TailPage = 5_000;
 
@@ -360,7 +360,7 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
 
     private async Task<List<RecordedEvent>> ReadLogAsync(long after, long upTo, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(
+        await using var command = eventStore.DataSource.CreateCommand(
             $"select {EventTable.Columns} from {EventTable.Name} where seq_id > @after and seq_id <= @upTo and type <> '{EventTable.Tombstone}' order by seq_id limit {TailPage}");
         command.Parameters.AddWithValue("after", after);
         command.Parameters.AddWithValue("upTo", upTo);
