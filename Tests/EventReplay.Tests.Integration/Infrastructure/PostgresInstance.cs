@@ -11,7 +11,16 @@ public sealed class PostgresInstance : IAsyncDisposable
     public string ConnectionString =>
         $"Host=127.0.0.1;Port={Port};Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
 
-    public Task StartAsync() => RunAsync("start");
+    /// <summary>
+    /// Starts the server (again). The test's own pooled connections to an earlier run of it died with that run: they are
+    /// dropped, so the next query opens a fresh one instead of failing on a dead one (57P01).
+    /// </summary>
+    public async Task StartAsync()
+    {
+        await RunAsync("start");
+        await using var connection = new Npgsql.NpgsqlConnection(ConnectionString);
+        Npgsql.NpgsqlConnection.ClearPool(connection);
+    }
 
     public Task StopAsync() => RunAsync("stop");
 
