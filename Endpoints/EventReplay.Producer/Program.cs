@@ -15,6 +15,7 @@ builder.Services.AddOpenApi();
 builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
 
 var app = builder.Build();
+await app.ApplySchemaAsync();
 app.UseServiceDefaults();
 app.MapOpenApi();
 app.MapDefaultEndpoints();
@@ -25,6 +26,6 @@ app.MapAccounts();
 app.MapEventLog();
 // Sends: every committed event, in position order, to the RabbitMQ exchange "events" (EventPublisher).
 
-app.Run();
+await app.RunAsync();
 
 public partial class Program;

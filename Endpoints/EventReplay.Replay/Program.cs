@@ -37,8 +37,7 @@ builder.Services.AddMarten(options =>
         options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
     })
     .UseNpgsqlDataSource()
-    .IntegrateWithWolverine()
-    .ApplyAllDatabaseChangesOnStartup();
+    .IntegrateWithWolverine();
 
 builder.UseWolverine(options =>
 {
@@ -108,6 +107,9 @@ builder.UseWolverine(options =>
 builder.Services.AddWarmUp<ReplayWarmUp>();
 
 var app = builder.Build();
+// The saga's tables, before the host starts: PostgreSQL still booting or too busy to answer in time is waited for.
+await DependencyWait.UntilDoneAsync(_ => app.Services.GetRequiredService<IDocumentStore>().Storage.ApplyAllConfiguredChangesToDatabaseAsync(),
+    app.Logger, "create the saga's tables", app.Lifetime.ApplicationStopping);
 await DependencyWait.UntilDoneAsync(async cancellationToken =>
 {
     await using var connection = await app.Services.GetRequiredService<IConnectionFactory>().CreateConnectionAsync(cancellationToken);

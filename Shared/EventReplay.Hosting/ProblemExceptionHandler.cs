@@ -74,8 +74,10 @@ public static class DependencyFailure
             switch (current)
             {
                 case PostgresException postgres:
-                    // Connection trouble (08), resources (53), shutdown or cancellation (57), system errors (58).
-                    return postgres.IsTransient || postgres.SqlState[..2] is "08" or "53" or "57" or "58";
+                    // Connection trouble (08), resources (53), shutdown or cancellation (57), system errors (58), and a
+                    // server that stopped being the primary under us (25006, read-only: a failover or switchover).
+                    return postgres.IsTransient || postgres.SqlState[..2] is "08" or "53" or "57" or "58"
+                        || postgres.SqlState == PostgresErrorCodes.ReadOnlySqlTransaction;
                 case NpgsqlException:
                 case SocketException:
                 case TimeoutException:

@@ -1,6 +1,7 @@
 using System.Globalization;
 using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
+using EventReplay.Hosting.Consuming;
 
 namespace EventReplay.Consumers.Balances.Balances;
 
@@ -8,9 +9,6 @@ public sealed record AccountView(string AccountId, string Owner, decimal Balance
 
 public static class BalanceEndpoints
 {
-    /// <summary>Set on answers that come from the cache while PostgreSQL cannot be reached: they may be behind.</summary>
-    public const string StaleHeader = "X-Data-Stale";
-
     public static IEndpointRouteBuilder MapBalances(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/accounts/{accountId}", GetAsync).WithTags("Balances").Produces<AccountView>();
@@ -19,7 +17,7 @@ public static class BalanceEndpoints
 
     /// <summary>Redis first; PostgreSQL on a miss, which also refills the cache.</summary>
     private static async Task<IResult> GetAsync(string accountId, HttpResponse response, BalanceCache cache, BalanceStore store,
-        PostgresMonitor postgres, CancellationToken ct)
+        ReadFreshness freshness, CancellationToken ct)
     {
         if (AccountId.Check(accountId) is { } error)
         {
@@ -31,11 +29,7 @@ public static class BalanceEndpoints
         if (cached is not null)
         {
             response.Headers["X-Cache"] = "hit";
-            if (!postgres.IsReachable)
-            {
-                response.Headers[StaleHeader] = "true";
-            }
-
+            freshness.Describe(response, fromCache: true);
             return Answer(cached, response);
         }
 
@@ -47,6 +41,7 @@ public static class BalanceEndpoints
         }
 
         response.Headers["X-Cache"] = "miss";
+        freshness.Describe(response, fromCache: false);
         await cache.SetAsync([row]);
         return Answer(row, response);
     }

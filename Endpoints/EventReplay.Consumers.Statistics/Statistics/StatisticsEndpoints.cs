@@ -20,17 +20,14 @@ public static class StatisticsEndpoints
 
     /// <summary>Redis first; PostgreSQL on a miss, which also refills the cache.</summary>
     private static async Task<IResult> GetAsync(HttpResponse response, VersionedCache cache, StatisticsStore store,
-        ReadModelCopies copies, PostgresMonitor postgres, CancellationToken ct)
+        ReadModelCopies copies, ReadFreshness freshness, CancellationToken ct)
     {
         var key = CacheKey(copies.Live.Generation);
         var totals = await cache.GetAsync<Totals>(key);
+        var fromCache = totals is not null;
         if (totals is not null)
         {
             response.Headers["X-Cache"] = "hit";
-            if (!postgres.IsReachable)
-            {
-                response.Headers["X-Data-Stale"] = "true";
-            }
         }
         else
         {
@@ -38,6 +35,8 @@ public static class StatisticsEndpoints
             response.Headers["X-Cache"] = "miss";
             await cache.SetAsync([(key, totals.Position, totals)]);
         }
+
+        freshness.Describe(response, fromCache);
 
         return TypedResults.Ok(new StatisticsView(totals.Accounts, totals.OpenAccounts,
             new CountAndTotal(totals.DepositCount, totals.DepositTotal), new CountAndTotal(totals.WithdrawalCount, totals.WithdrawalTotal),

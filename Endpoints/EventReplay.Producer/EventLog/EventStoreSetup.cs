@@ -1,4 +1,5 @@
 using EventReplay.Contracts.Accounts;
+using EventReplay.Hosting;
 using EventReplay.Producer.Accounts;
 using EventReplay.Producer.Idempotency;
 using JasperFx;
@@ -26,11 +27,19 @@ public static class EventStoreSetup
                 options.ConfigurePolly(_ => { });
                 options.ConfigureWritePolly(_ => { });
             })
-            .UseNpgsqlDataSource()
-            .ApplyAllDatabaseChangesOnStartup();
+            .UseNpgsqlDataSource();
         builder.Services.AddSingleton<AccountWriter>();
         return builder;
     }
+
+    /// <summary>
+    /// Creates or updates the event store's tables before the host starts, waiting for PostgreSQL with back-off: a
+    /// server still booting, failing over, or too busy to answer within the connect timeout delays the start instead of
+    /// ending the process.
+    /// </summary>
+    public static Task ApplySchemaAsync(this WebApplication app) =>
+        DependencyWait.UntilDoneAsync(_ => app.Services.GetRequiredService<IDocumentStore>().Storage.ApplyAllConfiguredChangesToDatabaseAsync(),
+            app.Logger, "create the event store's tables", app.Lifetime.ApplicationStopping);
 
     /// <summary>
     /// The events table as the producer writes it: schema, string stream ids, stable event names, headers, JSON. Also

@@ -1,6 +1,8 @@
 using EventReplay.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Npgsql;
 
 namespace EventReplay.Hosting.Consuming;
 
@@ -22,6 +24,11 @@ public static class LiveConsumerSetup
         builder.AddRabbitMq();
         builder.Services.AddSingleton<PostgresMonitor>();
         builder.Services.AddHostedService(services => services.GetRequiredService<PostgresMonitor>());
+        builder.Services.AddSingleton<EventStoreMonitor>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<EventStoreMonitor>());
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<LastAppliedEvent>();
+        builder.Services.AddSingleton<ReadFreshness>();
         builder.Services.AddSingleton<THandler>();
         builder.Services.AddSingleton<IEventBatchHandler>(services => services.GetRequiredService<THandler>());
         builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<ReadModelCopies>(services, consumer));
@@ -33,10 +40,19 @@ public static class LiveConsumerSetup
         return builder;
     }
 
-    /// <summary>Creates the live copy of the read model if missing; call before the host starts.</summary>
+    /// <summary>
+    /// Creates the live copy of the read model if missing and reads its checkpoint (the position its answers report until
+    /// the first batch applies); call before the host starts.
+    /// </summary>
     public static async Task StartReadModelAsync(this WebApplication app) =>
-        await DependencyWait.UntilDoneAsync(
-            cancellationToken => app.Services.GetRequiredService<ReadModelCopies>().StartAsync(
-                app.Services.GetRequiredService<IEventBatchHandler>(), cancellationToken),
+        await DependencyWait.UntilDoneAsync(async cancellationToken =>
+            {
+                var handler = app.Services.GetRequiredService<IEventBatchHandler>();
+                var copies = app.Services.GetRequiredService<ReadModelCopies>();
+                await copies.StartAsync(handler, cancellationToken);
+                await using var connection = await app.Services.GetRequiredService<NpgsqlDataSource>().OpenConnectionAsync(cancellationToken);
+                app.Services.GetRequiredService<LastAppliedEvent>().Started(
+                    await handler.CheckpointAsync(connection, copies.Live.Schema, cancellationToken));
+            },
             app.Logger, "create the read model", app.Lifetime.ApplicationStopping);
 }

@@ -18,7 +18,7 @@ namespace EventReplay.Hosting.Consuming;
 /// </summary>
 public sealed partial class LiveQueueConsumer(
     string consumer, IEventBatchHandler handler, ReadModelCopies copies, GapRepair repair, IConnectionFactory rabbit,
-    BrokerTopology topology, ILogger<LiveQueueConsumer> logger) : BackgroundService
+    BrokerTopology topology, LastAppliedEvent last, ILogger<LiveQueueConsumer> logger) : BackgroundService
 {
     public const int BatchSize = 500;
 
@@ -136,6 +136,11 @@ public sealed partial class LiveQueueConsumer(
         {
             await repair.RequestAsync(channel, live.Schema, stoppingToken);
         }
+        else if (events.Count > 0)
+        {
+            last.Applied(events.MaxBy(recorded => recorded.Position)!);
+        }
+
         await channel.BasicAckAsync(batch[^1].Tag, multiple: true, stoppingToken);
     }
 
