@@ -76,7 +76,7 @@ run_keeper() {  # run_keeper NAME PGDATA
   touch "$logs/$1.log"
   chown -R postgres: "$logs" 2>/dev/null || true
   as_pg setsid bash -c 'echo $$ >"$1"; exec pg_autoctl run --pgdata "$2" >>"$3" 2>&1' _ \
-    "$dir/$1.pid" "$2" "$logs/$1.log" </dev/null &
+    "$dir/$1.pid" "$2" "$logs/$1.log" </dev/null >/dev/null 2>&1 &
   local _
   for _ in $(seq 1 50); do [[ -s $dir/$1.pid ]] && break; sleep 0.1; done
 }
@@ -203,7 +203,7 @@ cmd_start() {
     # server): immediate checkpoints on node1 meanwhile let the copy start at once.
     run_keeper node1 "$(node_dir node1)"
     wait_for 60 "node1 accepting connections" sql "$node1_port" postgres "select 1"
-    ( while :; do sql "$node1_port" postgres "checkpoint" >/dev/null 2>&1 || true; sleep 2; done ) &
+    ( while :; do sql "$node1_port" postgres "checkpoint" || true; sleep 2; done ) >/dev/null 2>&1 &
     local nudger=$!
     create_node node2
     kill "$nudger" 2>/dev/null || true

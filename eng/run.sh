@@ -5,7 +5,19 @@
 # running before).
 # Each process it starts runs under eng/supervise.sh: one that exits or is killed is started again (after 1 s,
 # doubling up to 30 s while it keeps failing) with one line saying so, and everything else keeps running.
+#
+# eng/run.sh --ha runs the event store as a pg_auto_failover formation (a monitor and two nodes with synchronous
+# replication, eng/pg-formation.sh) instead of one server; the services find its primary by themselves.
 set -euo pipefail
+
+HA=${ER_EVENTSTORE_HA:-0}
+case "${1:-}" in
+  "") ;;
+  --ha) HA=1 ;;
+  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: eng/run.sh [--ha]" >&2; exit 2 ;;
+esac
+export ER_EVENTSTORE_HA=$HA
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -125,10 +137,20 @@ wait_ready() {  # wait_ready NAME=URL...: until each answers 2xx, or 120 s at mo
   done
 }
 
-start_service producer "$PRODUCER" Endpoints/EventReplay.Producer
-start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances
-start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics
-start_service replay "$REPLAY" Endpoints/EventReplay.Replay
+# The event store's connection for a service with POOL connections at most: its appsettings' one server, or every node
+# of the formation, of which Npgsql picks the primary (and after a failover the new one). Sets EVENTSTORE.
+eventstore() {  # eventstore POOL
+  EVENTSTORE=()
+  # An event store named in the environment is used as it is (see the README, "Pointing at existing services").
+  (( HA == 1 )) && [[ -z ${ConnectionStrings__eventstore:-} ]] || return 0
+  local ha_port=${ER_PG_HA_PORT:-5440}
+  EVENTSTORE=("ConnectionStrings__eventstore=Host=127.0.0.1:$((ha_port + 1)),127.0.0.1:$((ha_port + 2));Target Session Attributes=primary;Host Recheck Seconds=1;Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10;Maximum Pool Size=$1")
+}
+
+eventstore 50; start_service producer "$PRODUCER" Endpoints/EventReplay.Producer "${EVENTSTORE[@]}"
+eventstore 10; start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances "${EVENTSTORE[@]}"
+eventstore 10; start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics "${EVENTSTORE[@]}"
+eventstore 30; start_service replay "$REPLAY" Endpoints/EventReplay.Replay "${EVENTSTORE[@]}"
 n=0
 gateway_checks=()
 for gateway in "${GATEWAYS[@]}"; do
@@ -156,6 +178,7 @@ cat <<INFO
   OpenAPI        http://127.0.0.1:$PORT/openapi/v1.json
   replays        http://127.0.0.1:$PORT/api/replays   (CLI: eng/eventreplay replay --help)
   RabbitMQ UI    http://127.0.0.1:15672 (eventreplay / eventreplay)
+  event store    $( (( HA == 1 )) && echo "pg_auto_failover formation: eng/services.sh status eventstore; switchover: eng/services.sh switchover" || echo "one server on 127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433} (eng/run.sh --ha for a formation)")
   logs           $LOGS
   restarts       a process that exits or is killed is started again after 1 s (doubling up to 30 s)
 run: press Ctrl-C to stop

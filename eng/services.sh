@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# eng/services.sh start|stop|status [eventstore|readmodels|rabbitmq|redis]
+# eng/services.sh start|stop|status [eventstore|readmodels|rabbitmq|redis] | switchover
 #
 # Local backing services for eventreplay development and tests, run as plain
 # background processes (no systemd, no Docker), loopback only, with data and
@@ -9,6 +9,8 @@
 #                  eventreplay, eventreplay_tests:
 #     readmodels   127.0.0.1:${ER_PG_PORT:-5432}      read models, replay sagas (.local/postgres)
 #     eventstore   127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433}  the event store alone (.local/postgres-eventstore)
+#     with ER_EVENTSTORE_HA=1 the event store is a pg_auto_failover formation instead (eng/pg-formation.sh,
+#     .local/eventstore-ha): monitor 127.0.0.1:${ER_PG_HA_PORT:-5440}, nodes on the next two ports
 #   RabbitMQ 3.10  127.0.0.1:${ER_AMQP_PORT:-5672}    user eventreplay/eventreplay (administrator),
 #                  mgmt 127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}, vhosts / and eventreplay_tests
 #   Redis 7        127.0.0.1:${ER_REDIS_PORT:-6379}
@@ -18,6 +20,7 @@
 #        reuses a compatible server already listening on a port, is idempotent.
 # stop   stops only what this script started (.local/ instances).
 # status one line per service; exits non-zero if any service is down.
+# switchover  with the event store's formation running: its secondary becomes the primary (planned maintenance).
 # A name after the command limits it to that service: `stop eventstore` stops the event store's cluster alone
 # (everything else keeps running), `start eventstore` starts it again.
 set -euo pipefail
@@ -31,6 +34,9 @@ LOGS="$LOCAL/logs"
 
 READMODELS_PORT=${ER_PG_PORT:-5432}
 EVENTSTORE_PORT=${ER_PG_EVENTSTORE_PORT:-5433}
+EVENTSTORE_HA=${ER_EVENTSTORE_HA:-0}
+HA_PORT=${ER_PG_HA_PORT:-5440}
+HA_DIR="$LOCAL/eventstore-ha"
 AMQP_PORT=${ER_AMQP_PORT:-5672}
 MGMT_PORT=${ER_RABBIT_MGMT_PORT:-15672}
 REDIS_PORT=${ER_REDIS_PORT:-6379}
@@ -49,7 +55,7 @@ RMQ_PID_FILE="$RMQ_DIR/$RMQ_NODE.pid"
 REDIS_DIR="$LOCAL/redis"
 REDIS_PID_FILE="$REDIS_DIR/redis.pid"
 
-APT_PACKAGES="postgresql rabbitmq-server redis-server haproxy"
+APT_PACKAGES="postgresql rabbitmq-server redis-server haproxy postgresql-15-auto-failover pg-auto-failover-cli"
 # Installed without its recommended docker.io: the tests only need it to validate docker-compose.yml, and the
 # engine's package would start a Docker daemon that rewrites the firewall.
 APT_PACKAGES_NO_RECOMMENDS="docker-compose"
@@ -154,6 +160,7 @@ ensure_installed() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+  command -v pg_autoctl >/dev/null 2>&1 || missing+=(pg-auto-failover-cli)
   (( ${#missing[@]} == 0 )) && return 0
   local install="apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES"
   install+=" && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_PACKAGES_NO_RECOMMENDS"
@@ -176,7 +183,7 @@ ensure_installed() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_PACKAGES_NO_RECOMMENDS
   if [[ ! -x $PG_BIN/postgres || ! -x $RMQ_BIN/rabbitmq-server ]] \
      || ! command -v redis-server >/dev/null || ! command -v haproxy >/dev/null \
-     || ! command -v docker-compose >/dev/null; then
+     || ! command -v docker-compose >/dev/null || ! command -v pg_autoctl >/dev/null; then
     die "packages still missing after apt-get install"
   fi
 }
@@ -567,6 +574,10 @@ rmq_queue_type() {
   done
 }
 
+# ------------------------------------------------------- event store, HA ---
+formation() { "$SCRIPT_DIR/pg-formation.sh" "$1" "$HA_DIR" "$HA_PORT" $((HA_PORT + 1)) $((HA_PORT + 2)) "${@:2}"; }
+formation_running() { [[ -f $HA_DIR/monitor.pid ]] && pid_alive "$(cat "$HA_DIR/monitor.pid" 2>/dev/null)"; }
+
 # -------------------------------------------------------------- commands ---
 SERVICES=(readmodels eventstore rabbitmq redis)
 WANT=""   # one service named after the command, or all of them
@@ -580,13 +591,16 @@ cmd_start() {
   # Reuse or reject anything already on our ports before spawning anything.
   local cluster
   for cluster in readmodels eventstore; do
+    [[ $cluster == eventstore && $EVENTSTORE_HA == 1 ]] && continue
     if wants $cluster; then pg_use $cluster; pg_preflight; fi
   done
   if wants redis; then redis_preflight; fi
   if wants rabbitmq; then rmq_preflight; rmq_launch; fi   # slowest first: boots in the background ...
   for cluster in readmodels eventstore; do                # ... while postgres and redis come up
+    [[ $cluster == eventstore && $EVENTSTORE_HA == 1 ]] && continue
     if wants $cluster; then pg_use $cluster; pg_start; fi
   done
+  if wants eventstore && [[ $EVENTSTORE_HA == 1 ]]; then formation start; fi
   if wants redis; then redis_start; fi
   if wants rabbitmq; then rmq_finish; rmq_queue_type; fi
   local ms=$(( $(now_ms) - t0 ))
@@ -599,6 +613,8 @@ cmd_stop() {
   for cluster in eventstore readmodels; do
     if wants $cluster; then pg_use $cluster; pg_stop; fi
   done
+  # The formation, if one runs, is the event store too: all its nodes stop with it.
+  if wants eventstore && formation_running; then formation stop; fi
   if wants redis; then redis_stop; fi
   if [[ -n $rpid ]]; then wait "$rpid"; fi
 }
@@ -610,8 +626,16 @@ owner_note() {  # owner_note PIDFILE COMM -> " (pid N)" or " (not started by thi
 
 cmd_status() {
   local down=0 cluster
+  if wants eventstore && [[ $EVENTSTORE_HA == 1 ]]; then
+    if formation status >/dev/null 2>&1; then
+      say "eventstore up    pg_auto_failover formation, primary $(formation primary), monitor 127.0.0.1:$HA_PORT"
+    else
+      say "eventstore down  pg_auto_failover formation (monitor 127.0.0.1:$HA_PORT)"; down=1
+    fi
+  fi
   for cluster in readmodels eventstore; do
     wants $cluster || continue
+    [[ $cluster == eventstore && $EVENTSTORE_HA == 1 ]] && continue
     pg_use $cluster
     if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 3 2>/dev/null; then
       if pg_verify; then say "$(printf '%-10s' $cluster) up    127.0.0.1:$PG_PORT$(owner_note "$PGDATA/postmaster.pid" postgres)"
@@ -645,6 +669,8 @@ main() {
   check_port_var ER_AMQP_PORT "$AMQP_PORT"
   check_port_var ER_RABBIT_MGMT_PORT "$MGMT_PORT"
   check_port_var ER_REDIS_PORT "$REDIS_PORT"
+  check_port_var ER_PG_HA_PORT "$HA_PORT"
+  [[ $EVENTSTORE_HA == [01] ]] || die "ER_EVENTSTORE_HA must be 0 or 1"
   [[ $READMODELS_PORT != "$EVENTSTORE_PORT" ]] || die "ER_PG_PORT and ER_PG_EVENTSTORE_PORT must differ"
   WANT=${2:-}
   if [[ -n $WANT && " ${SERVICES[*]} " != *" $WANT "* ]]; then
@@ -654,7 +680,11 @@ main() {
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
-    *) echo "usage: $0 start|stop|status [${SERVICES[*]}]" >&2; exit 2 ;;
+    switchover)
+      # Planned: the formation's secondary becomes its primary (writes are refused for a few seconds).
+      formation_running || die "no pg_auto_failover formation runs (ER_EVENTSTORE_HA=1 eng/services.sh start, or eng/run.sh --ha)"
+      formation switchover ;;
+    *) echo "usage: $0 start|stop|status [${SERVICES[*]}] | switchover" >&2; exit 2 ;;
   esac
 }
 

@@ -5,9 +5,14 @@ using System.Net;
 
 namespace EventReplay.Testing;
 
-/// <summary>One HTTP attempt of a load: its route (a template, no ids), status (0 when no answer came), end and duration.</summary>
-public sealed record Attempt(string Route, int Status, DateTimeOffset Ended, double Milliseconds)
+/// <summary>
+/// One HTTP attempt of a load: its route (a template, no ids), status (0 when no answer came), end and duration, and
+/// whether the answer said when to try again (Retry-After).
+/// </summary>
+public sealed record Attempt(string Route, int Status, DateTimeOffset Ended, double Milliseconds, bool RetryAfter = false)
 {
+    public DateTimeOffset Started => Ended - TimeSpan.FromMilliseconds(Milliseconds);
+
     public const int NoResponse = 0;
 }
 
@@ -219,7 +224,7 @@ public sealed class CommandLoad : IAsyncDisposable
             {
                 using var response = await send(key);
                 var status = (int)response.StatusCode;
-                Observe(route, status, started);
+                Observe(route, status, started, response.Headers.RetryAfter is not null);
                 if (response.IsSuccessStatusCode)
                 {
                     var body = await ProducerApi.BodyAsync(response, status);
@@ -258,8 +263,8 @@ public sealed class CommandLoad : IAsyncDisposable
         }
     }
 
-    private void Observe(string route, int status, long started) =>
-        _options.Observe?.Invoke(new Attempt(route, status, DateTimeOffset.UtcNow, Stopwatch.GetElapsedTime(started).TotalMilliseconds));
+    private void Observe(string route, int status, long started, bool retryAfter = false) =>
+        _options.Observe?.Invoke(new Attempt(route, status, DateTimeOffset.UtcNow, Stopwatch.GetElapsedTime(started).TotalMilliseconds, retryAfter));
 
     private async Task ReadAsync()
     {

@@ -2,7 +2,8 @@
 # clusters, the event store's and the read models'), vhost and Redis database, the Release build, and the whole system
 # (eng/run.sh) started over them. Source it from a script that set -euo pipefail; a script other than the benchmarks
 # names its own data first (RUN_NAME=soak RUN_REDIS_DB=6): the database and vhost eventreplay_$RUN_NAME, messages and
-# the system's log (.local/logs/$RUN_NAME-run.log) by that name.
+# the system's log (.local/logs/$RUN_NAME-run.log) by that name. With ER_EVENTSTORE_HA=1 the event store is the
+# pg_auto_failover formation (eng/pg-formation.sh, synchronous replication) instead of one server.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd "$ROOT"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
@@ -17,12 +18,20 @@ MGMT="http://127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}/api"
 EVENTSTORE_PORT=${ER_PG_EVENTSTORE_PORT:-5433}
 READMODELS_PORT=${ER_PG_PORT:-5432}
 SERVICE_OPTIONS="Username=eventreplay;Password=eventreplay;Database=$DB;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10"
-export ConnectionStrings__eventstore="Host=127.0.0.1;Port=$EVENTSTORE_PORT;$SERVICE_OPTIONS"
+if [[ ${ER_EVENTSTORE_HA:-0} == 1 ]]; then
+  HA_PORT=${ER_PG_HA_PORT:-5440}
+  EVENTSTORE_HOSTS="Host=127.0.0.1:$((HA_PORT + 1)),127.0.0.1:$((HA_PORT + 2));Target Session Attributes=primary;Host Recheck Seconds=1"
+  EVENTSTORE_PSQL="host=127.0.0.1,127.0.0.1 port=$((HA_PORT + 1)),$((HA_PORT + 2)) target_session_attrs=read-write"
+else
+  EVENTSTORE_HOSTS="Host=127.0.0.1;Port=$EVENTSTORE_PORT"
+  EVENTSTORE_PSQL="host=127.0.0.1 port=$EVENTSTORE_PORT"
+fi
+export ConnectionStrings__eventstore="$EVENTSTORE_HOSTS;$SERVICE_OPTIONS"
 export ConnectionStrings__readmodels="Host=127.0.0.1;Port=$READMODELS_PORT;$SERVICE_OPTIONS"
 export ConnectionStrings__rabbitmq="amqp://$USER_PASS@127.0.0.1:${ER_AMQP_PORT:-5672}/$VHOST"
 export ConnectionStrings__redis="127.0.0.1:${ER_REDIS_PORT:-6379},defaultDatabase=$REDIS_DB"
 # The harness's own connections may run long statements (seeding, verifying).
-BENCH_EVENTSTORE="Host=127.0.0.1;Port=$EVENTSTORE_PORT;Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
+BENCH_EVENTSTORE="$EVENTSTORE_HOSTS;Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
 BENCH_READMODELS="Host=127.0.0.1;Port=$READMODELS_PORT;Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
 
 bench_prepare() {  # services up, Release build, a fresh database and vhost
@@ -34,9 +43,9 @@ bench_prepare() {  # services up, Release build, a fresh database and vhost
   mkdir -p .local/logs && : > "$RUN_LOG"
   dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
   export PGPASSWORD=eventreplay
-  local port
-  for port in "$EVENTSTORE_PORT" "$READMODELS_PORT"; do
-    psql -h 127.0.0.1 -p "$port" -U eventreplay -d eventreplay -XqAt \
+  local server
+  for server in "$EVENTSTORE_PSQL" "host=127.0.0.1 port=$READMODELS_PORT"; do
+    psql "$server user=eventreplay dbname=eventreplay" -XqAt \
       -c "drop database if exists $DB with (force)" -c "create database $DB"
   done
   curl -fs -u "$USER_PASS" -X DELETE "$MGMT/vhosts/$VHOST" -o /dev/null || true

@@ -1,0 +1,105 @@
+using System.Collections.Concurrent;
+using EventReplay.Tests.Integration.Infrastructure;
+
+namespace EventReplay.Tests.Integration.HighAvailability;
+
+/// <summary>
+/// The event store as a pg_auto_failover formation (a monitor, a primary and a synchronous secondary) under a load of
+/// commands: the primary killed with SIGKILL, and a planned switchover. The services reach it through Npgsql's
+/// multi-host connection string alone; the read models, broker and Redis are the tests' shared ones.
+/// </summary>
+[NonParallelizable]
+public class EventStoreFailoverTests
+{
+    private static readonly TimeSpan Recover = TimeSpan.FromMinutes(2);
+
+    private readonly PostgresFormation _formation = new();
+    private ServiceStack _stack = null!;
+
+    private SystemDatabases Databases => TestEnvironment.Databases with { EventStore = _formation.ConnectionString };
+
+    private ProducerApi Api => _stack.Api;
+
+    [OneTimeSetUp]
+    public async Task StartTheSystemOnAFormation()
+    {
+        await _formation.StartAsync();
+        await Broker.PurgeAsync();
+        await PipelineState.ResetWithEmptyLogAsync(Databases, TestEnvironment.RedisConnectionString);
+        _stack = await ServiceStack.StartedAsync(eventStore: _formation.ConnectionString);
+    }
+
+    [OneTimeTearDown]
+    public async Task StopTheSystem()
+    {
+        if (_stack is not null)
+        {
+            await _stack.DisposeAsync();
+        }
+
+        await _formation.DisposeAsync();
+        await Broker.PurgeAsync();
+    }
+
+    [Test]
+    public async Task The_primary_killed_with_kill_9_during_a_burst_of_commands_loses_no_acknowledged_command()
+    {
+        var attempts = new ConcurrentQueue<Attempt>();
+        await using var load = CommandLoad.Start(Api, new LoadOptions { Workers = 4, Observe = attempts.Enqueue });
+        await load.WaitForMoreAsync(100, "the load under way");
+
+        var primary = await _formation.PrimaryAsync();
+        var killed = DateTimeOffset.UtcNow;
+        await _formation.Kill9Async(primary);
+        await load.WaitForMoreAsync(200, "commands accepted after the failover", Recover);
+        var promoted = await _formation.PrimaryAsync();
+        var caughtUp = await Recovery.CatchUpAsync(Databases, Recover);
+        await load.StopAsync();
+
+        // RTO: from the kill to the first command that was sent after it and accepted.
+        var firstAccepted = attempts.Where(a => a.Route != CommandLoad.ReadRoute && a.Started > killed && a.Status is >= 200 and < 300)
+            .Min(a => a.Ended);
+        var refusedMeanwhile = attempts.Count(a => a.Route != CommandLoad.ReadRoute && a.Started > killed && a.Ended <= firstAccepted);
+        await TestContext.Out.WriteLineAsync($"RTO {(firstAccepted - killed).TotalSeconds:0.0} s: {primary} killed with kill -9, {promoted} promoted; "
+            + $"{refusedMeanwhile} command attempts refused or unanswered meanwhile; consumers caught up {caughtUp.TotalSeconds:0.0} s after "
+            + $"the load's last command; {load.Describe()}");
+
+        Assert.That(promoted, Is.Not.EqualTo(primary), "the secondary was promoted");
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, TestEnvironment.RedisConnectionString);
+
+        // The killed node comes back as the new primary's secondary (pg_rewind): the formation is whole again.
+        await _formation.RunAsync(primary);
+        await _formation.WaitAsync();
+    }
+
+    [Test]
+    public async Task A_planned_switchover_under_load_refuses_commands_only_with_503_and_Retry_After_and_applies_none_twice()
+    {
+        var attempts = new ConcurrentQueue<Attempt>();
+        await using var load = CommandLoad.Start(Api, new LoadOptions { Workers = 4, Observe = attempts.Enqueue });
+        await load.WaitForMoreAsync(100, "the load under way");
+
+        var before = await _formation.PrimaryAsync();
+        var started = DateTimeOffset.UtcNow;
+        await _formation.SwitchoverAsync();
+        var took = DateTimeOffset.UtcNow - started;
+        await load.WaitForMoreAsync(200, "commands accepted after the switchover", Recover);
+        var after = await _formation.PrimaryAsync();
+        await Recovery.CatchUpAsync(Databases, Recover);
+        await load.StopAsync();
+
+        var commands = attempts.Where(a => a.Route != CommandLoad.ReadRoute).ToList();
+        var failed = commands.Where(a => a.Status is not (>= 200 and < 300) and not 409).ToList();
+        var refusedWell = failed.Count(a => a is { Status: 503, RetryAfter: true });
+        await TestContext.Out.WriteLineAsync($"switchover {before} -> {after} in {took.TotalSeconds:0.0} s; {commands.Count} command attempts, "
+            + $"{refusedWell} answered 503 with Retry-After, {failed.Count - refusedWell} otherwise; {load.Describe()}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(after, Is.Not.EqualTo(before), "the primary changed");
+            Assert.That(failed.Where(a => a is not { Status: 503, RetryAfter: true }).Select(a => $"{a.Route} {a.Status}"), Is.Empty,
+                "commands that failed other than with 503 + Retry-After");
+        });
+        await Invariants.AssertAllAsync(Api, load.Ledger, Databases, TestEnvironment.RedisConnectionString);
+    }
+}

@@ -1,0 +1,52 @@
+using System.Globalization;
+
+namespace EventReplay.Tests.Integration.Infrastructure;
+
+/// <summary>
+/// A pg_auto_failover formation of the test's own (eng/pg-formation.sh): a monitor and two nodes with synchronous
+/// replication on free loopback ports, tuned to fail over in about 10 s.
+/// </summary>
+public sealed class PostgresFormation : IAsyncDisposable
+{
+    private readonly string _directory = Path.Combine(TestEnvironment.RepoRoot, ".local", "test-formation", Guid.NewGuid().ToString("N")[..8]);
+    private readonly int[] _ports = [TestEnvironment.FreePort(), TestEnvironment.FreePort(), TestEnvironment.FreePort()];
+
+    /// <summary>Every node, of which Npgsql picks the primary by itself (rechecking a node's role after a second).</summary>
+    public string ConnectionString =>
+        $"Host=127.0.0.1:{_ports[1]},127.0.0.1:{_ports[2]};Target Session Attributes=primary;Host Recheck Seconds=1;"
+        + "Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
+
+    public Task StartAsync() => ScriptAsync("start");
+
+    /// <summary>The current primary, node1 or node2.</summary>
+    public async Task<string> PrimaryAsync() => (await Scripts.OutputAsync("pg-formation.sh", Arguments("primary"))).Trim();
+
+    /// <summary>SIGKILL of the node's keeper and every server process at once, as a crashed host.</summary>
+    public Task Kill9Async(string node) => ScriptAsync("kill9", node);
+
+    /// <summary>Starts the node's keeper again: a node that was killed rejoins as the secondary.</summary>
+    public Task RunAsync(string node) => ScriptAsync("run", node);
+
+    /// <summary>Planned: the secondary becomes the primary; returns once the formation has a primary and a secondary again.</summary>
+    public Task SwitchoverAsync() => ScriptAsync("switchover");
+
+    /// <summary>Until the formation has a primary and a secondary.</summary>
+    public Task WaitAsync() => ScriptAsync("wait");
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await ScriptAsync("stop");
+        }
+        finally
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+    }
+
+    private Task ScriptAsync(string action, params string[] node) => Scripts.RunAsync("pg-formation.sh", Arguments(action, node));
+
+    private string[] Arguments(string action, params string[] node) =>
+        [action, _directory, .. _ports.Select(port => port.ToString(CultureInfo.InvariantCulture)), .. node];
+}
