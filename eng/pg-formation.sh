@@ -11,7 +11,7 @@
 #   stop        stops both nodes and the monitor
 #   status      the formation's state (pg_autoctl show state); exits non-zero unless a primary is up
 #   uri         the Npgsql connection string that finds the primary by itself (database FORMATION_DB or eventreplay)
-#   primary     the name of the current primary (node1|node2)
+#   primary     the name of the node that takes writes (node1|node2; none while a failover runs)
 #   kill9 NODE  SIGKILL of the node's keeper and every server process, as a crashed host
 #   run NODE    starts the node's keeper again (a killed node rejoins as a secondary)
 #   switchover  planned: the secondary becomes the primary, the old primary its secondary
@@ -108,7 +108,8 @@ states() {
     "select nodename, reportedstate, goalstate from pgautofailover.node order by nodeid" 2>/dev/null | tr '|' ' '
 }
 
-primary() { states | awk '$2 == "primary" && $3 == "primary" { print $1 }'; }
+# The node that takes writes: the primary, or a primary that lost its secondary (wait_primary), or a lone node.
+primary() { states | awk '$2 == $3 && $2 ~ /^(primary|wait_primary|single)$/ { print $1 }'; }
 alone() { states | grep -qE "^$1 single single\$"; }
 settled() { local s; s=$(states); grep -qE '^node[12] primary primary$' <<<"$s" && grep -qE '^node[12] secondary secondary$' <<<"$s"; }
 
