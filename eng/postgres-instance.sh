@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# eng/postgres-instance.sh start|stop|kill|kill9|pause|resume DIR PORT
+# eng/postgres-instance.sh start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT
 #
 # A throwaway PostgreSQL 15 server for tests that must stop and restart the database (outage tests),
 # so they never touch the shared server that eng/services.sh runs. Loopback only, role and database
@@ -7,7 +7,7 @@
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
-usage="usage: $0 start|stop|kill|kill9|pause|resume DIR PORT"
+usage="usage: $0 start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT"
 action=${1:?$usage}
 dir=${2:?$usage}
 port=${3:?$usage}
@@ -60,6 +60,14 @@ case "$action" in
     signal=STOP; [[ $action == resume ]] && signal=CONT
     # shellcheck disable=SC2046
     kill -"$signal" "$pid" $(pgrep -P "$pid")
+    ;;
+  snapshot|rollback)
+    # A cold copy of the stopped server's files, and putting it back: the server as it was, as after a restore from a
+    # backup made by other means than eng/restore.sh.
+    [[ ! -f $data/postmaster.pid ]] || { echo "stop the server first" >&2; exit 1; }
+    if [[ $action == snapshot ]]; then from=$data to=$dir/snapshot; else from=$dir/snapshot to=$data; fi
+    rm -rf "$to"
+    cp -a "$from" "$to"
     ;;
   *)
     echo "$usage" >&2

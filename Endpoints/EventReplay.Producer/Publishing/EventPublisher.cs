@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Hosting;
+using EventReplay.Hosting.EventLog;
 using EventReplay.Producer.EventLog;
 using Npgsql;
 using RabbitMQ.Client;
@@ -65,6 +66,8 @@ public sealed partial class EventPublisher(
         {
             // On the lock's connection: if it is gone, this fails and nothing of this round is published.
             var events = await EventLogReader.ReadTracedAsync(leadership, checkpoint, BatchSize, stoppingToken);
+            // Read each round: a consumer that finds the store went back in time draws a new one while we run.
+            var epoch = events is { Count: > 0 } ? (await StoreEpoch.ReadAsync(leadership, stoppingToken))?.Epoch : null;
             if (events is null || events.Count == 0)
             {
                 await signal.WaitAsync(IdlePoll, stoppingToken);
@@ -82,7 +85,7 @@ public sealed partial class EventPublisher(
                     {
                         using var activity = StartPublishActivity(recorded, traceParent);
                         confirms.Add(channel.BasicPublishAsync(Topology.EventsExchange, routingKey: "", mandatory: false,
-                            Properties(recorded, activity?.Id ?? traceParent), JsonSerializer.SerializeToUtf8Bytes(recorded, Json),
+                            Properties(recorded, activity?.Id ?? traceParent, epoch), JsonSerializer.SerializeToUtf8Bytes(recorded, Json),
                             deadline));
                     }
 
@@ -105,15 +108,36 @@ public sealed partial class EventPublisher(
         }
     }
 
-    private static BasicProperties Properties(RecordedEvent recorded, string? traceParent) => new()
+    private static BasicProperties Properties(RecordedEvent recorded, string? traceParent, string? epoch) => new()
     {
         Persistent = true,
         ContentType = "application/json",
         Type = Topology.RecordedEventType,
         MessageId = recorded.Position.ToString(CultureInfo.InvariantCulture),
         Timestamp = new AmqpTimestamp(recorded.Timestamp.ToUnixTimeSeconds()),
-        Headers = traceParent is null ? null : new Dictionary<string, object?> { [Telemetry.TraceParent] = traceParent },
+        Headers = Headers(traceParent, epoch),
     };
+
+    private static Dictionary<string, object?>? Headers(string? traceParent, string? epoch)
+    {
+        if (traceParent is null && epoch is null)
+        {
+            return null;
+        }
+
+        var headers = new Dictionary<string, object?>();
+        if (traceParent is not null)
+        {
+            headers[Telemetry.TraceParent] = traceParent;
+        }
+
+        if (epoch is not null)
+        {
+            headers[StoreEpoch.Header] = epoch;
+        }
+
+        return headers;
+    }
 
     /// <summary>A publish span in the trace of the request that appended the event.</summary>
     private static Activity? StartPublishActivity(RecordedEvent recorded, string? traceParent)
@@ -183,6 +207,7 @@ public sealed partial class EventPublisher(
             create table if not exists {EventLogReader.Schema}.publisher_checkpoint (
                 id int primary key check (id = 1), position bigint not null, updated_at timestamptz not null);
             insert into {EventLogReader.Schema}.publisher_checkpoint values (1, 0, now()) on conflict (id) do nothing;
+            {StoreEpoch.CreateSql}
             """, connection);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }

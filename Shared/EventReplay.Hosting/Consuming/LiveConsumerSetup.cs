@@ -2,6 +2,7 @@ using EventReplay.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
 namespace EventReplay.Hosting.Consuming;
@@ -33,6 +34,10 @@ public static class LiveConsumerSetup
         builder.Services.AddSingleton<IEventBatchHandler>(services => services.GetRequiredService<THandler>());
         builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<ReadModelCopies>(services, consumer));
         builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<GapRepair>(services, consumer));
+        builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<StoreEpochWatch>(services, consumer));
+        builder.Services.AddHostedService(services => services.GetRequiredService<StoreEpochWatch>());
+        builder.Services.AddHealthChecks().Add(new HealthCheckRegistration("store-epoch",
+            services => services.GetRequiredService<StoreEpochWatch>(), HealthStatus.Degraded, ["ready"]));
         builder.Services.AddHostedService(services =>
             ActivatorUtilities.CreateInstance<LiveQueueConsumer>(services, consumer));
         builder.Services.AddHostedService(services =>

@@ -18,7 +18,7 @@ namespace EventReplay.Hosting.Consuming;
 /// </summary>
 public sealed partial class LiveQueueConsumer(
     string consumer, IEventBatchHandler handler, ReadModelCopies copies, GapRepair repair, IConnectionFactory rabbit,
-    BrokerTopology topology, LastAppliedEvent last, ILogger<LiveQueueConsumer> logger) : BackgroundService
+    BrokerTopology topology, LastAppliedEvent last, StoreEpochWatch epochs, ILogger<LiveQueueConsumer> logger) : BackgroundService
 {
     public const int BatchSize = 500;
 
@@ -34,7 +34,7 @@ public sealed partial class LiveQueueConsumer(
 
     private long _maintained = Stopwatch.GetTimestamp();
 
-    private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent);
+    private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent, string? Epoch);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Backoff.RunUntilStoppedAsync(ConsumeAsync, (exception, delay) => LogStopped(exception, consumer, delay.TotalMilliseconds),
@@ -53,7 +53,7 @@ public sealed partial class LiveQueueConsumer(
         var listener = new AsyncEventingBasicConsumer(channel);
         listener.ReceivedAsync += async (_, message) =>
             await inbox.Writer.WriteAsync(new Delivery(message.DeliveryTag, message.Body.ToArray(), message.BasicProperties.Type,
-                Telemetry.TraceParentOf(message.BasicProperties.Headers)), stoppingToken);
+                Telemetry.TraceParentOf(message.BasicProperties.Headers), EpochHeader.Of(message.BasicProperties.Headers)), stoppingToken);
         channel.ChannelShutdownAsync += (_, _) =>
         {
             inbox.Writer.TryComplete();
@@ -88,7 +88,7 @@ public sealed partial class LiveQueueConsumer(
                 batch.Add(delivery);
             }
 
-            await ProcessAsync(channel, batch, stoppingToken);
+            await ProcessByEpochAsync(channel, batch, stoppingToken);
             if (Stopwatch.GetElapsedTime(_maintained) >= MaintenanceInterval)
             {
                 await MaintainAsync(channel, stoppingToken);
@@ -110,6 +110,36 @@ public sealed partial class LiveQueueConsumer(
         }
 
         await repair.RequestAsync(channel, copies.Live.Schema, stoppingToken);
+    }
+
+    /// <summary>
+    /// Applies the batch in runs of one store epoch each (a restore of the event store changes it between two events):
+    /// a run of the live copy's epoch applies; of the store's newer epoch, applies once the rebuilt copy is live; of
+    /// another, is acknowledged unapplied (see <see cref="StoreEpochWatch"/>).
+    /// </summary>
+    private async Task ProcessByEpochAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
+    {
+        for (var start = 0; start < batch.Count;)
+        {
+            var epoch = batch[start].Epoch;
+            var end = start;
+            while (end < batch.Count && batch[end].Epoch == epoch)
+            {
+                end++;
+            }
+
+            var run = batch.GetRange(start, end - start);
+            if (await epochs.DecideAsync(epoch, stoppingToken) == EpochDecision.Apply)
+            {
+                await ProcessAsync(channel, run, stoppingToken);
+            }
+            else
+            {
+                await channel.BasicAckAsync(run[^1].Tag, multiple: true, stoppingToken);
+            }
+
+            start = end;
+        }
     }
 
     private async Task ProcessAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)

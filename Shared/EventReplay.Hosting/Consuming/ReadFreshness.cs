@@ -50,11 +50,14 @@ public sealed class LastAppliedEvent
 
 /// <summary>
 /// What a consumer's read answers say about their own freshness: <c>X-Data-Stale: true</c> on an answer from the cache
-/// while the read models' database is unreachable (it may be behind), <c>X-Event-Store: unavailable</c> while the event
+/// while the read models' database is unreachable (it may be behind), and on every answer while the event store went
+/// back in time under the read model and it is being rebuilt (it may show events the store no longer has);
+/// <c>X-Event-Store: unavailable</c> while the event
 /// store is down (nothing newer can exist, nor be written), and on every answer the position and age (seconds since it
 /// was stored) of the last event the read model applied.
 /// </summary>
-public sealed class ReadFreshness(PostgresMonitor readModels, EventStoreMonitor eventStore, LastAppliedEvent last, TimeProvider time)
+public sealed class ReadFreshness(PostgresMonitor readModels, EventStoreMonitor eventStore, StoreEpochWatch epochs, LastAppliedEvent last,
+    TimeProvider time)
 {
     public const string StaleHeader = "X-Data-Stale";
     public const string EventStoreHeader = "X-Event-Store";
@@ -63,7 +66,7 @@ public sealed class ReadFreshness(PostgresMonitor readModels, EventStoreMonitor 
 
     public void Describe(HttpResponse response, bool fromCache)
     {
-        if (fromCache && !readModels.IsReachable)
+        if ((fromCache && !readModels.IsReachable) || epochs.Behind)
         {
             response.Headers[StaleHeader] = "true";
         }

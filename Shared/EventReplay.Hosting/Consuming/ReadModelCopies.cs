@@ -37,6 +37,9 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
 
     private volatile ReadModelCopy _live = new(consumer, 1);
 
+    // The event store's epoch the live copy's events came from (null until the first is known): see StoreEpoch.
+    private volatile string? _liveEpoch;
+
     // The fresh copy last found or made, so a rebuild's batches do not look it up in the database each time.
     private (string ReplayId, ReadModelCopy Copy)? _shadow;
 
@@ -53,11 +56,25 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
     /// <summary>The copy that serves reads and takes live events.</summary>
     public ReadModelCopy Live => _live;
 
+    /// <summary>The event store's epoch the live copy holds events of; null before it has seen one.</summary>
+    public string? LiveEpoch => _liveEpoch;
+
     /// <summary>Creates the live copy if missing (its cache generation starting at <paramref name="firstGeneration"/>) and learns its generation.</summary>
     public async Task StartAsync(IEventBatchHandler handler, CancellationToken cancellationToken, int firstGeneration = 1)
     {
         await handler.EnsureSchemaAsync(consumer, cancellationToken);
         _live = new ReadModelCopy(consumer, await EnsureMetaAsync(consumer, firstGeneration, null, cancellationToken));
+        await using var read = dataSource.CreateCommand($"select store_epoch from {consumer}.meta");
+        _liveEpoch = await read.ExecuteScalarAsync(cancellationToken) as string;
+    }
+
+    /// <summary>The live copy's first epoch: the one of the first events it meets (or of the store, seen first).</summary>
+    public async Task AdoptEpochAsync(string epoch, CancellationToken cancellationToken)
+    {
+        await using var adopt = dataSource.CreateCommand(
+            $"update {consumer}.meta set store_epoch = coalesce(store_epoch, @epoch) returning store_epoch");
+        adopt.Parameters.AddWithValue("epoch", epoch);
+        _liveEpoch = await adopt.ExecuteScalarAsync(cancellationToken) as string;
     }
 
     /// <summary>The fresh copy a rebuild writes to, created on its first batch (a copy left by another rebuild is dropped).</summary>
@@ -134,19 +151,25 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
             after = events[^1].Position;
         }
 
+        // The fresh copy was built from the store as it is now: it holds the store's current epoch (after a restore, the
+        // one that made the old copy wrong).
+        var epoch = (await StoreEpoch.ReadAsync(eventStore.DataSource, cancellationToken))?.Epoch;
         var retired = $"{consumer}_retired";
         await using (var swap = new NpgsqlCommand(
             $"""
+            update {ShadowSchema}.meta set store_epoch = @epoch;
             drop schema if exists {retired} cascade;
             alter schema {consumer} rename to {retired};
             alter schema {ShadowSchema} rename to {consumer};
             """, connection, transaction))
         {
+            swap.Parameters.AddWithValue("epoch", (object?)epoch ?? DBNull.Value);
             await swap.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
         _shadow = null;
+        _liveEpoch = epoch;
         var old = Live.Generation;
         _live = new ReadModelCopy(consumer, copy.Generation);
         LogCutOver(consumer, replayId, Math.Max(liveCheckpoint, shadowCheckpoint), tail, copy.Generation);
@@ -349,6 +372,7 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
             create table if not exists {schema}.meta (
                 id int primary key check (id = 1), generation int not null, replay_id text);
             alter table {schema}.meta add column if not exists apply_seq bigint not null default 0;
+            alter table {schema}.meta add column if not exists store_epoch text;
             create table if not exists {schema}.cache_pending (seq bigint primary key);
             insert into {schema}.meta (id, generation, replay_id) values (1, @generation, @replay) on conflict (id) do nothing;
             select generation from {schema}.meta;

@@ -35,6 +35,12 @@ public sealed class PostgresInstance : IAsyncDisposable
 
     public Task ResumeAsync() => RunAsync("resume");
 
+    /// <summary>A cold copy of the stopped server's files (one at a time).</summary>
+    public Task SnapshotAsync() => RunAsync("snapshot");
+
+    /// <summary>Puts the snapshot back in place of the stopped server's files: the server goes back to that moment.</summary>
+    public Task RollBackAsync() => RunAsync("rollback");
+
     public async ValueTask DisposeAsync()
     {
         try
