@@ -186,6 +186,10 @@ cmd_start() {
     for part in "${parts[@]}"; do d="$d/$part"; as_pg test -x "$d" || chmod o+x "$d"; done
   fi
   chmod 700 "$dir/xdg/run"
+  # pg_autoctl's servers keep their sockets in the packaged default, which a machine without systemd may lack.
+  if [[ $EUID -eq 0 && ! -d /var/run/postgresql ]]; then
+    install -d -o postgres -g postgres -m 2775 /var/run/postgresql
+  fi
   local started=$SECONDS
   create_monitor
   run_keeper monitor "$monitor"
