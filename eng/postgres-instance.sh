@@ -37,6 +37,8 @@ case "$action" in
       if [[ -n $archive ]]; then
         backup_write_config "$backup_config" eventstore "$data" "$port" "$dir" "$dir/backups" postgres
         backup_postgres_settings "$backup_config" eventstore >"$data/archive.conf"
+        # Each row's commit time (pg_xact_commit_timestamp(xmin)): how a test tells which rows a restore to a time must hold.
+        echo "track_commit_timestamp = on" >>"$data/archive.conf"
         chown "$(backup_pg_user)": "$data/archive.conf"
         echo "include_if_exists = 'archive.conf'" >>"$data/postgresql.conf"
       fi

@@ -125,7 +125,11 @@ psql_() {  # psql_ SOCKET PORT DB SQL: one value, as the superuser over the unix
 }
 port_open() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 source_running() { "$PG_BIN/pg_isready" -q -h "$SOURCE_SOCKET" -p "$SOURCE_PORT" -t 3 2>/dev/null; }
-lsn_number() { local hi=${1%/*} lo=${1#*/}; echo $(( (16#$hi << 32) + 16#$lo )); }
+# lsn_le A B: true when LSN A is at or before LSN B (compared by halves: FFFFFFFF/0 as one number overflows bash).
+lsn_le() {
+  local a_hi=$((16#${1%/*})) a_lo=$((16#${1#*/})) b_hi=$((16#${2%/*})) b_lo=$((16#${2#*/}))
+  (( a_hi < b_hi || (a_hi == b_hi && a_lo <= b_lo) ))
+}
 
 # The backups, oldest first: label, type, stop time (epoch seconds) and stop LSN, one a line.
 BACKUPS=$(pgbackrest_ info --output=json | python3 -c '
@@ -159,14 +163,13 @@ case $TYPE in
     [[ -n $SET ]] || die "--time $TARGET is before the end of the oldest backup ($OLDEST_LABEL ended $(date -u -d "@$OLDEST_STOP" '+%F %T+00')): nothing to restore it from"
     ;;
   lsn)
-    target_number=$(lsn_number "$TARGET")
     while read -r label _ _ stop_lsn; do
-      if (( $(lsn_number "$stop_lsn") <= target_number )); then SET=$label; fi
+      if lsn_le "$stop_lsn" "$TARGET"; then SET=$label; fi
     done <<<"$BACKUPS"
     [[ -n $SET ]] || die "--lsn $TARGET is before the end of the oldest backup ($OLDEST_LABEL ended at $OLDEST_LSN): nothing to restore it from"
     if [[ -n $RUNNING ]]; then
       current=$(psql_ "$SOURCE_SOCKET" "$SOURCE_PORT" postgres "select pg_current_wal_insert_lsn()") || die "cannot read the cluster's WAL position"
-      (( target_number <= $(lsn_number "$current") )) || die "--lsn $TARGET is past the end of the WAL (the cluster is at $current)"
+      lsn_le "$TARGET" "$current" || die "--lsn $TARGET is past the end of the WAL (the cluster is at $current)"
     fi
     ;;
   latest)

@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Net;
+using EventReplay.Tests.Integration.Infrastructure;
+
+namespace EventReplay.Tests.Integration.Recovery;
+
+/// <summary>
+/// Backups of the event store taken while commands keep flowing (eng/backup.sh), restored to a point in time
+/// (eng/restore.sh): the restored store holds exactly the original's events up to that point. The event store is a
+/// server of the test's own that archives its WAL as the real one does; the rest of the system runs on it.
+/// </summary>
+public class BackupRestoreTests
+{
+    private static readonly TimeSpan Flow = TimeSpan.FromSeconds(30);
+
+    [Test]
+    public async Task A_backup_taken_while_commands_flow_restores_to_a_time_with_exactly_the_events_committed_by_then()
+    {
+        await using var eventStore = new PostgresInstance(archive: true);
+        await using var stack = await StartedOnAsync(eventStore);
+        await using var load = CommandLoad.Start(stack.Api);
+        await load.WaitForMoreAsync(40, "commands before the backup", Flow);
+
+        var before = load.Acknowledged;
+        var clock = Stopwatch.StartNew();
+        var backup = await Backups.BackupAsync(eventStore, "full");
+        var backupTook = clock.Elapsed;
+        var duringBackup = load.Acknowledged - before;
+        var t = await TimeAfterAsync(eventStore, load);
+        var acknowledgedBeforeT = load.Ledger.Acknowledged.ToList();
+        await load.WaitForMoreAsync(40, "commands after T", Flow);
+        await load.StopAsync();
+
+        clock.Restart();
+        await using var restored = await Backups.RestoreAsync(eventStore, "--time", Backups.Format(t));
+        var restoreTook = clock.Elapsed;
+        var byT = ("t", (object)t);
+        var expected = await StoredEvents.RowsAsync(eventStore.ConnectionString, StoredEvents.CommittedBy, byT);
+        var expectedSummary = await StoredEvents.SummaryAsync(eventStore.ConnectionString, StoredEvents.CommittedBy, byT);
+        var committedAfterT = await StoredEvents.RowsAsync(eventStore.ConnectionString, StoredEvents.CommittedAfter, byT);
+        var actual = await StoredEvents.RowsAsync(restored.ConnectionString);
+        var missing = Missing(acknowledgedBeforeT, await StoredEvents.PositionsAsync(restored.ConnectionString));
+
+        await TestContext.Out.WriteLineAsync($"full backup {backup["label"]} in {backupTook.TotalSeconds:0.0} s with {duringBackup} commands "
+            + $"acknowledged meanwhile; restored {actual.Count} events to T in {restoreTook.TotalSeconds:0.0} s; {committedAfterT.Count} "
+            + $"committed after T; {load.Describe()}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(backup["type"], Is.EqualTo("full"));
+            Assert.That(duringBackup, Is.GreaterThan(0), "commands acknowledged while the backup ran");
+            Assert.That(restored.Printed["target"], Is.EqualTo($"time {Backups.Format(t)}"));
+            Assert.That(restored.Printed["backup"], Is.EqualTo(backup["label"]));
+            Assert.That(actual, Is.EqualTo(expected), "the restored events are the original's committed by T, in order");
+            Assert.That(committedAfterT, Is.Not.Empty, "events committed after T, none of them restored");
+            Assert.That(missing, Is.Empty, "commands acknowledged before T that the restored store lacks");
+            Assert.That((restored.Printed["position"], restored.Printed["events"], restored.Printed["checksum"]), Is.EqualTo(expectedSummary),
+                "the position, count and checksum printed, against the original's events committed by T");
+        });
+    }
+
+    [Test]
+    public async Task A_differential_backup_restores_to_an_LSN_with_exactly_the_events_written_before_it()
+    {
+        await using var eventStore = new PostgresInstance(archive: true);
+        await using var stack = await StartedOnAsync(eventStore);
+        await using var load = CommandLoad.Start(stack.Api);
+        await load.WaitForMoreAsync(30, "commands before the full backup", Flow);
+        var full = await Backups.BackupAsync(eventStore, "full");
+        await load.WaitForMoreAsync(30, "commands between the backups", Flow);
+        var before = load.Acknowledged;
+        var diff = await Backups.BackupAsync(eventStore, "diff");
+        var duringBackup = load.Acknowledged - before;
+        await load.WaitForMoreAsync(30, "commands after the differential backup", Flow);
+        await load.StopAsync();
+        var lsn = await TextAsync(eventStore.ConnectionString, "select pg_current_wal_insert_lsn()::text");
+        var head = await Database.ScalarAsync(eventStore.ConnectionString, "select max(seq_id) from producer.mt_events");
+        var later = ProducerApi.NewAccountId();
+        await stack.Api.OpenedAsync(later);
+
+        await using var restored = await Backups.RestoreAsync(eventStore, "--lsn", lsn);
+        var upToHead = ("head", (object)head);
+        var expected = await StoredEvents.RowsAsync(eventStore.ConnectionString, "seq_id <= @head", upToHead);
+        var expectedSummary = await StoredEvents.SummaryAsync(eventStore.ConnectionString, "seq_id <= @head", upToHead);
+        var actual = await StoredEvents.RowsAsync(restored.ConnectionString);
+        var positions = await StoredEvents.PositionsAsync(restored.ConnectionString);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(diff["type"], Is.EqualTo("diff"));
+            Assert.That(diff["label"], Does.StartWith(full["label"] + "_").And.EndWith("D"), "a differential backup on the full one");
+            Assert.That(duringBackup, Is.GreaterThan(0), "commands acknowledged while the differential backup ran");
+            Assert.That(restored.Printed["target"], Is.EqualTo($"lsn {lsn}"));
+            Assert.That(restored.Printed["backup"], Is.EqualTo(diff["label"]), "restored from the differential backup");
+            Assert.That(actual, Is.EqualTo(expected), "the restored events are the original's written before the LSN");
+            Assert.That(positions.Keys.Select(key => key.Stream), Does.Not.Contain(later), "the account opened after the LSN");
+            Assert.That(Missing(load.Ledger.Acknowledged, positions), Is.Empty, "acknowledged commands the restored store lacks");
+            Assert.That((restored.Printed["position"], restored.Printed["events"], restored.Printed["checksum"]), Is.EqualTo(expectedSummary));
+        });
+    }
+
+    [Test]
+    public async Task An_in_place_restore_brings_the_event_store_back_after_its_events_were_destroyed_and_the_system_carries_on()
+    {
+        await using var eventStore = new PostgresInstance(archive: true);
+        await using var stack = await StartedOnAsync(eventStore);
+        await using var load = CommandLoad.Start(stack.Api);
+        await load.WaitForMoreAsync(30, "commands before the backup", Flow);
+        await Backups.BackupAsync(eventStore, "full");
+        var t = await TimeAfterAsync(eventStore, load);
+        var acknowledgedBeforeT = load.Ledger.Acknowledged.ToList();
+        await load.WaitForMoreAsync(30, "commands after T", Flow);
+        await load.StopAsync();
+        var byT = ("t", (object)t);
+        var expected = await StoredEvents.RowsAsync(eventStore.ConnectionString, StoredEvents.CommittedBy, byT);
+        var expectedSummary = await StoredEvents.SummaryAsync(eventStore.ConnectionString, StoredEvents.CommittedBy, byT);
+
+        await using (var connection = new Npgsql.NpgsqlConnection(eventStore.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await Database.ExecuteAsync(connection, "truncate producer.mt_events, producer.mt_streams");
+        }
+
+        var printed = await Backups.RestoreInPlaceAsync(eventStore, "--time", Backups.Format(t));
+        var actual = await StoredEvents.RowsAsync(eventStore.ConnectionString);
+        var missing = Missing(acknowledgedBeforeT, await StoredEvents.PositionsAsync(eventStore.ConnectionString));
+        var id = ProducerApi.NewAccountId();
+        var opened = await Eventually.Until(async () =>
+        {
+            using var response = await stack.Api.OpenAsync(id, key: "after-the-restore");
+            return response.StatusCode == HttpStatusCode.Created ? (await ProducerApi.BodyAsync(response, 201)).GetProperty("position").GetInt64() : 0;
+        }, position => position > 0, Flow, "the producer to append again after the restore");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(printed["port"], Is.EqualTo(eventStore.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            Assert.That(printed["data"], Is.EqualTo(Path.Combine(eventStore.Directory, "data")));
+            Assert.That(actual, Is.EqualTo(expected), "the event store's events are its events committed by T again");
+            Assert.That(missing, Is.Empty, "commands acknowledged before T that the restored store lacks");
+            Assert.That((printed["position"], printed["events"], printed["checksum"]), Is.EqualTo(expectedSummary));
+            Assert.That(opened, Is.GreaterThan(long.Parse(printed["position"], System.Globalization.CultureInfo.InvariantCulture)),
+                "a new command's position follows the restored log");
+        });
+    }
+
+    /// <summary>The event store's server started (archiving) and the whole system on it, over the tests' emptied read models.</summary>
+    private static async Task<ServiceStack> StartedOnAsync(PostgresInstance eventStore)
+    {
+        await eventStore.StartAsync();
+        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.Databases with { EventStore = eventStore.ConnectionString },
+            TestEnvironment.RedisConnectionString);
+        return await ServiceStack.StartedAsync(eventStore: eventStore.ConnectionString);
+    }
+
+    /// <summary>
+    /// A time T on the server's clock, after commands acknowledged since the last backup: at least a second after the
+    /// backup, which eng/restore.sh needs to restore from it (a backup's end is recorded to the second).
+    /// </summary>
+    private static async Task<DateTime> TimeAfterAsync(PostgresInstance eventStore, CommandLoad load)
+    {
+        var backedUp = await Backups.ClockAsync(eventStore.ConnectionString);
+        await Eventually.Until(() => Backups.ClockAsync(eventStore.ConnectionString), now => now >= backedUp.AddSeconds(1.1), Flow,
+            "a second on the server's clock since the backup");
+        await load.WaitForMoreAsync(30, "commands before T", Flow);
+        return await Backups.ClockAsync(eventStore.ConnectionString);
+    }
+
+    private static List<string> Missing(IEnumerable<Acknowledged> acknowledged, Dictionary<(string Stream, long Version), long> positions) =>
+        [.. acknowledged.Where(a => positions.GetValueOrDefault((a.AccountId, a.Version)) != a.Position)
+            .Select(a => $"{a.AccountId} v{a.Version} {a.Type} at {a.Position}")];
+
+    private static async Task<string> TextAsync(string connectionString, string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        return (string)(await command.ExecuteScalarAsync())!;
+    }
+}
