@@ -7,18 +7,21 @@ namespace EventReplay.Tests.Integration.Recovery;
 /// <summary>
 /// Backups of the event store taken while commands keep flowing (eng/backup.sh), restored to a point in time
 /// (eng/restore.sh): the restored store holds exactly the original's events up to that point. The event store is a
-/// server of the test's own that archives its WAL as the real one does; the rest of the system runs on it.
+/// server of the test's own that archives its WAL as the real one does; the system (or its producer alone) runs on it.
 /// </summary>
 public class BackupRestoreTests
 {
     private static readonly TimeSpan Flow = TimeSpan.FromSeconds(30);
 
+    // A steady trickle of commands rather than as many as the cores allow: the backups and restores share the machine.
+    private static readonly LoadOptions Trickle = new() { Workers = 4, AccountsPerWorker = 3, CommandsPerSecond = 25 };
+
     [Test]
     public async Task A_backup_taken_while_commands_flow_restores_to_a_time_with_exactly_the_events_committed_by_then()
     {
         await using var eventStore = new PostgresInstance(archive: true);
-        await using var stack = await StartedOnAsync(eventStore);
-        await using var load = CommandLoad.Start(stack.Api);
+        await using var stack = await SystemOnAsync(eventStore);
+        await using var load = CommandLoad.Start(stack.Api, Trickle);
         await load.WaitForMoreAsync(40, "commands before the backup", Flow);
 
         var before = load.Acknowledged;
@@ -28,7 +31,7 @@ public class BackupRestoreTests
         var duringBackup = load.Acknowledged - before;
         var t = await TimeAfterAsync(eventStore, load);
         var acknowledgedBeforeT = load.Ledger.Acknowledged.ToList();
-        await load.WaitForMoreAsync(40, "commands after T", Flow);
+        await load.WaitForMoreAsync(20, "commands after T", Flow);
         await load.StopAsync();
 
         clock.Restart();
@@ -62,20 +65,21 @@ public class BackupRestoreTests
     public async Task A_differential_backup_restores_to_an_LSN_with_exactly_the_events_written_before_it()
     {
         await using var eventStore = new PostgresInstance(archive: true);
-        await using var stack = await StartedOnAsync(eventStore);
-        await using var load = CommandLoad.Start(stack.Api);
-        await load.WaitForMoreAsync(30, "commands before the full backup", Flow);
+        await using var producer = await ProducerOnAsync(eventStore);
+        var api = new ProducerApi(producer.CreateClient());
+        await using var load = CommandLoad.Start(api, Trickle);
+        await load.WaitForMoreAsync(20, "commands before the full backup", Flow);
         var full = await Backups.BackupAsync(eventStore, "full");
-        await load.WaitForMoreAsync(30, "commands between the backups", Flow);
+        await load.WaitForMoreAsync(20, "commands between the backups", Flow);
         var before = load.Acknowledged;
         var diff = await Backups.BackupAsync(eventStore, "diff");
         var duringBackup = load.Acknowledged - before;
-        await load.WaitForMoreAsync(30, "commands after the differential backup", Flow);
+        await load.WaitForMoreAsync(20, "commands after the differential backup", Flow);
         await load.StopAsync();
         var lsn = await TextAsync(eventStore.ConnectionString, "select pg_current_wal_insert_lsn()::text");
         var head = await Database.ScalarAsync(eventStore.ConnectionString, "select max(seq_id) from producer.mt_events");
         var later = ProducerApi.NewAccountId();
-        await stack.Api.OpenedAsync(later);
+        await api.OpenedAsync(later);
 
         await using var restored = await Backups.RestoreAsync(eventStore, "--lsn", lsn);
         var upToHead = ("head", (object)head);
@@ -102,13 +106,14 @@ public class BackupRestoreTests
     public async Task An_in_place_restore_brings_the_event_store_back_after_its_events_were_destroyed_and_the_system_carries_on()
     {
         await using var eventStore = new PostgresInstance(archive: true);
-        await using var stack = await StartedOnAsync(eventStore);
-        await using var load = CommandLoad.Start(stack.Api);
-        await load.WaitForMoreAsync(30, "commands before the backup", Flow);
+        await using var producer = await ProducerOnAsync(eventStore);
+        var api = new ProducerApi(producer.CreateClient());
+        await using var load = CommandLoad.Start(api, Trickle);
+        await load.WaitForMoreAsync(20, "commands before the backup", Flow);
         await Backups.BackupAsync(eventStore, "full");
         var t = await TimeAfterAsync(eventStore, load);
         var acknowledgedBeforeT = load.Ledger.Acknowledged.ToList();
-        await load.WaitForMoreAsync(30, "commands after T", Flow);
+        await load.WaitForMoreAsync(20, "commands after T", Flow);
         await load.StopAsync();
         var byT = ("t", (object)t);
         var expected = await StoredEvents.RowsAsync(eventStore.ConnectionString, StoredEvents.CommittedBy, byT);
@@ -126,7 +131,7 @@ public class BackupRestoreTests
         var id = ProducerApi.NewAccountId();
         var opened = await Eventually.Until(async () =>
         {
-            using var response = await stack.Api.OpenAsync(id, key: "after-the-restore");
+            using var response = await api.OpenAsync(id, key: "after-the-restore");
             return response.StatusCode == HttpStatusCode.Created ? (await ProducerApi.BodyAsync(response, 201)).GetProperty("position").GetInt64() : 0;
         }, position => position > 0, Flow, "the producer to append again after the restore");
 
@@ -143,12 +148,35 @@ public class BackupRestoreTests
     }
 
     /// <summary>The event store's server started (archiving) and the whole system on it, over the tests' emptied read models.</summary>
-    private static async Task<ServiceStack> StartedOnAsync(PostgresInstance eventStore)
+    private static async Task<ServiceStack> SystemOnAsync(PostgresInstance eventStore)
+    {
+        await StartAsync(eventStore);
+        return await ServiceStack.StartedAsync(eventStore: eventStore.ConnectionString);
+    }
+
+    /// <summary>The event store's server started (archiving) and the producer alone on it: the write side is all a restore concerns.</summary>
+    private static async Task<ServiceProcess> ProducerOnAsync(PostgresInstance eventStore)
+    {
+        await StartAsync(eventStore);
+        var producer = new ServiceProcess("EventReplay.Producer", TestEnvironment.ServiceConnections(eventStore: eventStore.ConnectionString));
+        try
+        {
+            await producer.StartAsync();
+        }
+        catch
+        {
+            await producer.DisposeAsync();
+            throw;
+        }
+
+        return producer;
+    }
+
+    private static async Task StartAsync(PostgresInstance eventStore)
     {
         await eventStore.StartAsync();
         await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.Databases with { EventStore = eventStore.ConnectionString },
             TestEnvironment.RedisConnectionString);
-        return await ServiceStack.StartedAsync(eventStore: eventStore.ConnectionString);
     }
 
     /// <summary>
@@ -160,7 +188,7 @@ public class BackupRestoreTests
         var backedUp = await Backups.ClockAsync(eventStore.ConnectionString);
         await Eventually.Until(() => Backups.ClockAsync(eventStore.ConnectionString), now => now >= backedUp.AddSeconds(1.1), Flow,
             "a second on the server's clock since the backup");
-        await load.WaitForMoreAsync(30, "commands before T", Flow);
+        await load.WaitForMoreAsync(20, "commands before T", Flow);
         return await Backups.ClockAsync(eventStore.ConnectionString);
     }
 
