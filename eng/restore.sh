@@ -16,12 +16,13 @@
 # stopped, its data directory restored over (pgBackRest --delta) and started again, archiving as before. Everything
 # it recorded after the target is gone from it (the WAL archive still holds it).
 #
-# Before restoring to a time or LSN while the cluster runs, the script commits a transaction and has the current WAL
-# segment archived (pgBackRest check), so the archive reaches past the target. It waits until recovery has really ended
+# Before restoring while the cluster runs, the script commits a transaction and has the current WAL segment archived
+# (pgBackRest check), so the archive reaches past the target (or holds all of the WAL, for --latest). It waits until recovery has really ended
 # (pg_is_in_recovery() false), then prints what it restored, one `name: value` line each:
 #   target, backup (the set restored from), data, port, database, position (the last event position: the highest
 #   seq_id of producer.mt_events), events (their count), checksum (md5 over the events in position order, see below),
-#   replayed (the last transaction replayed, by its commit time) and took (the restore's duration).
+#   replayed (the last transaction replayed, by its commit time) and took (the restore's duration, and by phase: checks
+#   with the WAL archived, files restored from the backup, recovery replaying the WAL, summary).
 # The checksum is md5 of the concatenated md5s of each event's `seq_id|stream_id|version|type|data` in seq_id order, so
 # `select md5(coalesce(string_agg(md5(concat_ws('|', seq_id, stream_id, version, type, data::text)), '' order by seq_id), ''))
 #  from producer.mt_events` on another server compares its events with the restored ones.
@@ -43,6 +44,11 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd -P)
 source "$SCRIPT_DIR/backup/lib.sh"
 PG_BIN=$BACKUP_PG_BIN
 STARTED_NS=$(date +%s%N)
+# How long each phase took, for the summary: phase NAME records the time since the last mark.
+PHASES=()
+mark() { MARK_NS=$(date +%s%N); }
+phase() { local ms=$(( ($(date +%s%N) - MARK_NS) / 1000000 )); PHASES+=("$1 $((ms / 1000)).$(((ms % 1000) / 100)) s"); }
+MARK_NS=$STARTED_NS
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 say() { echo "restore: $*" >&2; }
@@ -252,9 +258,15 @@ else
     d="" ; IFS=/ read -ra parts <<<"${DIR#/}"
     for part in "${parts[@]}"; do d="$d/$part"; backup_as_pg test -x "$d" || chmod o+x "$d"; done
   fi
-  options+=(--archive-mode=off)
+  # pgBackRest's restore empties the stanza's spool folder: a spool of its own, so the running cluster's asynchronous
+  # archive-push keeps its acknowledgements (losing one stalls its archiving for a minute). The restore_command is
+  # written out, as pgBackRest's own would carry --spool-path, which its synchronous archive-get refuses.
+  options+=(--archive-mode=off --spool-path="$DIR/spool"
+            --recovery-option="restore_command=$BACKUP_PGBACKREST --config=$CONFIG --stanza=$STANZA --pg1-path=$DATA archive-get %f \"%p\"")
 fi
 
+phase "checks"
+mark
 if ! output=$(pgbackrest_ restore "${options[@]}" 2>&1); then
   echo "$output" >&2
   die "pgBackRest restore failed${IN_PLACE:+ (the cluster is stopped)}"
@@ -266,6 +278,8 @@ if [[ -z $IN_PLACE ]]; then start_options+=" -c archive_mode=off"; fi
 log_from=$(( $(wc -l <"$LOG") + 1 ))
 # pg_ctl -w returns once connections are accepted, which during a point-in-time recovery is before it has ended (and
 # before it may fail): wait for pg_is_in_recovery() to turn false instead.
+phase "files"
+mark
 backup_as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -o "$start_options" start >/dev/null \
   || die "the restored cluster did not start; see $LOG"
 recovery_log() { tail -n "+$log_from" "$LOG"; }
@@ -288,7 +302,10 @@ while true; do
   sleep 0.3
 done
 
+phase "recovery"
+
 # ------------------------------------------------------------------ summary ---
+mark
 exists=$(psql_ "$SOCKET" "$PORT" postgres "select count(*) from pg_database where datname = '$DATABASE'")
 position=0 events=0 checksum=$(echo -n | md5sum | cut -d' ' -f1)
 if [[ $exists != 1 ]]; then
@@ -300,6 +317,7 @@ elif [[ $(psql_ "$SOCKET" "$PORT" "$DATABASE" "select to_regclass('producer.mt_e
       from producer.mt_events" | tr '|' ' ')
 fi
 replayed=$(psql_ "$SOCKET" "$PORT" postgres "select coalesce(to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00'), 'nothing')")
+phase "summary"
 ms=$(( ($(date +%s%N) - STARTED_NS) / 1000000 ))
 
 printf 'target:   %s\n' "$(describe_target)"
@@ -311,4 +329,4 @@ printf 'position: %s\n' "$position"
 printf 'events:   %s\n' "$events"
 printf 'checksum: %s\n' "$checksum"
 printf 'replayed: %s\n' "$replayed"
-printf 'took:     %d.%01d s\n' $((ms / 1000)) $(((ms % 1000) / 100))
+printf 'took:     %d.%01d s (%s)\n' $((ms / 1000)) $(((ms % 1000) / 100)) "$(IFS=,; echo "${PHASES[*]}" | sed 's/,/, /g')"

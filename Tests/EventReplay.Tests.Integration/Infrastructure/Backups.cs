@@ -22,7 +22,9 @@ public static class Backups
     public static async Task<IReadOnlyDictionary<string, string>> RestoreInPlaceAsync(PostgresInstance server, params string[] target)
     {
         var output = await Scripts.OutputAsync("restore.sh", ["--in-place", .. target, "--config", server.BackupConfig]);
-        server.DropPooledConnections();
+
+        // The restart ended every connection the test had to the server, under whichever connection string.
+        NpgsqlConnection.ClearAllPools();
         return Printed(output);
     }
 
@@ -55,7 +57,7 @@ public sealed class RestoredCluster(string directory, IReadOnlyDictionary<string
     public int Port => int.Parse(printed["port"], CultureInfo.InvariantCulture);
 
     public string ConnectionString =>
-        $"Host=127.0.0.1;Port={Port};Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=30";
+        $"Host=127.0.0.1;Port={Port};Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=15;Command Timeout=30";
 
     public async ValueTask DisposeAsync()
     {

@@ -34,13 +34,17 @@ public class BackupRestoreTests
         await load.WaitForMoreAsync(20, "commands after T", Flow);
         await load.StopAsync();
 
+        // The original's asynchronous archive-push keeps its acknowledgements here; a restore that emptied it stalled
+        // the original's archiving for a minute.
+        var spool = Path.Combine(eventStore.Directory, "pgbackrest", "spool", "archive", "eventstore");
+        var spooling = Directory.Exists(spool);
         clock.Restart();
         await using var restored = await Backups.RestoreAsync(eventStore, "--time", Backups.Format(t));
         var restoreTook = clock.Elapsed;
         var byT = ("t", (object)t);
-        var expected = await StoredEvents.RowsAsync(eventStore.ConnectionString, StoredEvents.CommittedBy, byT);
-        var expectedSummary = await StoredEvents.SummaryAsync(eventStore.ConnectionString, StoredEvents.CommittedBy, byT);
-        var committedAfterT = await StoredEvents.RowsAsync(eventStore.ConnectionString, StoredEvents.CommittedAfter, byT);
+        var expected = await StoredEvents.RowsAsync(Patient(eventStore), StoredEvents.CommittedBy, byT);
+        var expectedSummary = await StoredEvents.SummaryAsync(Patient(eventStore), StoredEvents.CommittedBy, byT);
+        var committedAfterT = await StoredEvents.RowsAsync(Patient(eventStore), StoredEvents.CommittedAfter, byT);
         var actual = await StoredEvents.RowsAsync(restored.ConnectionString);
         var missing = Missing(acknowledgedBeforeT, await StoredEvents.PositionsAsync(restored.ConnectionString));
 
@@ -51,6 +55,7 @@ public class BackupRestoreTests
         {
             Assert.That(backup["type"], Is.EqualTo("full"));
             Assert.That(duringBackup, Is.GreaterThan(0), "commands acknowledged while the backup ran");
+            Assert.That((spooling, Directory.Exists(spool)), Is.EqualTo((true, true)), "the original's archive spool, before and after the restore");
             Assert.That(restored.Printed["target"], Is.EqualTo($"time {Backups.Format(t)}"));
             Assert.That(restored.Printed["backup"], Is.EqualTo(backup["label"]));
             Assert.That(actual, Is.EqualTo(expected), "the restored events are the original's committed by T, in order");
@@ -76,15 +81,15 @@ public class BackupRestoreTests
         var duringBackup = load.Acknowledged - before;
         await load.WaitForMoreAsync(20, "commands after the differential backup", Flow);
         await load.StopAsync();
-        var lsn = await TextAsync(eventStore.ConnectionString, "select pg_current_wal_insert_lsn()::text");
-        var head = await Database.ScalarAsync(eventStore.ConnectionString, "select max(seq_id) from producer.mt_events");
+        var lsn = await TextAsync(Patient(eventStore), "select pg_current_wal_insert_lsn()::text");
+        var head = await Database.ScalarAsync(Patient(eventStore), "select max(seq_id) from producer.mt_events");
         var later = ProducerApi.NewAccountId();
         await api.OpenedAsync(later);
 
         await using var restored = await Backups.RestoreAsync(eventStore, "--lsn", lsn);
         var upToHead = ("head", (object)head);
-        var expected = await StoredEvents.RowsAsync(eventStore.ConnectionString, "seq_id <= @head", upToHead);
-        var expectedSummary = await StoredEvents.SummaryAsync(eventStore.ConnectionString, "seq_id <= @head", upToHead);
+        var expected = await StoredEvents.RowsAsync(Patient(eventStore), "seq_id <= @head", upToHead);
+        var expectedSummary = await StoredEvents.SummaryAsync(Patient(eventStore), "seq_id <= @head", upToHead);
         var actual = await StoredEvents.RowsAsync(restored.ConnectionString);
         var positions = await StoredEvents.PositionsAsync(restored.ConnectionString);
 
@@ -116,18 +121,18 @@ public class BackupRestoreTests
         await load.WaitForMoreAsync(20, "commands after T", Flow);
         await load.StopAsync();
         var byT = ("t", (object)t);
-        var expected = await StoredEvents.RowsAsync(eventStore.ConnectionString, StoredEvents.CommittedBy, byT);
-        var expectedSummary = await StoredEvents.SummaryAsync(eventStore.ConnectionString, StoredEvents.CommittedBy, byT);
+        var expected = await StoredEvents.RowsAsync(Patient(eventStore), StoredEvents.CommittedBy, byT);
+        var expectedSummary = await StoredEvents.SummaryAsync(Patient(eventStore), StoredEvents.CommittedBy, byT);
 
-        await using (var connection = new Npgsql.NpgsqlConnection(eventStore.ConnectionString))
+        await using (var connection = new Npgsql.NpgsqlConnection(Patient(eventStore)))
         {
             await connection.OpenAsync();
             await Database.ExecuteAsync(connection, "truncate producer.mt_events, producer.mt_streams");
         }
 
         var printed = await Backups.RestoreInPlaceAsync(eventStore, "--time", Backups.Format(t));
-        var actual = await StoredEvents.RowsAsync(eventStore.ConnectionString);
-        var missing = Missing(acknowledgedBeforeT, await StoredEvents.PositionsAsync(eventStore.ConnectionString));
+        var actual = await StoredEvents.RowsAsync(Patient(eventStore));
+        var missing = Missing(acknowledgedBeforeT, await StoredEvents.PositionsAsync(Patient(eventStore)));
         var id = ProducerApi.NewAccountId();
         var opened = await Eventually.Until(async () =>
         {
@@ -151,14 +156,14 @@ public class BackupRestoreTests
     private static async Task<ServiceStack> SystemOnAsync(PostgresInstance eventStore)
     {
         await StartAsync(eventStore);
-        return await ServiceStack.StartedAsync(eventStore: eventStore.ConnectionString);
+        return await ServiceStack.StartedAsync(eventStore: Patient(eventStore));
     }
 
     /// <summary>The event store's server started (archiving) and the producer alone on it: the write side is all a restore concerns.</summary>
     private static async Task<ServiceProcess> ProducerOnAsync(PostgresInstance eventStore)
     {
         await StartAsync(eventStore);
-        var producer = new ServiceProcess("EventReplay.Producer", TestEnvironment.ServiceConnections(eventStore: eventStore.ConnectionString));
+        var producer = new ServiceProcess("EventReplay.Producer", TestEnvironment.ServiceConnections(eventStore: Patient(eventStore)));
         try
         {
             await producer.StartAsync();
@@ -172,10 +177,19 @@ public class BackupRestoreTests
         return producer;
     }
 
+    /// <summary>
+    /// The event store's connection string for the services and the test's own queries, allowed 15 s to connect instead
+    /// of 3: the services all connect for the first time at once, on cores the backups share, and a slow first connection
+    /// fails a service's start (it did, twice, at load averages over 12). How fast a request gives up is not what these
+    /// tests are about.
+    /// </summary>
+    private static string Patient(PostgresInstance eventStore) =>
+        new Npgsql.NpgsqlConnectionStringBuilder(eventStore.ConnectionString) { Timeout = 15 }.ConnectionString;
+
     private static async Task StartAsync(PostgresInstance eventStore)
     {
         await eventStore.StartAsync();
-        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.Databases with { EventStore = eventStore.ConnectionString },
+        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.Databases with { EventStore = Patient(eventStore) },
             TestEnvironment.RedisConnectionString);
     }
 
@@ -185,11 +199,11 @@ public class BackupRestoreTests
     /// </summary>
     private static async Task<DateTime> TimeAfterAsync(PostgresInstance eventStore, CommandLoad load)
     {
-        var backedUp = await Backups.ClockAsync(eventStore.ConnectionString);
-        await Eventually.Until(() => Backups.ClockAsync(eventStore.ConnectionString), now => now >= backedUp.AddSeconds(1.1), Flow,
+        var backedUp = await Backups.ClockAsync(Patient(eventStore));
+        await Eventually.Until(() => Backups.ClockAsync(Patient(eventStore)), now => now >= backedUp.AddSeconds(1.1), Flow,
             "a second on the server's clock since the backup");
         await load.WaitForMoreAsync(20, "commands before T", Flow);
-        return await Backups.ClockAsync(eventStore.ConnectionString);
+        return await Backups.ClockAsync(Patient(eventStore));
     }
 
     private static List<string> Missing(IEnumerable<Acknowledged> acknowledged, Dictionary<(string Stream, long Version), long> positions) =>
