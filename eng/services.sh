@@ -502,11 +502,12 @@ pg_backup_stanza() {
     say "postgres $PG_NAME: WAL archiving (backups) is off until its next start: $0 stop $PG_NAME, then $0 start $PG_NAME"
     return 0
   fi
-  [[ -f $BACKUP_CONFIG ]] || backup_write_config "$BACKUP_CONFIG" "$BACKUP_STANZA" "$PGDATA" "$PG_PORT" "$PG_SOCK" "$BACKUP_REPO" "$PG_SUPER"
+  # Written again (the same) for a cluster that was already running: it also makes a repository moved aside anew.
+  backup_write_config "$BACKUP_CONFIG" "$BACKUP_STANZA" "$PGDATA" "$PG_PORT" "$PG_SOCK" "$BACKUP_REPO" "$PG_SUPER"
   # stanza-create accepts a stanza that exists and matches the cluster; it refuses a repository of another cluster.
   if ! output=$(backup_ensure_stanza "$BACKUP_CONFIG" "$BACKUP_STANZA" 2>&1); then
     say "postgres $PG_NAME: warning: WAL archiving into ${BACKUP_REPO#"$REPO_ROOT"/} fails: $output"
-    say "postgres $PG_NAME: warning: (a repository of an earlier cluster in ${BACKUP_REPO#"$REPO_ROOT"/}? move it aside and start again)"
+    say "postgres $PG_NAME: warning: (a repository of an earlier cluster in ${BACKUP_REPO#"$REPO_ROOT"/}? move it aside and run $0 start $PG_NAME again; until then WAL piles up in pg_wal)"
     return 0
   fi
   say "postgres $PG_NAME: WAL archived to ${BACKUP_REPO#"$REPO_ROOT"/} (stanza $BACKUP_STANZA; eng/backup.sh full|diff|info)"
