@@ -17,8 +17,8 @@
 # it recorded after the target is gone from it (the WAL archive still holds it).
 #
 # Before restoring while the cluster runs, the script commits a transaction and has the current WAL segment archived
-# (pgBackRest check), so the archive reaches past the target (or holds all of the WAL, for --latest). It waits until recovery has really ended
-# (pg_is_in_recovery() false), then prints what it restored, one `name: value` line each:
+# (pgBackRest check), so the archive reaches past the target (or holds all of the WAL, for --latest). It waits until
+# recovery has really ended (pg_is_in_recovery() false), then prints what it restored, one `name: value` line each:
 #   target, backup (the set restored from), data, port, database, position (the last event position: the highest
 #   seq_id of producer.mt_events), events (their count), checksum (md5 over the events in position order, see below),
 #   replayed (the last transaction replayed, by its commit time) and took (the restore's duration, and by phase: checks
@@ -28,7 +28,9 @@
 #  from producer.mt_events` on another server compares its events with the restored ones.
 #
 # Refused with a message and exit 1, before anything is stopped or written: no backup, a target before the end of the
-# oldest backup, a time in the future, an LSN past the end of the WAL; exit 2 for bad arguments. A target past the end
+# oldest backup, a time in the future, an LSN past the end of the WAL, a port in use, --in-place --latest while the
+# cluster runs (what it writes between its WAL being archived and its stop would be lost: stop it first, or name a
+# time or LSN); exit 2 for bad arguments. A target past the end
 # of the WAL archive (the cluster down, so its last WAL could not be archived) is found by PostgreSQL's recovery: the
 # script says so and exits 1 (with --in-place the cluster is then left stopped: restore again to an earlier target).
 #
@@ -179,6 +181,9 @@ case $TYPE in
     fi
     ;;
   latest)
+    if [[ -n $IN_PLACE && -n $RUNNING ]]; then
+      die "--in-place --latest while the cluster runs would lose what it writes between archiving its WAL and stopping: stop it first (the event store: eng/services.sh stop eventstore), or name a --time or --lsn"
+    fi
     SET=$(tail -n1 <<<"$BACKUPS" | cut -d' ' -f1)
     ;;
 esac

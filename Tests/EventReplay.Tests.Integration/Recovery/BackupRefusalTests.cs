@@ -40,6 +40,7 @@ public class BackupRefusalTests
     [TestCase("restore.sh", new[] { "--lsn", "FFFFFFFF/0" }, 1, "is past the end of the WAL")]
     [TestCase("restore.sh", new[] { "--in-place", "--lsn", "FFFFFFFF/0" }, 1, "is past the end of the WAL")]
     [TestCase("restore.sh", new[] { "--latest", "--port", "{port}" }, 1, "is in use")]
+    [TestCase("restore.sh", new[] { "--in-place", "--latest" }, 1, "--in-place --latest while the cluster runs")]
     [TestCase("restore.sh", new[] { "--latest", "--config", "{missing}" }, 1, "no pgBackRest configuration at")]
     [TestCase("restore.sh", new[] { "--latest", "--stanza", "other" }, 1, "has no stanza [other]")]
     [TestCase("backup.sh", new string[0], 2, "name an action: full, diff or info")]
