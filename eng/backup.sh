@@ -54,8 +54,12 @@ backup_stanza_exists "$CONFIG" "$STANZA" \
 pgbackrest_() { backup_as_pg "$BACKUP_PGBACKREST" --config="$CONFIG" --stanza="$STANZA" "$@"; }
 info_json() { pgbackrest_ info --output=json; }
 
-# One field of the newest backup in `info --output=json`, by a Python expression over it (b).
-newest() { info_json | python3 -c "import json,sys; b=json.load(sys.stdin)[0]['backup'][-1]; print($1)"; }
+# The newest backup's label, type, size, size stored and stop LSN. Perl reads the JSON: pgBackRest's package depends on
+# it (and its JSON module), where python or jq may be missing.
+newest() {
+  info_json | perl -MJSON::PP -0777 -ne 'my $n = decode_json($_)->[0]{backup}[-1];
+    print "$n->{label} $n->{type} $n->{info}{size} $n->{info}{repository}{delta} $n->{lsn}{stop}\n"'
+}
 
 human() { numfmt --to=iec-i --suffix=B --format='%.1f' "$1"; }
 
@@ -77,7 +81,7 @@ case $ACTION in
     # pgBackRest warns when it turns a diff into a full backup (no full one yet): pass its warnings on.
     if [[ -n $output ]]; then echo "$output" >&2; fi
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    read -r label type size stored stop_lsn < <(newest "b['label'], b['type'], b['info']['size'], b['info']['repository']['delta'], b['lsn']['stop']")
+    read -r label type size stored stop_lsn < <(newest)
     printf 'label:      %s\n' "$label"
     printf 'type:       %s\n' "$type"
     printf 'took:       %d.%01d s\n' $((ms / 1000)) $(((ms % 1000) / 100))

@@ -100,6 +100,7 @@ case $TYPE in
     [[ -n $TARGET ]] || bad_usage "--time needs a timestamp"
     # Read as UTC unless it names a zone; written back with one, so the restored server's TimeZone cannot shift it.
     TARGET_EPOCH=$(TZ=UTC date -d "$TARGET" +%s.%6N 2>/dev/null) || bad_usage "--time '$TARGET' is not a timestamp (e.g. '2026-12-02 10:15:00+00')"
+    TARGET_US=$(TZ=UTC date -d "$TARGET" +%s%6N)   # microseconds since 1970, to compare with the database's clock
     TARGET=$(date -u -d "@$TARGET_EPOCH" '+%Y-%m-%d %H:%M:%S.%6N+00')
     ;;
   lsn)
@@ -139,11 +140,11 @@ lsn_le() {
   (( a_hi < b_hi || (a_hi == b_hi && a_lo <= b_lo) ))
 }
 
-# The backups, oldest first: label, type, stop time (epoch seconds) and stop LSN, one a line.
-BACKUPS=$(pgbackrest_ info --output=json | python3 -c '
-import json, sys
-for b in json.load(sys.stdin)[0].get("backup", []):
-    print(b["label"], b["type"], b["timestamp"]["stop"], b["lsn"]["stop"])') || die "cannot read the repository $REPO (pgBackRest info failed)"
+# The backups, oldest first: label, type, stop time (epoch seconds) and stop LSN, one a line. Perl reads the JSON:
+# pgBackRest's package depends on it (and its JSON module), where python or jq may be missing.
+BACKUPS=$(pgbackrest_ info --output=json | perl -MJSON::PP -0777 -ne '
+  print "$_->{label} $_->{type} $_->{timestamp}{stop} $_->{lsn}{stop}\n" for @{decode_json($_)->[0]{backup} // []}') \
+  || die "cannot read the repository $REPO (pgBackRest info failed)"
 [[ -n $BACKUPS ]] || die "no backup in $REPO (stanza $STANZA): take one with eng/backup.sh full"
 read -r OLDEST_LABEL _ OLDEST_STOP OLDEST_LSN <<<"$(head -n1 <<<"$BACKUPS")"
 
@@ -155,12 +156,13 @@ SET=""
 case $TYPE in
   time)
     if [[ -n $RUNNING ]]; then
-      NOW=$(psql_ "$SOURCE_SOCKET" "$SOURCE_PORT" postgres "select extract(epoch from clock_timestamp())") || die "cannot read the cluster's clock"
+      NOW_US=$(psql_ "$SOURCE_SOCKET" "$SOURCE_PORT" postgres "select floor(extract(epoch from clock_timestamp()) * 1000000)::bigint") \
+        || die "cannot read the cluster's clock"
     else
-      NOW=$(date +%s.%6N)
+      NOW_US=$(date +%s%6N)
     fi
-    if python3 -c "import sys; sys.exit(0 if float('$TARGET_EPOCH') > float('$NOW') else 1)"; then
-      die "--time $TARGET is in the future (the database's clock says $(date -u -d "@$NOW" '+%F %T.%6N+00'))"
+    if (( TARGET_US > NOW_US )); then
+      die "--time $TARGET is in the future (the database's clock says $(date -u -d "@${NOW_US:0:-6}.${NOW_US: -6}" '+%F %T.%6N+00'))"
     fi
     # A backup's recorded stop time is rounded down from a moment after it became consistent: one ending in an
     # earlier second than the target is consistent before the target.
