@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# eng/postgres-instance.sh start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT
+# eng/postgres-instance.sh start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT [--archive]
 #
 # A throwaway PostgreSQL 15 server for tests that must stop and restart the database (outage tests),
 # so they never touch the shared server that eng/services.sh runs. Loopback only, role and database
 # `eventreplay` (password `eventreplay`), data in DIR. fsync is off: the data is disposable.
+# --archive (at the first start) archives its WAL into a pgBackRest repository of its own, as the event store's
+# cluster does: configuration DIR/pgbackrest/pgbackrest.conf, stanza `eventstore`, repository DIR/backups; the
+# stanza is created at start. eng/backup.sh and eng/restore.sh take that configuration with --config.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
+source "$(dirname "${BASH_SOURCE[0]}")/backup/lib.sh"
 
-usage="usage: $0 start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT"
+usage="usage: $0 start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT [--archive]"
 action=${1:?$usage}
 dir=${2:?$usage}
 port=${3:?$usage}
+archive=${4:-}
+[[ -z $archive || $archive == --archive ]] || { echo "$usage" >&2; exit 2; }
 bin=/usr/lib/postgresql/15/bin
 data="$dir/data"
+backup_config="$dir/pgbackrest/pgbackrest.conf"
 
 as_pg() { if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else (cd / && "$@"); fi; }
 
@@ -27,12 +34,21 @@ case "$action" in
     fi
     if [[ ! -f "$data/PG_VERSION" ]]; then
       as_pg "$bin/initdb" -D "$data" -U postgres -E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+      if [[ -n $archive ]]; then
+        backup_write_config "$backup_config" eventstore "$data" "$port" "$dir" "$dir/backups" postgres
+        backup_postgres_settings "$backup_config" eventstore >"$data/archive.conf"
+        # Each row's commit time (pg_xact_commit_timestamp(xmin)): how a test tells which rows a restore to a time must hold.
+        echo "track_commit_timestamp = on" >>"$data/archive.conf"
+        chown "$(backup_pg_user)": "$data/archive.conf"
+        echo "include_if_exists = 'archive.conf'" >>"$data/postgresql.conf"
+      fi
       as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
       as_pg "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -XqAt -v ON_ERROR_STOP=1 \
         -c "create role eventreplay login password 'eventreplay'" -c "create database eventreplay owner eventreplay" >/dev/null
     else
       as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
     fi
+    if [[ -f $data/archive.conf ]]; then backup_ensure_stanza "$backup_config" eventstore >/dev/null; fi
     ;;
   stop)
     as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null

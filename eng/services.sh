@@ -8,7 +8,9 @@
 #   PostgreSQL 15, two clusters, each with role/password eventreplay/eventreplay and databases
 #                  eventreplay, eventreplay_tests:
 #     readmodels   127.0.0.1:${ER_PG_PORT:-5432}      read models, replay sagas (.local/postgres)
-#     eventstore   127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433}  the event store alone (.local/postgres-eventstore)
+#     eventstore   127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433}  the event store alone (.local/postgres-eventstore), its WAL
+#                  archived with pgBackRest (stanza eventstore, repository .local/backups, configuration
+#                  .local/pgbackrest/pgbackrest.conf) for eng/backup.sh and eng/restore.sh
 #     with ER_EVENTSTORE_HA=1 the event store is a pg_auto_failover formation instead (eng/pg-formation.sh,
 #     .local/eventstore-ha): monitor 127.0.0.1:${ER_PG_HA_PORT:-5440}, nodes on the next two ports
 #   RabbitMQ 3.10  127.0.0.1:${ER_AMQP_PORT:-5672}    user eventreplay/eventreplay (administrator),
@@ -31,6 +33,11 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd -P)
 LOCAL="$REPO_ROOT/.local"
 LOGS="$LOCAL/logs"
+source "$SCRIPT_DIR/backup/lib.sh"
+# The event store's backups: its WAL is archived into this pgBackRest repository (see eng/backup.sh, eng/restore.sh).
+BACKUP_CONFIG="$LOCAL/pgbackrest/pgbackrest.conf"
+BACKUP_STANZA=eventstore
+BACKUP_REPO="$LOCAL/backups"
 
 READMODELS_PORT=${ER_PG_PORT:-5432}
 EVENTSTORE_PORT=${ER_PG_EVENTSTORE_PORT:-5433}
@@ -55,7 +62,7 @@ RMQ_PID_FILE="$RMQ_DIR/$RMQ_NODE.pid"
 REDIS_DIR="$LOCAL/redis"
 REDIS_PID_FILE="$REDIS_DIR/redis.pid"
 
-APT_PACKAGES="postgresql rabbitmq-server redis-server haproxy postgresql-15-auto-failover pg-auto-failover-cli"
+APT_PACKAGES="postgresql rabbitmq-server redis-server haproxy pgbackrest postgresql-15-auto-failover pg-auto-failover-cli"
 # Installed without its recommended docker.io: the tests only need it to validate docker-compose.yml, and the
 # engine's package would start a Docker daemon that rewrites the firewall.
 APT_PACKAGES_NO_RECOMMENDS="docker-compose"
@@ -159,6 +166,7 @@ ensure_installed() {
   [[ -x $RMQ_BIN/rabbitmq-server ]] || missing+=(rabbitmq-server)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+  [[ -x $BACKUP_PGBACKREST ]] || missing+=(pgbackrest)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   command -v pg_autoctl >/dev/null 2>&1 || missing+=(pg-auto-failover-cli)
   (( ${#missing[@]} == 0 )) && return 0
@@ -182,7 +190,7 @@ ensure_installed() {
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $APT_PACKAGES_NO_RECOMMENDS
   if [[ ! -x $PG_BIN/postgres || ! -x $RMQ_BIN/rabbitmq-server ]] \
-     || ! command -v redis-server >/dev/null || ! command -v haproxy >/dev/null \
+     || ! command -v redis-server >/dev/null || ! command -v haproxy >/dev/null || [[ ! -x $BACKUP_PGBACKREST ]] \
      || ! command -v docker-compose >/dev/null || ! command -v pg_autoctl >/dev/null; then
     die "packages still missing after apt-get install"
   fi
@@ -431,6 +439,10 @@ max_connections = 200
 # Per-statement timings for profiling (eng/bench.sh reads them); negligible cost.
 shared_preload_libraries = 'pg_stat_statements'
 EOF
+  if [[ $PG_NAME == eventstore ]]; then
+    backup_write_config "$BACKUP_CONFIG" "$BACKUP_STANZA" "$PGDATA" "$PG_PORT" "$PG_SOCK" "$BACKUP_REPO" "$PG_SUPER"
+    backup_postgres_settings "$BACKUP_CONFIG" "$BACKUP_STANZA" >>"$conf"
+  fi
   chown "$PG_OS_USER": "$conf"
   grep -q "^include_if_exists = 'eventreplay.conf'" "$PGDATA/postgresql.conf" \
     || echo "include_if_exists = 'eventreplay.conf'" >>"$PGDATA/postgresql.conf"
@@ -484,7 +496,28 @@ pg_start() {
   "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || die "postgres $PG_NAME: not ready on 127.0.0.1:$PG_PORT"
   pg_provision "$PG_SOCK" || die "postgres $PG_NAME: creating role/databases failed"
   pg_verify || die "postgres $PG_NAME: $ER_USER cannot log in over 127.0.0.1:$PG_PORT"
+  if [[ $PG_NAME == eventstore ]]; then pg_backup_stanza; fi
   say "postgres $PG_NAME: up on 127.0.0.1:$PG_PORT (user $ER_USER, databases ${ER_DBS[*]})"
+}
+
+# The event store's WAL goes to the pgBackRest stanza named in its archive_command: create the stanza if missing.
+# A failure here leaves the event store serving (its WAL waits in pg_wal, up to pgBackRest's queue limit) and says why.
+pg_backup_stanza() {
+  local archiving output
+  archiving=$(as_pg "$PG_BIN/psql" -h "$PG_SOCK" -p "$PG_PORT" -U "$PG_SUPER" -d postgres -XAtqc 'show archive_mode' 2>/dev/null || true)
+  if [[ $archiving != on ]]; then
+    say "postgres $PG_NAME: WAL archiving (backups) is off until its next start: $0 stop $PG_NAME, then $0 start $PG_NAME"
+    return 0
+  fi
+  # Written again (the same) for a cluster that was already running: it also makes a repository moved aside anew.
+  backup_write_config "$BACKUP_CONFIG" "$BACKUP_STANZA" "$PGDATA" "$PG_PORT" "$PG_SOCK" "$BACKUP_REPO" "$PG_SUPER"
+  # stanza-create accepts a stanza that exists and matches the cluster; it refuses a repository of another cluster.
+  if ! output=$(backup_ensure_stanza "$BACKUP_CONFIG" "$BACKUP_STANZA" 2>&1); then
+    say "postgres $PG_NAME: warning: WAL archiving into ${BACKUP_REPO#"$REPO_ROOT"/} fails: $output"
+    say "postgres $PG_NAME: warning: (a repository of an earlier cluster in ${BACKUP_REPO#"$REPO_ROOT"/}? move it aside and run $0 start $PG_NAME again; until then WAL piles up in pg_wal)"
+    return 0
+  fi
+  say "postgres $PG_NAME: WAL archived to ${BACKUP_REPO#"$REPO_ROOT"/} (stanza $BACKUP_STANZA; eng/backup.sh full|diff|info)"
 }
 
 pg_stop() {

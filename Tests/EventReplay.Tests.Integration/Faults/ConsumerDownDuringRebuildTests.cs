@@ -48,7 +48,7 @@ public class ConsumerDownDuringRebuildTests
         var seeding = Stopwatch.StartNew();
         await EventLogSeed.SeedAsync(EventStore, accounts: 10_000, eventsPerAccount: 10);
         var seeded = seeding.Elapsed;
-        var live = await Recovery.CatchUpAsync(Databases, TimeSpan.FromMinutes(5));
+        var live = await FaultRecovery.CatchUpAsync(Databases, TimeSpan.FromMinutes(5));
         var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
@@ -66,7 +66,7 @@ public class ConsumerDownDuringRebuildTests
             await Task.Delay(TimeSpan.FromSeconds(1)); // pacing of the watch above
         }
 
-        var (downFor, replay, ended, recovered) = await Recovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Databases, Recover);
+        var (downFor, replay, ended, recovered) = await FaultRecovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Databases, Recover);
 
         await TestContext.Out.WriteLineAsync($"seeded 100,000 events in {seeded.TotalSeconds:0.0} s, applied live in {live.TotalSeconds:0.0} s; "
             + $"consumer down {downFor.TotalSeconds:0.0} s (kill -9 to ready again); rebuild {replay.GetProperty("status")} "

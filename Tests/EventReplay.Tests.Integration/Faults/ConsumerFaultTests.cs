@@ -57,7 +57,7 @@ public class ConsumerFaultTests
     public async Task The_consumer_killed_with_kill_9_while_a_cut_over_waits_leaves_the_rebuild_ended_and_loses_nothing()
     {
         await EventLogSeed.SeedAsync(EventStore, accounts: 500, eventsPerAccount: 10);
-        await Recovery.CatchUpAsync(Databases, Recover);
+        await FaultRecovery.CatchUpAsync(Databases, Recover);
         var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
@@ -72,7 +72,7 @@ public class ConsumerFaultTests
             _stack.Balances.Kill();
         }
 
-        var (downFor, replay, ended, recovered) = await Recovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Databases, Recover);
+        var (downFor, replay, ended, recovered) = await FaultRecovery.ConsumerBackAsync(_stack.Balances, down, Api, id, load, Databases, Recover);
 
         await TestContext.Out.WriteLineAsync($"consumer dead for {downFor.TotalSeconds:0.0} s (kill -9 to ready again); rebuild "
             + $"{replay.GetProperty("status")} {ended.TotalSeconds:0.0} s after the kill (error: {replay.GetProperty("error")}); consumers "
@@ -86,15 +86,15 @@ public class ConsumerFaultTests
     {
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
-        await Recovery.CatchUpAsync(Databases, Recover);
+        await FaultRecovery.CatchUpAsync(Databases, Recover);
         var connections = _proxy.Accepted;
 
         var dropped = _proxy.Close();
-        var behindAtClose = await Recovery.BalancesLagAsync(Databases);
+        var behindAtClose = await FaultRecovery.BalancesLagAsync(Databases);
         await Task.Delay(TimeSpan.FromSeconds(20)); // the 20-s outage the scenario is about, held open: not synchronisation
-        var behindAtOpen = await Recovery.BalancesLagAsync(Databases);
+        var behindAtOpen = await FaultRecovery.BalancesLagAsync(Databases);
         _proxy.Open();
-        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
+        var recovered = await FaultRecovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"cut off for 20 s: {dropped} broker connections dropped, {_proxy.Accepted - connections} made "

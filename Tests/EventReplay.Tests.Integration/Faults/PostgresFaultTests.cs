@@ -50,7 +50,7 @@ public class PostgresFaultTests
     public async Task PostgreSQL_killed_with_kill_9_while_a_cut_over_waits_leaves_the_rebuild_ended_and_loses_nothing()
     {
         await EventLogSeed.SeedAsync(EventStore, accounts: 500, eventsPerAccount: 10);
-        await Recovery.CatchUpAsync(Databases, Recover);
+        await FaultRecovery.CatchUpAsync(Databases, Recover);
         var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
@@ -64,7 +64,7 @@ public class PostgresFaultTests
         var downFor = down.Elapsed;
         var replay = await ReplayApi.WaitForEndAsync(Api, id, TimeSpan.FromMinutes(5));
         var ended = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
+        var recovered = await FaultRecovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"PostgreSQL dead for {downFor.TotalSeconds:0.0} s (kill -9 to restarted); rebuild "

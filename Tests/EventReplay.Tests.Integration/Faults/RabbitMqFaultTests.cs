@@ -55,13 +55,13 @@ public class RabbitMqFaultTests
 
         var down = Stopwatch.StartNew();
         await _broker.KillAsync();
-        var behind = await Recovery.BalancesLagAsync(Databases);
+        var behind = await FaultRecovery.BalancesLagAsync(Databases);
         var retriedBefore = load.RetriedAttempts;
         await load.WaitForMoreAsync(100, "commands answered while the broker is dead (the producer stores first, publishes later)");
         Assert.That(load.RetriedAttempts - retriedBefore, Is.Zero, "every command answered at once while the broker was dead");
         await _broker.StartAsync();
         var downFor = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
+        var recovered = await FaultRecovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"broker dead for {downFor.TotalSeconds:0.0} s (kill -9 to restarted), balances "
@@ -76,7 +76,7 @@ public class RabbitMqFaultTests
     {
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
-        await Recovery.CatchUpAsync(Databases, Recover);
+        await FaultRecovery.CatchUpAsync(Databases, Recover);
 
         var raised = Stopwatch.StartNew();
         await (alarm == "memory" ? _broker.SetMemoryHighWatermarkAsync("absolute", "10MB") : _broker.SetDiskFreeLimitAsync("1000000000000000"));
@@ -103,7 +103,7 @@ public class RabbitMqFaultTests
         }
 
         var alarmFor = raised.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
+        var recovered = await FaultRecovery.CatchUpAsync(Databases, Recover);
         Assert.That(await _broker.AlarmsAsync(), Is.Empty, $"the {alarm} alarm cleared");
         await load.StopAsync();
 
@@ -116,7 +116,7 @@ public class RabbitMqFaultTests
     public async Task RabbitMQ_killed_with_kill_9_mid_rebuild_the_rebuild_completes_and_loses_nothing()
     {
         await EventLogSeed.SeedAsync(EventStore, accounts: 2_000, eventsPerAccount: 10);
-        await Recovery.CatchUpAsync(Databases, Recover);
+        await FaultRecovery.CatchUpAsync(Databases, Recover);
         var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(100, "the load under way");
@@ -130,7 +130,7 @@ public class RabbitMqFaultTests
         var downFor = down.Elapsed;
         var replay = await ReplayApi.WaitForEndAsync(Api, id, TimeSpan.FromMinutes(5));
         var ended = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
+        var recovered = await FaultRecovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"broker dead for {downFor.TotalSeconds:0.0} s; rebuild {replay.GetProperty("status")} "

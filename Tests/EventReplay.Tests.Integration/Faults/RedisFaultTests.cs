@@ -44,7 +44,7 @@ public class RedisFaultTests
     {
         await using var load = CommandLoad.Start(Api);
         await load.WaitForMoreAsync(200, "the load under way");
-        await Recovery.CatchUpAsync(Databases, Recover);
+        await FaultRecovery.CatchUpAsync(Databases, Recover);
         var cachedBefore = await Invariants.AssertCacheNotBehindAsync(ReadModels, _redis.ConnectionString);
 
         var down = Stopwatch.StartNew();
@@ -52,7 +52,7 @@ public class RedisFaultTests
         await load.WaitForMoreAsync(100, "commands answered while Redis is away");
         await _redis.StartAsync();
         var downFor = down.Elapsed;
-        var recovered = await Recovery.CatchUpAsync(Databases, Recover);
+        var recovered = await FaultRecovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         await TestContext.Out.WriteLineAsync($"Redis away for {downFor.TotalSeconds:0.0} s and back empty ({cachedBefore} entries "

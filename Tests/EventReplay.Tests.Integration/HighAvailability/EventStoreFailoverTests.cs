@@ -53,7 +53,7 @@ public class EventStoreFailoverTests
         var killed = DateTimeOffset.UtcNow; // the script returns once every process of the node is dead
         await load.WaitForMoreAsync(200, "commands accepted after the failover", Recover);
         var promoted = await Eventually.Until(_formation.PrimaryAsync, node => node.Length > 0, Recover, "a node to take writes");
-        var caughtUp = await Recovery.CatchUpAsync(Databases, Recover);
+        var caughtUp = await FaultRecovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         // RTO: from the kill to the first command that was sent after it and accepted.
@@ -91,7 +91,7 @@ public class EventStoreFailoverTests
         var took = DateTimeOffset.UtcNow - started;
         await load.WaitForMoreAsync(200, "commands accepted after the switchover", Recover);
         var after = await _formation.PrimaryAsync();
-        await Recovery.CatchUpAsync(Databases, Recover);
+        await FaultRecovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
 
         var commands = attempts.Where(a => a.Route != CommandLoad.ReadRoute).ToList();

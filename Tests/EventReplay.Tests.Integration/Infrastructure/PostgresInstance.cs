@@ -1,12 +1,19 @@
 
 namespace EventReplay.Tests.Integration.Infrastructure;
 
-/// <summary>A PostgreSQL server of the test's own (eng/postgres-instance.sh), so a test can stop it without touching anyone else.</summary>
-public sealed class PostgresInstance : IAsyncDisposable
+/// <summary>
+/// A PostgreSQL server of the test's own (eng/postgres-instance.sh), so a test can stop it without touching anyone else.
+/// With <paramref name="archive"/> its WAL is archived into a pgBackRest repository of its own, as the event store's
+/// cluster does, for eng/backup.sh and eng/restore.sh (given <see cref="BackupConfig"/>).
+/// </summary>
+public sealed class PostgresInstance(bool archive = false) : IAsyncDisposable
 {
-    private readonly string _directory = Path.Combine(TestEnvironment.RepoRoot, ".local", "test-postgres", Guid.NewGuid().ToString("N")[..8]);
+    public string Directory { get; } = Path.Combine(TestEnvironment.RepoRoot, ".local", "test-postgres", Guid.NewGuid().ToString("N")[..8]);
 
     public int Port { get; } = TestEnvironment.FreePort();
+
+    /// <summary>The pgBackRest configuration of an archiving server (stanza <c>eventstore</c>).</summary>
+    public string BackupConfig => Path.Combine(Directory, "pgbackrest", "pgbackrest.conf");
 
     public string ConnectionString =>
         $"Host=127.0.0.1;Port={Port};Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
@@ -18,7 +25,13 @@ public sealed class PostgresInstance : IAsyncDisposable
     public async Task StartAsync()
     {
         await RunAsync("start");
-        await using var connection = new Npgsql.NpgsqlConnection(ConnectionString);
+        DropPooledConnections();
+    }
+
+    /// <summary>Drops the test's pooled connections to the server, after something other than <see cref="StartAsync"/> restarted it.</summary>
+    public void DropPooledConnections()
+    {
+        using var connection = new Npgsql.NpgsqlConnection(ConnectionString);
         Npgsql.NpgsqlConnection.ClearPool(connection);
     }
 
@@ -53,9 +66,9 @@ public sealed class PostgresInstance : IAsyncDisposable
             // Already stopped.
         }
 
-        Directory.Delete(_directory, recursive: true);
+        System.IO.Directory.Delete(Directory, recursive: true);
     }
 
     private Task RunAsync(string action) =>
-        Scripts.RunAsync("postgres-instance.sh", action, _directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Scripts.RunAsync("postgres-instance.sh", [action, Directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. archive ? ["--archive"] : Array.Empty<string>()]);
 }

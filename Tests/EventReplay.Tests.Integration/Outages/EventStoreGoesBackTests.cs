@@ -31,7 +31,7 @@ public class EventStoreGoesBackTests
         await api.OpenedAsync(kept);
         await DepositAsync(api, kept, "5");
         var epochBefore = await EpochAsync(eventStore.ConnectionString);
-        await Recovery.CatchUpAsync(databases, Settle);
+        await FaultRecovery.CatchUpAsync(databases, Settle);
 
         // The moment the store goes back to.
         await eventStore.StopAsync();
@@ -44,7 +44,7 @@ public class EventStoreGoesBackTests
         }, status => status == HttpStatusCode.OK, Settle, "a deposit after the snapshot");
         await api.OpenedAsync(lost);
         await DepositAsync(api, lost, "11");
-        await Recovery.CatchUpAsync(databases, Settle);
+        await FaultRecovery.CatchUpAsync(databases, Settle);
         var headAhead = await api.HeadAsync();
         await Eventually.Until(() => ReadAsync(api, kept), read => read.Version == 3, Settle, "the deposit after the snapshot to be read");
 
@@ -81,7 +81,7 @@ public class EventStoreGoesBackTests
         await DepositAsync(api, kept, "3");
         var after = await Eventually.Until(() => ReadAsync(api, kept), read => read.Version == 3, Settle, "a deposit after the rebuild");
         Assert.That(after.Balance, Is.EqualTo(8m));
-        await Recovery.CatchUpAsync(databases, Settle);
+        await FaultRecovery.CatchUpAsync(databases, Settle);
         await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, databases);
     }
 

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace EventReplay.Tests.Integration.Infrastructure;
 
 /// <summary>How long the pipeline takes to come back after a fault is repaired.</summary>
-public static class Recovery
+public static class FaultRecovery
 {
     /// <summary>
     /// Waits until both consumers have applied everything the log holds now (their checkpoints reach its head) and
