@@ -282,13 +282,18 @@ fi
 
 start_options="-p $PORT -k $SOCKET -c listen_addresses=127.0.0.1"
 if [[ -z $IN_PLACE ]]; then start_options+=" -c archive_mode=off"; fi
+# In place, the services reconnect as soon as the store listens, and must find it restored and with its new epoch (or
+# a consumer would take the restored store, still of the old epoch, for one that went back by other means): it
+# recovers on its unix socket alone, and listens on TCP once the epoch is drawn (a restart, below).
+recovery_options=$start_options
+if [[ -n $IN_PLACE ]]; then recovery_options="-p $PORT -k $SOCKET -c listen_addresses="; fi
 : >>"$LOG"; [[ $EUID -ne 0 ]] || chown "$(backup_pg_user)": "$LOG"
 log_from=$(( $(wc -l <"$LOG") + 1 ))
 # pg_ctl -w returns once connections are accepted, which during a point-in-time recovery is before it has ended (and
 # before it may fail): wait for pg_is_in_recovery() to turn false instead.
 phase "files"
 mark
-backup_as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -o "$start_options" start >/dev/null \
+backup_as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -o "$recovery_options" start >/dev/null \
   || die "the restored cluster did not start; see $LOG"
 recovery_log() { tail -n "+$log_from" "$LOG"; }
 # What is left after a failed recovery: the cluster in place stopped, or the new directory for a look at its log.
@@ -312,6 +317,20 @@ done
 
 phase "recovery"
 
+# The restored store is not the one the read models and the published events knew: it gets a new epoch, by which the
+# consumers notice and rebuild their read models from it (see the README, "When the event store goes back in time").
+epoch=none
+if [[ $(psql_ "$SOCKET" "$PORT" postgres "select count(*) from pg_database where datname = '$DATABASE'") == 1 && $(psql_ "$SOCKET" "$PORT" "$DATABASE" "select to_regclass('producer.store_epoch') is not null") == t ]]; then
+  epoch=$(psql_ "$SOCKET" "$PORT" "$DATABASE" "
+    update producer.store_epoch set epoch = gen_random_uuid()::text, since = now(),
+           reason = 'restored to $(describe_target | sed "s/'/''/g") by eng/restore.sh'
+    returning epoch")
+fi
+if [[ -n $IN_PLACE ]]; then
+  backup_as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 120 -o "$start_options" restart >/dev/null \
+    || die "the restored cluster did not start listening again; see $LOG"
+fi
+
 # ------------------------------------------------------------------ summary ---
 mark
 exists=$(psql_ "$SOCKET" "$PORT" postgres "select count(*) from pg_database where datname = '$DATABASE'")
@@ -323,15 +342,6 @@ elif [[ $(psql_ "$SOCKET" "$PORT" "$DATABASE" "select to_regclass('producer.mt_e
     select coalesce(max(seq_id), 0), count(*),
            md5(coalesce(string_agg(md5(concat_ws('|', seq_id, stream_id, version, type, data::text)), '' order by seq_id), ''))
       from producer.mt_events" | tr '|' ' ')
-fi
-# The restored store is not the one the read models and the published events knew: it gets a new epoch, by which the
-# consumers notice and rebuild their read models from it (see the README, "When the event store goes back in time").
-epoch=none
-if [[ $exists == 1 && $(psql_ "$SOCKET" "$PORT" "$DATABASE" "select to_regclass('producer.store_epoch') is not null") == t ]]; then
-  epoch=$(psql_ "$SOCKET" "$PORT" "$DATABASE" "
-    update producer.store_epoch set epoch = gen_random_uuid()::text, since = now(),
-           reason = 'restored to $(describe_target | sed "s/'/''/g") by eng/restore.sh'
-    returning epoch")
 fi
 replayed=$(psql_ "$SOCKET" "$PORT" postgres "select coalesce(to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00'), 'nothing')")
 phase "summary"
