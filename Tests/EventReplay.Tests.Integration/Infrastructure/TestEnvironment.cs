@@ -62,11 +62,23 @@ public static class TestEnvironment
         return Path.Combine(folder, "bin", Configuration, "net10.0", project + ".dll");
     }
 
+    // Ports handed out in this run: the kernel may give a released ephemeral port again at once, and two processes of
+    // one stack on the same port (a gateway on its producer's) fail in ways that look like anything but that.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> HandedOut = new();
+
+    /// <summary>A loopback port nothing listens on now and that no other call in this run has returned.</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            if (HandedOut.TryAdd(port, 0))
+            {
+                return port;
+            }
+        }
     }
 
     public static bool IsFree(int port)
