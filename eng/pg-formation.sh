@@ -16,13 +16,14 @@
 #   run NODE    starts the node's keeper again (a killed node rejoins as a secondary)
 #   switchover  planned: the secondary becomes the primary, the old primary its secondary
 #   wait        until the formation has a primary and a secondary again (FORMATION_WAIT seconds, default 120)
+#   events      the monitor's record of state changes, oldest first (time, node, reported, assigned, description)
 #
 # pg_autoctl and initdb refuse to run as root: they run as the postgres user (when run as root) with their XDG
 # folders under DIR.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
-usage="usage: $0 start|stop|status|uri|primary|kill9 NODE|run NODE|switchover|wait DIR MONITOR_PORT NODE1_PORT NODE2_PORT [NODE]"
+usage="usage: $0 start|stop|status|uri|primary|kill9 NODE|run NODE|switchover|wait|events DIR MONITOR_PORT NODE1_PORT NODE2_PORT [NODE]"
 action=${1:?$usage}
 dir=${2:?$usage}
 monitor_port=${3:?$usage}
@@ -279,5 +280,9 @@ case "$action" in
     say "switched over: $before -> $after"
     ;;
   wait) cmd_wait ;;
+  events)
+    sql "$monitor_port" pg_auto_failover "select to_char(eventtime, 'HH24:MI:SS.MS'), nodename, reportedstate, goalstate,
+        description from pgautofailover.event order by eventid" | tr '|' ' '
+    ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac

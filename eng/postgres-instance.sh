@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # eng/postgres-instance.sh start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT [--archive]
+# eng/postgres-instance.sh sync-standby DIR PORT [NAME]
 #
 # A throwaway PostgreSQL 15 server for tests that must stop and restart the database (outage tests),
 # so they never touch the shared server that eng/services.sh runs. Loopback only, role and database
@@ -7,16 +8,22 @@
 # --archive (at the first start) archives its WAL into a pgBackRest repository of its own, as the event store's
 # cluster does: configuration DIR/pgbackrest/pgbackrest.conf, stanza `eventstore`, repository DIR/backups; the
 # stanza is created at start. eng/backup.sh and eng/restore.sh take that configuration with --config.
+# sync-standby NAME makes every commit wait for a synchronous standby of that name, which never comes: the server is a
+# primary whose standby stopped answering or was promoted away from it. Without NAME, commits wait for none again (and
+# those waiting complete).
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 source "$(dirname "${BASH_SOURCE[0]}")/backup/lib.sh"
 
-usage="usage: $0 start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT [--archive]"
+usage="usage: $0 start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT [--archive] | sync-standby DIR PORT [NAME]"
 action=${1:?$usage}
 dir=${2:?$usage}
 port=${3:?$usage}
 archive=${4:-}
+standby=""
+if [[ $action == sync-standby ]]; then standby=$archive archive=""; fi
 [[ -z $archive || $archive == --archive ]] || { echo "$usage" >&2; exit 2; }
+[[ $standby =~ ^[a-z0-9_]*$ ]] || { echo "a standby's name is [a-z0-9_]" >&2; exit 2; }
 bin=/usr/lib/postgresql/15/bin
 data="$dir/data"
 backup_config="$dir/pgbackrest/pgbackrest.conf"
@@ -76,6 +83,10 @@ case "$action" in
     signal=STOP; [[ $action == resume ]] && signal=CONT
     # shellcheck disable=SC2046
     kill -"$signal" "$pid" $(pgrep -P "$pid")
+    ;;
+  sync-standby)
+    as_pg "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -XqAt -v ON_ERROR_STOP=1 \
+      -c "alter system set synchronous_standby_names = '$standby'" -c "select pg_reload_conf()" >/dev/null
     ;;
   snapshot|rollback)
     # A cold copy of the stopped server's files, and putting it back: the server as it was, as after a restore from a

@@ -21,7 +21,7 @@ builder.AddServiceDefaults();
 builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
 // The sagas (and Wolverine's inbox and outbox) live with the read models; events are read from the event store.
 builder.AddPostgres(Databases.ReadModels);
-builder.Services.AddNpgsqlDataSource(builder.RequiredConnectionString(Databases.EventStore), serviceKey: Databases.EventStore);
+builder.Services.AddNpgsqlDataSource(builder.PostgresConnectionString(Databases.EventStore), serviceKey: Databases.EventStore);
 builder.AddRabbitMq();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ReplayLog>();

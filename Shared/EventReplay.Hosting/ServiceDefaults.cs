@@ -72,8 +72,7 @@ public static class ServiceDefaults
     /// </summary>
     public static WebApplicationBuilder AddPostgres(this WebApplicationBuilder builder, string database)
     {
-        var connectionString = builder.RequiredConnectionString(database);
-        builder.Services.AddNpgsqlDataSource(connectionString);
+        builder.Services.AddNpgsqlDataSource(builder.PostgresConnectionString(database));
         builder.Services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: ["ready"]);
         return builder;
     }
@@ -99,6 +98,14 @@ public static class ServiceDefaults
     public static string RequiredConnectionString(this WebApplicationBuilder builder, string name) =>
         builder.Configuration.GetConnectionString(name)
         ?? throw new InvalidOperationException($"ConnectionStrings:{name} is not configured.");
+
+    /// <summary>
+    /// A PostgreSQL <c>ConnectionStrings:{database}</c> value with <c>Cancellation Timeout=-1</c> whatever it says: a
+    /// COMMIT that times out or is cancelled while it waits for a synchronous standby then fails instead of succeeding
+    /// with a warning, committed on the primary alone (see <see cref="EventLog.SynchronousStandby"/>).
+    /// </summary>
+    public static string PostgresConnectionString(this WebApplicationBuilder builder, string database) =>
+        new Npgsql.NpgsqlConnectionStringBuilder(builder.RequiredConnectionString(database)) { CancellationTimeout = -1 }.ConnectionString;
 
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {

@@ -98,6 +98,9 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         var key = options.IdempotencyKey;
         if (key is not null && await session.LoadAsync<IdempotencyRecord>(key, cancellationToken) is { } prior)
         {
+            // The record may be a commit its synchronous standby never confirmed: answered from only once it has.
+            await SynchronousStandby.BarrierAsync(connection, transaction, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
             return prior.RequestHash == requestHash ? prior.ToResult() : new WriteResult.KeyReused();
         }
 
@@ -122,9 +125,11 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
                 // A refusal is an answer too: a retry with the key gets it again rather than a fresh decision.
                 session.Insert(IdempotencyRecord.For(key, requestHash, command.AccountId, refused));
                 await session.SaveChangesAsync(cancellationToken);
-                await transaction.CommitAsync(cancellationToken);
             }
 
+            // It may rest on events the synchronous standby has not confirmed yet: answered once it has.
+            await SynchronousStandby.BarrierAsync(connection, transaction, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
             return refused;
         }
 

@@ -74,6 +74,10 @@ public sealed partial class EventPublisher(
                 continue;
             }
 
+            // Only what the synchronous standby holds too: an append whose COMMIT was cancelled while it waited for the
+            // standby is visible here, yet a failover would lose it (see SynchronousStandby).
+            await ConfirmOnStandbyAsync(leadership, events[^1].Event.Position, stoppingToken);
+
             // Issued in order on one channel, so the queues receive them in order; confirms are awaited a window at a
             // time (the client refuses more than 128 unconfirmed publishes by default).
             foreach (var window in events.Chunk(ConfirmWindow))
@@ -105,6 +109,18 @@ public sealed partial class EventPublisher(
                 // finding the safe head reads pg_locks, which competes with the appends themselves.
                 await Task.Delay(GatherDelay, stoppingToken);
             }
+        }
+    }
+
+    private static async Task ConfirmOnStandbyAsync(NpgsqlConnection leadership, long position, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await SynchronousStandby.BarrierAsync(leadership, transaction: null, stoppingToken);
+        }
+        catch (Exception exception) when (exception is NpgsqlException or TimeoutException)
+        {
+            throw new TimeoutException($"Events up to position {position} are not confirmed by a synchronous standby yet; not published.", exception);
         }
     }
 

@@ -23,6 +23,8 @@ public sealed class ReplayLog([FromKeyedServices(Databases.EventStore)] NpgsqlDa
             return null;
         }
 
+        // Every event up to the head is visible now; sent only once the synchronous standby holds them all.
+        await SynchronousStandby.BarrierAsync(connection, transaction: null, cancellationToken);
         var to = Math.Min(selection.ToPosition, head);
         await using var command = Query(selection with { ToPosition = to }, selection.FromPosition - 1, "count(*)", null, connection);
         return (to, (long)(await command.ExecuteScalarAsync(cancellationToken))!);

@@ -19,7 +19,7 @@ public static class LiveConsumerSetup
         where THandler : class, IEventBatchHandler
     {
         builder.AddPostgres(Databases.ReadModels);
-        builder.Services.AddNpgsqlDataSource(builder.RequiredConnectionString(Databases.EventStore), serviceKey: Databases.EventStore);
+        builder.Services.AddNpgsqlDataSource(builder.PostgresConnectionString(Databases.EventStore), serviceKey: Databases.EventStore);
         builder.Services.AddSingleton(services => new EventStoreSource(services.GetRequiredKeyedService<Npgsql.NpgsqlDataSource>(Databases.EventStore)));
         builder.AddRedis();
         builder.AddRabbitMq();

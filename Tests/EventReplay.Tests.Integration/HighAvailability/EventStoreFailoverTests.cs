@@ -37,6 +37,7 @@ public class EventStoreFailoverTests
             await _stack.DisposeAsync();
         }
 
+        _formation.KeepLogs = TestContext.CurrentContext.Result.FailCount > 0;
         await _formation.DisposeAsync();
         await Broker.PurgeAsync();
     }
@@ -55,6 +56,7 @@ public class EventStoreFailoverTests
         var promoted = await Eventually.Until(_formation.PrimaryAsync, node => node.Length > 0, Recover, "a node to take writes");
         var caughtUp = await FaultRecovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
+        await TestContext.Out.WriteLineAsync(await _formation.EventsAsync());
 
         // RTO: from the kill to the first command that was sent after it and accepted.
         var firstAccepted = attempts.Where(a => a.Route != CommandLoad.ReadRoute && a.Started > killed && a.Status is >= 200 and < 300)
@@ -93,6 +95,7 @@ public class EventStoreFailoverTests
         var after = await _formation.PrimaryAsync();
         await FaultRecovery.CatchUpAsync(Databases, Recover);
         await load.StopAsync();
+        await TestContext.Out.WriteLineAsync(await _formation.EventsAsync());
 
         var commands = attempts.Where(a => a.Route != CommandLoad.ReadRoute).ToList();
         var failed = commands.Where(a => a.Status is not (>= 200 and < 300) and not 409).ToList();

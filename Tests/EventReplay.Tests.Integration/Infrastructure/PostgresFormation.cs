@@ -33,6 +33,12 @@ public sealed class PostgresFormation : IAsyncDisposable
     /// <summary>Until the formation has a primary and a secondary.</summary>
     public Task WaitAsync() => ScriptAsync("wait");
 
+    /// <summary>The monitor's record of every state change, a line each, oldest first.</summary>
+    public Task<string> EventsAsync() => Scripts.OutputAsync("pg-formation.sh", Arguments("events"));
+
+    /// <summary>Keeps the monitor's and the nodes' logs (under .local/test-results) when the formation is disposed.</summary>
+    public bool KeepLogs { get; set; }
+
     public async ValueTask DisposeAsync()
     {
         try
@@ -41,6 +47,17 @@ public sealed class PostgresFormation : IAsyncDisposable
         }
         finally
         {
+            if (KeepLogs)
+            {
+                var kept = Path.Combine(TestEnvironment.RepoRoot, ".local", "test-results", "formation-" + Path.GetFileName(_directory));
+                Directory.Move(Path.Combine(_directory, "logs"), kept);
+                foreach (var node in new[] { "node1", "node2" }.Where(node => Directory.Exists(Path.Combine(_directory, node, "log"))))
+                {
+                    Directory.Move(Path.Combine(_directory, node, "log"), Path.Combine(kept, node + "-postgres"));
+                }
+                await TestContext.Out.WriteLineAsync($"the formation's logs: {kept}");
+            }
+
             Directory.Delete(_directory, recursive: true);
         }
     }

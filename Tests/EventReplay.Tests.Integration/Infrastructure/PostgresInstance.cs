@@ -48,6 +48,15 @@ public sealed class PostgresInstance(bool archive = false) : IAsyncDisposable
 
     public Task ResumeAsync() => RunAsync("resume");
 
+    /// <summary>
+    /// Every commit waits for a synchronous standby that never answers, as on a primary whose standby was promoted away
+    /// from it; <see cref="ForgetStandbyAsync"/> ends that.
+    /// </summary>
+    public Task AwaitAbsentStandbyAsync() => Scripts.RunAsync("postgres-instance.sh", ["sync-standby", Directory, PortText, "absent_standby"]);
+
+    /// <summary>Commits wait for no standby again; those waiting complete.</summary>
+    public Task ForgetStandbyAsync() => Scripts.RunAsync("postgres-instance.sh", ["sync-standby", Directory, PortText]);
+
     /// <summary>A cold copy of the stopped server's files (one at a time).</summary>
     public Task SnapshotAsync() => RunAsync("snapshot");
 
@@ -69,6 +78,8 @@ public sealed class PostgresInstance(bool archive = false) : IAsyncDisposable
         System.IO.Directory.Delete(Directory, recursive: true);
     }
 
+    private string PortText => Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     private Task RunAsync(string action) =>
-        Scripts.RunAsync("postgres-instance.sh", [action, Directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. archive ? ["--archive"] : Array.Empty<string>()]);
+        Scripts.RunAsync("postgres-instance.sh", [action, Directory, PortText, .. archive ? ["--archive"] : Array.Empty<string>()]);
 }
