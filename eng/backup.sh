@@ -12,8 +12,9 @@
 #
 # --config FILE  (or ER_BACKUP_CONFIG) the pgBackRest configuration naming the cluster and repository; default
 #                .local/pgbackrest/pgbackrest.conf, written by eng/services.sh. eng/postgres-instance.sh --archive writes
-#                one for a throwaway server (DIR/pgbackrest/pgbackrest.conf).
-# --stanza NAME  (or ER_BACKUP_STANZA) the stanza; default eventstore.
+#                one for a throwaway server (DIR/pgbackrest/pgbackrest.conf). With ER_EVENTSTORE_HA=1: the formation's,
+#                .local/eventstore-ha/pgbackrest/pgbackrest.conf (whichever node is the primary is backed up).
+# --stanza NAME  (or ER_BACKUP_STANZA) the stanza; default eventstore (eventstore-ha with ER_EVENTSTORE_HA=1).
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -26,8 +27,7 @@ usage() {
 die() { echo "backup: ERROR: $*" >&2; exit 1; }
 bad_usage() { echo "backup: $*" >&2; echo "usage: $0 full|diff|info [--json] [--config FILE] [--stanza NAME] (--help)" >&2; exit 2; }
 
-CONFIG=${ER_BACKUP_CONFIG:-$REPO_ROOT/.local/pgbackrest/pgbackrest.conf}
-STANZA=${ER_BACKUP_STANZA:-eventstore}
+read -r CONFIG STANZA <<<"$(backup_event_store "$REPO_ROOT")"
 ACTION="" JSON=""
 while (( $# )); do
   case $1 in

@@ -18,10 +18,16 @@
 #   wait        until the formation has a primary and a secondary again (FORMATION_WAIT seconds, default 120)
 #   events      the monitor's record of state changes, oldest first (time, node, reported, assigned, description)
 #
+# With FORMATION_BACKUP_REPO=PATH when it is created, the formation archives its WAL with pgBackRest into that
+# repository, stanza FORMATION_BACKUP_STANZA (default eventstore), whichever node is the primary: its configuration
+# is DIR/pgbackrest/pgbackrest.conf (both nodes, pg1 and pg2; pgBackRest finds the primary by itself), which
+# eng/backup.sh and eng/restore.sh take with --config. Backups taken before a failover restore past it.
+#
 # pg_autoctl and initdb refuse to run as root: they run as the postgres user (when run as root) with their XDG
 # folders under DIR.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
+source "$(dirname "${BASH_SOURCE[0]}")/backup/lib.sh"
 
 usage="usage: $0 start|stop|status|uri|primary|kill9 NODE|run NODE|switchover|wait|events DIR MONITOR_PORT NODE1_PORT NODE2_PORT [NODE]"
 action=${1:?$usage}
@@ -40,6 +46,10 @@ logs="$dir/logs"
 monitor="$dir/monitor"
 monitor_uri="postgres://autoctl_node@127.0.0.1:$monitor_port/pg_auto_failover?sslmode=disable"
 databases=(eventreplay eventreplay_tests ${FORMATION_DATABASES:-})
+# The nodes' unix sockets: the packaged default, where pg_autoctl's servers put them.
+sockets=/var/run/postgresql
+backup_config="$dir/pgbackrest/pgbackrest.conf"
+backup_settings="$dir/backup.settings"   # the repository and stanza, fixed when the formation is created (not DIR/backup: pg_autoctl's own)
 
 say() { echo "formation: $*"; }
 die() { echo "formation: ERROR: $*" >&2; exit 1; }
@@ -156,9 +166,38 @@ configure_node1() {
 max_connections = 200
 shared_preload_libraries = 'pg_stat_statements'
 EOF
+  if backing_up; then
+    write_backup_config
+    # Each node pushes from its own data directory (archive_command runs in it), with a spool and a lock of its own:
+    # with shared ones, a demoted primary's last segment waits out the 60-s archive timeout behind the new primary's
+    # push, and so does its shutdown.
+    backup_postgres_settings "$backup_config" "$(sed -n 2p "$backup_settings")" \
+      '--pg1-path="$(pwd)" --spool-path="$(pwd).pgbackrest/spool" --lock-path="$(pwd).pgbackrest/lock"' >>"$pgdata/eventreplay.conf"
+  fi
   echo "include_if_exists = 'eventreplay.conf'" >>"$pgdata/postgresql.conf"
   echo "host all eventreplay 127.0.0.1/32 scram-sha-256" >>"$pgdata/pg_hba.conf"
   chown postgres: "$pgdata/eventreplay.conf" 2>/dev/null || true
+}
+
+# The formation's pgBackRest configuration, rewritten at every start: the nodes that exist, node1 as pg1.
+write_backup_config() {
+  local repo stanza name index=1
+  { read -r repo; read -r stanza; } <"$backup_settings"
+  backup_write_config "$backup_config" "$stanza" "$(node_dir node1)" "$node1_port" "$sockets" "$repo" postgres
+  for name in node2; do
+    [[ -f $(node_dir "$name")/PG_VERSION ]] || continue
+    index=$((index + 1))
+    printf 'pg%s-path=%s\npg%s-port=%s\npg%s-socket-path=%s\npg%s-user=postgres\n' "$index" "$(node_dir "$name")" \
+      "$index" "$(node_port "$name")" "$index" "$sockets" "$index" >>"$backup_config"
+  done
+}
+
+backing_up() { [[ -f $backup_settings ]]; }
+
+ensure_stanza() {
+  local output
+  output=$(backup_ensure_stanza "$backup_config" "$(sed -n 2p "$backup_settings")" 2>&1) \
+    || die "creating the pgBackRest stanza failed: $output"
 }
 
 # Once it runs: our role and databases.
@@ -197,12 +236,17 @@ cmd_start() {
   wait_for 60 "the monitor" sql "$monitor_port" pg_auto_failover "select 1"
   tune_monitor
   if [[ ! -f $(node_dir node1)/PG_VERSION ]]; then
+    if [[ -n ${FORMATION_BACKUP_REPO:-} ]]; then
+      mkdir -p "$FORMATION_BACKUP_REPO"
+      printf '%s\n%s\n' "$(cd "$FORMATION_BACKUP_REPO" && pwd -P)" "${FORMATION_BACKUP_STANZA:-eventstore}" >"$backup_settings"
+    fi
     create_node node1
     configure_node1
     run_keeper node1 "$(node_dir node1)"
     wait_for 60 "node1 as the only node" alone node1
     wait_for 60 "node1 accepting connections" sql "$node1_port" postgres "select 1"
     provision_node1
+    if backing_up; then ensure_stanza; fi
   fi
   if [[ ! -f $(node_dir node2)/PG_VERSION ]]; then
     # node2 starts as a pg_basebackup of node1, which waits for a spread checkpoint (a minute or more on a quiet
@@ -218,6 +262,14 @@ cmd_start() {
   run_keeper node1 "$(node_dir node1)"
   run_keeper node2 "$(node_dir node2)"
   cmd_wait
+  if [[ -n ${FORMATION_BACKUP_REPO:-} ]] && ! backing_up; then
+    say "WARNING: created without WAL archiving, so it has no backups: stop it and remove $dir to have it created anew with them"
+  fi
+  if backing_up; then
+    write_backup_config
+    ensure_stanza
+    say "WAL archived by the primary into $(sed -n 1p "$backup_settings") (stanza $(sed -n 2p "$backup_settings"), configuration $backup_config)"
+  fi
   say "up in $((SECONDS - started)) s: primary $(primary), monitor 127.0.0.1:$monitor_port, nodes 127.0.0.1:$node1_port,$node2_port"
 }
 

@@ -38,8 +38,9 @@
 # --database DB  the database whose events are summed up (default eventreplay)
 # --config FILE  (or ER_BACKUP_CONFIG) the pgBackRest configuration naming the cluster and repository; default
 #                .local/pgbackrest/pgbackrest.conf (eng/services.sh); eng/postgres-instance.sh --archive writes one for a
-#                throwaway server.
-# --stanza NAME  (or ER_BACKUP_STANZA) default eventstore
+#                throwaway server. With ER_EVENTSTORE_HA=1: the formation's, .local/eventstore-ha/pgbackrest/pgbackrest.conf
+#                (restored from whichever node was the primary; --in-place is refused for a formation).
+# --stanza NAME  (or ER_BACKUP_STANZA) default eventstore (eventstore-ha with ER_EVENTSTORE_HA=1)
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -63,8 +64,7 @@ bad_usage() {
 }
 
 # ------------------------------------------------------------------ arguments ---
-CONFIG=${ER_BACKUP_CONFIG:-$REPO_ROOT/.local/pgbackrest/pgbackrest.conf}
-STANZA=${ER_BACKUP_STANZA:-eventstore}
+read -r CONFIG STANZA <<<"$(backup_event_store "$REPO_ROOT")"
 TYPE="" TARGET="" PORT="" DIR="" IN_PLACE="" DATABASE=eventreplay
 set_target() {
   [[ -z $TYPE ]] || bad_usage "one target only: --time, --lsn or --latest"
@@ -123,10 +123,12 @@ fi
 [[ -f $CONFIG ]] || die "no pgBackRest configuration at $CONFIG: eng/services.sh start eventstore writes it (or pass --config)"
 grep -q "^\[$STANZA\]" "$CONFIG" || die "$CONFIG has no stanza [$STANZA]"
 REPO=$(backup_config_value "$CONFIG" repo1-path) || die "$CONFIG names no repository (repo1-path)"
-SOURCE_DATA=$(backup_config_value "$CONFIG" pg1-path) || die "$CONFIG names no cluster (pg1-path)"
-SOURCE_PORT=$(backup_config_value "$CONFIG" pg1-port) || SOURCE_PORT=5432
-SOURCE_SOCKET=$(backup_config_value "$CONFIG" pg1-socket-path) || SOURCE_SOCKET=/var/run/postgresql
-SUPERUSER=$(backup_config_value "$CONFIG" pg1-user) || SUPERUSER=$(backup_pg_user)
+backup_config_value "$CONFIG" pg1-path >/dev/null || die "$CONFIG names no cluster (pg1-path)"
+# The cluster backed up; of a formation's nodes, the primary.
+read -r SOURCE_DATA SOURCE_PORT SOURCE_SOCKET SUPERUSER <<<"$(backup_source "$CONFIG")"
+if [[ -n $IN_PLACE ]] && (( $(backup_nodes "$CONFIG") > 1 )); then
+  die "--in-place restores a single server; $CONFIG names a formation of $(backup_nodes "$CONFIG") nodes, whose secondaries would keep the history a restore removes. Restore into a new cluster instead (without --in-place) and see the README, 'Failure and recovery'"
+fi
 backup_stanza_exists "$CONFIG" "$STANZA" || die "no backup: the repository $REPO has no stanza '$STANZA'"
 
 pgbackrest_() { backup_as_pg "$BACKUP_PGBACKREST" --config="$CONFIG" --stanza="$STANZA" "$@"; }
@@ -281,7 +283,8 @@ if ! output=$(pgbackrest_ restore "${options[@]}" 2>&1); then
 fi
 
 start_options="-p $PORT -k $SOCKET -c listen_addresses=127.0.0.1"
-if [[ -z $IN_PLACE ]]; then start_options+=" -c archive_mode=off"; fi
+# A copy has no standby: a formation's synchronous_standby_names, restored with its files, would hold every commit.
+if [[ -z $IN_PLACE ]]; then start_options+=" -c archive_mode=off -c synchronous_standby_names="; fi
 # In place, the services reconnect as soon as the store listens, and must find it restored and with its new epoch (or
 # a consumer would take the restored store, still of the old epoch, for one that went back by other means): it
 # recovers on its unix socket alone, and listens on TCP once the epoch is drawn (a restart, below).

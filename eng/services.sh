@@ -12,7 +12,10 @@
 #                  archived with pgBackRest (stanza eventstore, repository .local/backups, configuration
 #                  .local/pgbackrest/pgbackrest.conf) for eng/backup.sh and eng/restore.sh
 #     with ER_EVENTSTORE_HA=1 the event store is a pg_auto_failover formation instead (eng/pg-formation.sh,
-#     .local/eventstore-ha): monitor 127.0.0.1:${ER_PG_HA_PORT:-5440}, nodes on the next two ports
+#     .local/eventstore-ha): monitor 127.0.0.1:${ER_PG_HA_PORT:-5440}, nodes on the next two ports; its primary
+#                  archives its WAL into the same repository, stanza eventstore-ha (configuration
+#                  .local/eventstore-ha/pgbackrest/pgbackrest.conf: eng/backup.sh and eng/restore.sh take it when
+#                  ER_EVENTSTORE_HA=1)
 #   RabbitMQ 3.10  127.0.0.1:${ER_AMQP_PORT:-5672}    user eventreplay/eventreplay (administrator),
 #                  mgmt 127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}, vhosts / and eventreplay_tests
 #   Redis 7        127.0.0.1:${ER_REDIS_PORT:-6379}
@@ -608,7 +611,10 @@ rmq_queue_type() {
 }
 
 # ------------------------------------------------------- event store, HA ---
-formation() { "$SCRIPT_DIR/pg-formation.sh" "$1" "$HA_DIR" "$HA_PORT" $((HA_PORT + 1)) $((HA_PORT + 2)) "${@:2}"; }
+formation() {
+  FORMATION_BACKUP_REPO=$BACKUP_REPO FORMATION_BACKUP_STANZA=eventstore-ha \
+    "$SCRIPT_DIR/pg-formation.sh" "$1" "$HA_DIR" "$HA_PORT" $((HA_PORT + 1)) $((HA_PORT + 2)) "${@:2}"
+}
 formation_running() { [[ -f $HA_DIR/monitor.pid ]] && pid_alive "$(cat "$HA_DIR/monitor.pid" 2>/dev/null)"; }
 
 # -------------------------------------------------------------- commands ---

@@ -62,12 +62,14 @@ EOF
   if [[ $EUID -eq 0 ]]; then chown -R "$owner": "$home" "$repo"; fi
 }
 
-# backup_postgres_settings CONFIG STANZA: the postgresql.conf lines that archive the cluster's WAL into the stanza.
+# backup_postgres_settings CONFIG STANZA [OPTION]: the postgresql.conf lines that archive the cluster's WAL into the
+# stanza; OPTION is added to archive-push's (a formation's nodes share one configuration, and each names its own data
+# directory as pg1-path: --pg1-path="$(pwd)", as archive_command runs in it).
 backup_postgres_settings() {
   cat <<EOF
 # WAL archiving into pgBackRest (stanza $2, $1)
 archive_mode = on
-archive_command = '$BACKUP_PGBACKREST --config="$1" --stanza=$2 archive-push "%p"'
+archive_command = '$BACKUP_PGBACKREST --config="$1" --stanza=$2${3:+ $3} archive-push "%p"'
 # A segment is archived at least once a minute while anything is written: a restore after the data is lost reaches
 # to within a minute of it.
 archive_timeout = 60
@@ -92,4 +94,36 @@ backup_config_value() {
   local line
   line=$(grep -m1 -E "^$2=" "$1" 2>/dev/null) || return 1
   echo "${line#*=}"
+}
+
+# backup_source CONFIG: the cluster the stanza backs up, as "PGDATA PORT SOCKET_DIR SUPERUSER": of its pgN entries (a
+# formation's nodes, which swap roles), the first that runs as a primary, else pg1.
+backup_source() {
+  local i path port socket user first=""
+  for i in $(seq 1 8); do
+    path=$(backup_config_value "$1" "pg$i-path") || continue
+    port=$(backup_config_value "$1" "pg$i-port") || port=5432
+    socket=$(backup_config_value "$1" "pg$i-socket-path") || socket=/var/run/postgresql
+    user=$(backup_config_value "$1" "pg$i-user") || user=$(backup_pg_user)
+    [[ -n $first ]] || first="$path $port $socket $user"
+    if [[ $(backup_as_pg "$BACKUP_PG_BIN/psql" -h "$socket" -p "$port" -U "$user" -d postgres -XAtqc \
+        "select pg_is_in_recovery()" 2>/dev/null) == f ]]; then
+      echo "$path $port $socket $user"
+      return 0
+    fi
+  done
+  echo "$first"
+}
+
+# backup_nodes CONFIG: how many servers the stanza names (2 for a formation's primary and secondary).
+backup_nodes() { grep -cE '^pg[0-9]+-path=' "$1"; }
+
+# backup_event_store REPO_ROOT: "CONFIG STANZA" of the event store that eng/services.sh runs, unless ER_BACKUP_CONFIG and
+# ER_BACKUP_STANZA name others: the single server's, or with ER_EVENTSTORE_HA=1 the formation's.
+backup_event_store() {
+  if [[ ${ER_EVENTSTORE_HA:-0} == 1 ]]; then
+    echo "${ER_BACKUP_CONFIG:-$1/.local/eventstore-ha/pgbackrest/pgbackrest.conf} ${ER_BACKUP_STANZA:-eventstore-ha}"
+  else
+    echo "${ER_BACKUP_CONFIG:-$1/.local/pgbackrest/pgbackrest.conf} ${ER_BACKUP_STANZA:-eventstore}"
+  fi
 }

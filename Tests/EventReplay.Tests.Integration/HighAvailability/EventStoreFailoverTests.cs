@@ -6,14 +6,15 @@ namespace EventReplay.Tests.Integration.HighAvailability;
 /// <summary>
 /// The event store as a pg_auto_failover formation (a monitor, a primary and a synchronous secondary) under a load of
 /// commands: the primary killed with SIGKILL, and a planned switchover. The services reach it through Npgsql's
-/// multi-host connection string alone; the read models, broker and Redis are the tests' shared ones.
+/// multi-host connection string alone; the read models, broker and Redis are the tests' shared ones. The primary, whichever
+/// node it is, archives its WAL with pgBackRest.
 /// </summary>
 [NonParallelizable]
 public class EventStoreFailoverTests
 {
     private static readonly TimeSpan Recover = TimeSpan.FromMinutes(2);
 
-    private readonly PostgresFormation _formation = new();
+    private readonly PostgresFormation _formation = new(backups: true);
     private ServiceStack _stack = null!;
 
     private SystemDatabases Databases => TestEnvironment.Databases with { EventStore = _formation.ConnectionString };
@@ -40,6 +41,27 @@ public class EventStoreFailoverTests
         _formation.KeepLogs = TestContext.CurrentContext.Result.FailCount > 0;
         await _formation.DisposeAsync();
         await Broker.PurgeAsync();
+    }
+
+    [Test]
+    public async Task A_backup_taken_under_load_before_a_switchover_restores_everything_written_after_it()
+    {
+        await using var load = CommandLoad.Start(Api, new LoadOptions { Workers = 2 });
+        await load.WaitForMoreAsync(50, "the load under way");
+        var backup = await Backups.BackupAsync(_formation.BackupConfig, "full");
+        var before = await _formation.PrimaryAsync();
+        await _formation.SwitchoverAsync();
+        await load.WaitForMoreAsync(100, "commands accepted after the switchover", Recover);
+        await load.StopAsync();
+
+        // The new primary archives on a timeline of its own, which the backup taken on the old one restores through.
+        await using var restored = await Backups.RestoreAsync(_formation.BackupConfig, _formation.Directory, "--latest");
+        var original = await StoredEvents.SummaryAsync(_formation.ConnectionString);
+        await TestContext.Out.WriteLineAsync($"full backup on {before} under load in {backup["took"]} ({backup["stored"]}); after a switchover to "
+            + $"{await _formation.PrimaryAsync()} and {load.Describe()}: restored {restored.Printed["events"]} events up to position "
+            + $"{restored.Printed["position"]} in {restored.Printed["took"]}");
+        Assert.That((restored.Printed["position"], restored.Printed["events"], restored.Printed["checksum"]), Is.EqualTo(original),
+            "the restored events equal the formation's");
     }
 
     [Test]

@@ -7,14 +7,21 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 public static class Backups
 {
     /// <summary>A full or differential backup; returns what the script printed (label, type, took, …).</summary>
-    public static async Task<IReadOnlyDictionary<string, string>> BackupAsync(PostgresInstance server, string type) =>
-        Printed(await Scripts.OutputAsync("backup.sh", type, "--config", server.BackupConfig));
+    public static Task<IReadOnlyDictionary<string, string>> BackupAsync(PostgresInstance server, string type) => BackupAsync(server.BackupConfig, type);
+
+    /// <summary>A full or differential backup of the cluster a pgBackRest configuration names.</summary>
+    public static async Task<IReadOnlyDictionary<string, string>> BackupAsync(string config, string type) =>
+        Printed(await Scripts.OutputAsync("backup.sh", type, "--config", config));
 
     /// <summary>Restores into a new cluster in the server's folder, started on a free port; stopped when disposed.</summary>
-    public static async Task<RestoredCluster> RestoreAsync(PostgresInstance server, params string[] target)
+    public static Task<RestoredCluster> RestoreAsync(PostgresInstance server, params string[] target) =>
+        RestoreAsync(server.BackupConfig, server.Directory, target);
+
+    /// <summary>Restores the cluster a pgBackRest configuration names into a new cluster under a folder.</summary>
+    public static async Task<RestoredCluster> RestoreAsync(string config, string folder, params string[] target)
     {
-        var directory = Path.Combine(server.Directory, "restore-" + Guid.NewGuid().ToString("N")[..6]);
-        var output = await Scripts.OutputAsync("restore.sh", [.. target, "--config", server.BackupConfig, "--dir", directory]);
+        var directory = Path.Combine(folder, "restore-" + Guid.NewGuid().ToString("N")[..6]);
+        var output = await Scripts.OutputAsync("restore.sh", [.. target, "--config", config, "--dir", directory]);
         return new RestoredCluster(directory, Printed(output));
     }
 

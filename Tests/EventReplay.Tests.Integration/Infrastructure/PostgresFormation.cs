@@ -4,9 +4,10 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 
 /// <summary>
 /// A pg_auto_failover formation of the test's own (eng/pg-formation.sh): a monitor and two nodes with synchronous
-/// replication on free loopback ports, tuned to fail over in about 10 s.
+/// replication on free loopback ports, tuned to fail over in about 10 s. With <paramref name="backups"/> its primary
+/// archives its WAL into a pgBackRest repository of its own (<see cref="BackupConfig"/>), as the event store's does.
 /// </summary>
-public sealed class PostgresFormation : IAsyncDisposable
+public sealed class PostgresFormation(bool backups = false) : IAsyncDisposable
 {
     private readonly string _directory = Path.Combine(TestEnvironment.RepoRoot, ".local", "test-formation", Guid.NewGuid().ToString("N")[..8]);
     private readonly int[] _ports = [TestEnvironment.FreePort(), TestEnvironment.FreePort(), TestEnvironment.FreePort()];
@@ -16,7 +17,15 @@ public sealed class PostgresFormation : IAsyncDisposable
         $"Host=127.0.0.1:{_ports[1]},127.0.0.1:{_ports[2]};Target Session Attributes=primary;Host Recheck Seconds=1;"
         + "Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
 
-    public Task StartAsync() => ScriptAsync("start");
+    /// <summary>The pgBackRest configuration (stanza <c>eventstore</c>, both nodes) for eng/backup.sh and eng/restore.sh.</summary>
+    public string BackupConfig => Path.Combine(_directory, "pgbackrest", "pgbackrest.conf");
+
+    /// <summary>Where restores of its backups go (removed with the formation).</summary>
+    public string Directory => _directory;
+
+    public Task StartAsync() => Scripts.OutputAsync(
+        backups ? new Dictionary<string, string> { ["FORMATION_BACKUP_REPO"] = Path.Combine(_directory, "backups") } : [],
+        "pg-formation.sh", Arguments("start"));
 
     /// <summary>The current primary, node1 or node2.</summary>
     public async Task<string> PrimaryAsync() => (await Scripts.OutputAsync("pg-formation.sh", Arguments("primary"))).Trim();
@@ -50,15 +59,15 @@ public sealed class PostgresFormation : IAsyncDisposable
             if (KeepLogs)
             {
                 var kept = Path.Combine(TestEnvironment.RepoRoot, ".local", "test-results", "formation-" + Path.GetFileName(_directory));
-                Directory.Move(Path.Combine(_directory, "logs"), kept);
-                foreach (var node in new[] { "node1", "node2" }.Where(node => Directory.Exists(Path.Combine(_directory, node, "log"))))
+                System.IO.Directory.Move(Path.Combine(_directory, "logs"), kept);
+                foreach (var node in new[] { "node1", "node2" }.Where(node => System.IO.Directory.Exists(Path.Combine(_directory, node, "log"))))
                 {
-                    Directory.Move(Path.Combine(_directory, node, "log"), Path.Combine(kept, node + "-postgres"));
+                    System.IO.Directory.Move(Path.Combine(_directory, node, "log"), Path.Combine(kept, node + "-postgres"));
                 }
                 await TestContext.Out.WriteLineAsync($"the formation's logs: {kept}");
             }
 
-            Directory.Delete(_directory, recursive: true);
+            System.IO.Directory.Delete(_directory, recursive: true);
         }
     }
 
