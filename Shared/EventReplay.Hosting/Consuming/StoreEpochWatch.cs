@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Hosting.EventLog;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -26,20 +27,26 @@ public enum EpochDecision
 /// live queue holds events of the new epoch (they apply once the rebuilt copy is live) and drops events of an epoch
 /// that is neither (published before the restore, of a history that is gone). A store whose head is behind the live
 /// copy's checkpoint went back in time without a new epoch (restored by other means): the watch draws one.
+/// A rebuild that ends without making the copy of the store's epoch live (refused while an operator's rebuild of the
+/// same read model runs, failed, cancelled) is asked for again, under a new replay id, while the read model stays
+/// behind: after <c>StoreEpoch:AskAgainSeconds</c> (default 30), then twice as long each time up to 10 minutes, so a long
+/// rebuild still running is asked for again (and the request refused) only a few times.
 /// It reports as a health check: degraded, with the reason, while a rebuild is due.
 /// </summary>
 public sealed partial class StoreEpochWatch(
     string consumer, ReadModelCopies copies, IEventBatchHandler handler, NpgsqlDataSource readModels, EventStoreSource eventStore,
-    IConnectionFactory rabbit, ILogger<StoreEpochWatch> logger) : BackgroundService, IHealthCheck
+    IConnectionFactory rabbit, IConfiguration configuration, TimeProvider clock, ILogger<StoreEpochWatch> logger) : BackgroundService, IHealthCheck
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    private readonly TimeSpan _askAgainAfter = TimeSpan.FromSeconds(configuration.GetValue("StoreEpoch:AskAgainSeconds", 30));
+
     private volatile StoreIdentity? _store;
 
-    // The epoch a rebuild was last asked for, so each new epoch asks once.
-    private string? _rebuildAskedFor;
+    // The epoch a rebuild was last asked for, when, and how many times for that epoch.
+    private (string Epoch, DateTimeOffset At, int Attempt)? _asked;
 
     /// <summary>True while the live copy holds events of another epoch than the store's (a rebuild is due or running).</summary>
     public bool Behind => _store is { } store && copies.LiveEpoch is { } live && live != store.Epoch;
@@ -83,7 +90,7 @@ public sealed partial class StoreEpochWatch(
         Task.FromResult(Behind && _store is { } store
             ? HealthCheckResult.Degraded(
                 $"The event store went back in time (epoch {store.Epoch} since {store.Since:O}: {store.Reason}); the read model "
-                + $"holds events of epoch {copies.LiveEpoch} and is being rebuilt (replay {RebuildId(store.Epoch)}).")
+                + $"holds events of epoch {copies.LiveEpoch} and is being rebuilt (replay {RebuildId(store.Epoch, _asked?.Attempt ?? 1)}).")
             : HealthCheckResult.Healthy($"Event store epoch {copies.LiveEpoch ?? "not seen yet"}."));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -143,12 +150,19 @@ public sealed partial class StoreEpochWatch(
 
     private async Task AskForRebuildAsync(StoreIdentity store, string live, CancellationToken cancellationToken)
     {
-        if (_rebuildAskedFor == store.Epoch)
+        var attempt = 1;
+        if (_asked is { } asked && asked.Epoch == store.Epoch)
         {
-            return;
+            var wait = TimeSpan.FromTicks(Math.Min(_askAgainAfter.Ticks << Math.Min(asked.Attempt - 1, 16), TimeSpan.FromMinutes(10).Ticks));
+            if (clock.GetUtcNow() - asked.At < wait)
+            {
+                return;
+            }
+
+            attempt = asked.Attempt + 1;
         }
 
-        var replayId = RebuildId(store.Epoch);
+        var replayId = RebuildId(store.Epoch, attempt);
         var command = new
         {
             replayId,
@@ -164,12 +178,14 @@ public sealed partial class StoreEpochWatch(
         await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
             await channel.BasicPublishAsync("", Topology.ReplayCommandsQueue, mandatory: false, properties,
                 JsonSerializer.SerializeToUtf8Bytes(command, Json), deadline), cancellationToken);
-        _rebuildAskedFor = store.Epoch;
+        _asked = (store.Epoch, clock.GetUtcNow(), attempt);
         LogRebuilding(consumer, live, store.Epoch, store.Reason, replayId);
     }
 
-    // One rebuild per consumer and epoch: asked again (a restart), the replay service answers with the same replay.
-    private string RebuildId(string epoch) => $"restore-{consumer}-{epoch.Replace("-", "", StringComparison.Ordinal)[..16]}";
+    // One rebuild per consumer, epoch and attempt: asked again for the same (a restart), the replay service answers with
+    // the same replay, still running or ended; a later attempt is a new one.
+    private string RebuildId(string epoch, int attempt) =>
+        $"restore-{consumer}-{epoch.Replace("-", "", StringComparison.Ordinal)[..16]}{(attempt == 1 ? "" : $"-{attempt}")}";
 
     private static string Truncate(string text, int length) => text.Length <= length ? text : text[..length];
 

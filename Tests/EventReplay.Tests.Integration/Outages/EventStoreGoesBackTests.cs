@@ -85,6 +85,59 @@ public class EventStoreGoesBackTests
         await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, databases);
     }
 
+    [Test]
+    public async Task An_automatic_rebuild_refused_while_an_operators_rebuild_has_not_ended_is_asked_for_again_once_it_has()
+    {
+        await using var eventStore = new PostgresInstance();
+        await eventStore.StartAsync();
+        var databases = TestEnvironment.Databases with { EventStore = eventStore.ConnectionString };
+        await PipelineState.ResetWithEmptyLogAsync(databases, TestEnvironment.RedisConnectionString);
+        await Broker.PurgeAsync();
+        await using var stack = await ServiceStack.StartedAsync(eventStore: eventStore.ConnectionString,
+            environment: new Dictionary<string, string> { ["StoreEpoch__AskAgainSeconds"] = "2" });
+        var api = stack.Api;
+        var id = ProducerApi.NewAccountId();
+        await api.OpenedAsync(id);
+        await DepositAsync(api, id, "5");
+        await FaultRecovery.CatchUpAsync(databases, Settle);
+        await eventStore.StopAsync();
+        await eventStore.SnapshotAsync();
+        await eventStore.StartAsync();
+        await Eventually.Until(async () =>
+        {
+            using var response = await api.DepositAsync(id, "7", key: "after-the-snapshot");
+            return response.StatusCode;
+        }, status => status == HttpStatusCode.OK, Settle, "a deposit after the snapshot");
+        await Eventually.Until(() => ReadAsync(api, id), read => read.Version == 3, Settle, "the deposit after the snapshot to be read");
+
+        // An operator's rebuild of the balances, paused: a rebuild of that read model that has not ended.
+        await ReplayApi.StartAsync(api, """{"replayId":"operators-rebuild","target":"balances","mode":"rebuild","maxEventsPerSecond":1}""");
+        await ReplayApi.ControlAsync(api, "operators-rebuild", "pause");
+        await ReplayApi.WaitUntilAsync(api, "operators-rebuild", r => r.GetProperty("status").GetString() == "paused", "the operator's rebuild paused");
+
+        await eventStore.StopAsync();
+        await eventStore.RollBackAsync();
+        await eventStore.StartAsync();
+        var refused = await Eventually.Until(() => RebuildAsync(api, "balances"), found => found?.GetProperty("status").GetString() == "failed",
+            Settle, "the automatic rebuild of balances to be refused");
+        var refusedId = refused!.Value.GetProperty("replayId").GetString();
+        await ReplayApi.ControlAsync(api, "operators-rebuild", "cancel");
+        var again = await Eventually.Until(() => RebuildAsync(api, "balances"), found => found?.GetProperty("replayId").GetString() != refusedId,
+            Settle, "the automatic rebuild of balances to be asked for again");
+        var ended = await ReplayApi.WaitForEndAsync(api, again!.Value.GetProperty("replayId").GetString()!);
+        var read = await Eventually.Until(() => ReadAsync(api, id), r => r.Version == 2, Settle, "the account as the store has it");
+        await TestContext.Out.WriteLineAsync($"{refusedId} {refused.Value.GetProperty("status")}: \"{refused.Value.GetProperty("error")}\"; "
+            + $"then {ended.GetProperty("replayId")} {ended.GetProperty("status")}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(refused.Value.GetProperty("error").GetString(), Does.Contain("operators-rebuild"), "why the first was refused");
+            Assert.That(ended.GetProperty("replayId").GetString(), Is.EqualTo(refusedId + "-2"));
+            Assert.That(ended.GetProperty("status").GetString(), Is.EqualTo("completed"));
+            Assert.That(read.Balance, Is.EqualTo(5m), "the balance without the deposit the store no longer has");
+        });
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(api, databases);
+    }
+
     private static async Task DepositAsync(ProducerApi api, string id, string amount)
     {
         using var response = await api.DepositAsync(id, amount);
