@@ -1,5 +1,5 @@
 # One image per service: docker build --build-arg PROJECT=Endpoints/EventReplay.Producer -t eventreplay-producer .
-# (docker-compose.yml builds all five). Not exercised on the development machines, which have no Docker engine.
+# (docker-compose.yml builds all six). Not exercised on the development machines, which have no Docker engine.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 ARG PROJECT
 WORKDIR /src

@@ -27,13 +27,14 @@ PRODUCER=http://127.0.0.1:5101
 BALANCES=http://127.0.0.1:5111
 STATISTICS=http://127.0.0.1:5121
 REPLAY=http://127.0.0.1:5131
+MONITOR=http://127.0.0.1:5141
 GATEWAYS=(127.0.0.1:5201 127.0.0.1:5202)
 LOGS="$ROOT/.local/logs"
 LB_DIR="$ROOT/.local/haproxy"
 
 # A port already taken would only make its service fail and be restarted for ever: refuse to start instead.
 for address in "127.0.0.1:$PORT" "${PRODUCER#http://}" "${BALANCES#http://}" "${STATISTICS#http://}" \
-               "${REPLAY#http://}" "${GATEWAYS[@]}"; do
+               "${REPLAY#http://}" "${MONITOR#http://}" "${GATEWAYS[@]}"; do
   if (exec 3<>"/dev/tcp/${address%:*}/${address##*:}") 2>/dev/null; then
     echo "run: $address is already in use (another eng/run.sh?); stop that first" >&2
     exit 1
@@ -151,6 +152,7 @@ eventstore 50; start_service producer "$PRODUCER" Endpoints/EventReplay.Producer
 eventstore 10; start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances "${EVENTSTORE[@]}"
 eventstore 10; start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics "${EVENTSTORE[@]}"
 eventstore 30; start_service replay "$REPLAY" Endpoints/EventReplay.Replay "${EVENTSTORE[@]}"
+start_service monitor "$MONITOR" Endpoints/EventReplay.Monitor
 n=0
 gateway_checks=()
 for gateway in "${GATEWAYS[@]}"; do
@@ -159,11 +161,12 @@ for gateway in "${GATEWAYS[@]}"; do
     "ReverseProxy__Clusters__producer__Destinations__p1__Address=$PRODUCER/" \
     "ReverseProxy__Clusters__balances__Destinations__b1__Address=$BALANCES/" \
     "ReverseProxy__Clusters__statistics__Destinations__s1__Address=$STATISTICS/" \
-    "ReverseProxy__Clusters__replay__Destinations__r1__Address=$REPLAY/"
+    "ReverseProxy__Clusters__replay__Destinations__r1__Address=$REPLAY/" \
+    "ReverseProxy__Clusters__monitor__Destinations__m1__Address=$MONITOR/"
   gateway_checks+=("gateway$n=http://$gateway/health")
 done
 wait_ready "producer=$PRODUCER/health" "balances=$BALANCES/health" "statistics=$STATISTICS/health" \
-  "replay=$REPLAY/health" "${gateway_checks[@]}"
+  "replay=$REPLAY/health" "monitor=$MONITOR/health" "${gateway_checks[@]}"
 supervise lb eng/lb.sh run "$LB_DIR" "$PORT" "${GATEWAYS[@]}"
 (( ${#not_ready[@]} > 0 )) || wait_ready "public API=http://127.0.0.1:$PORT/api/events?limit=1"
 
@@ -177,6 +180,7 @@ cat <<INFO
   health         http://127.0.0.1:$PORT/health        (a gateway's; producer: $PRODUCER/health)
   OpenAPI        http://127.0.0.1:$PORT/openapi/v1.json
   replays        http://127.0.0.1:$PORT/api/replays   (CLI: eng/eventreplay replay --help)
+  monitoring     http://127.0.0.1:$PORT/api/monitoring/endpoints   (every process: alive, missing or stopped)
   RabbitMQ UI    http://127.0.0.1:15672 (eventreplay / eventreplay)
   event store    $( (( HA == 1 )) && echo "pg_auto_failover formation: eng/services.sh status eventstore; switchover: eng/services.sh switchover" || echo "one server on 127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433} (eng/run.sh --ha for a formation)")
   logs           $LOGS

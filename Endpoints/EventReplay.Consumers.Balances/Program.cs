@@ -2,12 +2,14 @@ using EventReplay.Consumers.Balances.Balances;
 using EventReplay.Consumers.Balances.Live;
 using EventReplay.Hosting;
 using EventReplay.Hosting.Consuming;
+using EventReplay.Hosting.Monitoring;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 // Listens to: "balances.live" (every committed event, in position order) and "balances.replay" (replay batches,
 // rebuild cut-overs); answers replays on "replay.acks"; dead letters to "balances.dead".
 builder.AddLiveConsumer<BalancesHandler>("balances");
+builder.AddHeartbeats("balances");
 builder.Services.AddSingleton<BalanceStore>();
 builder.Services.AddSingleton<BalanceCache>();
 builder.Services.AddWarmUp<BalanceWarmUp>();

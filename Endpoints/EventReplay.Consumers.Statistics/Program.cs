@@ -2,12 +2,14 @@ using EventReplay.Consumers.Statistics.Live;
 using EventReplay.Consumers.Statistics.Statistics;
 using EventReplay.Hosting;
 using EventReplay.Hosting.Consuming;
+using EventReplay.Hosting.Monitoring;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 // Listens to: "statistics.live" (every committed event, in position order) and "statistics.replay" (replay batches,
 // rebuild cut-overs); answers replays on "replay.acks"; dead letters to "statistics.dead".
 builder.AddLiveConsumer<StatisticsHandler>("statistics");
+builder.AddHeartbeats("statistics");
 builder.Services.AddSingleton<StatisticsStore>();
 builder.Services.AddWarmUp<StatisticsWarmUp>();
 builder.Services.AddOpenApi();

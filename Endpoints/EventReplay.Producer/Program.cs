@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using EventReplay.Hosting;
+using EventReplay.Hosting.Monitoring;
 using EventReplay.Producer.Accounts;
 using EventReplay.Producer.EventLog;
 using EventReplay.Producer.Publishing;
@@ -9,6 +10,7 @@ builder.AddServiceDefaults();
 builder.AddPostgres(Databases.EventStore);
 builder.AddEventStore();
 builder.AddPublishing();
+builder.AddHeartbeats("producer");
 // After the event store: it goes through Marten before the server listens.
 builder.Services.AddWarmUp<AccountWarmUp>();
 builder.Services.AddOpenApi();

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
 using EventReplay.Hosting;
+using EventReplay.Hosting.Monitoring;
 using EventReplay.Replay.Replays;
 using JasperFx;
 using JasperFx.CodeGeneration;
@@ -23,6 +24,7 @@ builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberH
 builder.AddPostgres(Databases.ReadModels);
 builder.Services.AddNpgsqlDataSource(builder.PostgresConnectionString(Databases.EventStore), serviceKey: Databases.EventStore);
 builder.AddRabbitMq();
+builder.AddHeartbeats("replay");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ReplayLog>();
 builder.Services.AddSingleton<ReplayBatchPublisher>();

@@ -1,9 +1,11 @@
 using System.Text;
 using EventReplay.Gateway.Proxy;
 using EventReplay.Hosting;
+using EventReplay.Hosting.Monitoring;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.AddHeartbeats("gateway");
 // Routes (path and method) and backend clusters live in configuration: see appsettings.json, "ReverseProxy".
 builder.Services.AddReverseProxy()
     .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))

@@ -29,6 +29,14 @@ public static class Topology
     /// <summary>Where the broker puts a replay command or answer that keeps coming back (quorum queues' delivery limit).</summary>
     public const string ReplayDeadLetterQueue = "replay.dead";
 
+    /// <summary>Fanout exchange every process publishes its <see cref="Monitoring.Heartbeat"/> to.</summary>
+    public const string HeartbeatsExchange = "monitoring.heartbeats";
+
+    /// <summary>The monitor's queue of heartbeats (bound to <see cref="HeartbeatsExchange"/>).</summary>
+    public const string MonitorHeartbeatsQueue = "monitor.heartbeats";
+
+    public const string HeartbeatType = nameof(Monitoring.Heartbeat);
+
     /// <summary>Fanout exchange of replay lifecycle events, for monitoring.</summary>
     public const string ReplayEventsExchange = "replay.events";
 

@@ -2,6 +2,7 @@ using EventReplay.Contracts;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
@@ -11,11 +12,11 @@ public static class RabbitSetup
 {
     /// <summary>
     /// A connection factory for <c>ConnectionStrings:rabbitmq</c> (an amqp:// URI whose path is the vhost) and the
-    /// <see cref="BrokerTopology"/> of <c>RabbitMq:QueueType</c>.
+    /// <see cref="BrokerTopology"/> of <c>RabbitMq:QueueType</c>. Idempotent.
     /// </summary>
     public static WebApplicationBuilder AddRabbitMq(this WebApplicationBuilder builder)
     {
-        builder.Services.AddSingleton<IConnectionFactory>(new ConnectionFactory
+        builder.Services.TryAddSingleton<IConnectionFactory>(new ConnectionFactory
         {
             Uri = new Uri(builder.RequiredConnectionString("rabbitmq")),
             ClientProvidedName = builder.Environment.ApplicationName,
@@ -23,7 +24,7 @@ public static class RabbitSetup
             // Our loops reconnect and resume from their own checkpoints; the client's recovery would hide failures.
             AutomaticRecoveryEnabled = false,
         });
-        builder.Services.AddSingleton(BrokerTopology.From(builder.Configuration));
+        builder.Services.TryAddSingleton(BrokerTopology.From(builder.Configuration));
         return builder;
     }
 }

@@ -1,8 +1,8 @@
 namespace EventReplay.Tests.Integration.Infrastructure;
 
 /// <summary>
-/// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer, both consumers
-/// and the replay service, each a real process, over the tests' event store and read-model databases, RabbitMQ vhost and
+/// The system as eng/run.sh runs it, on ports of its own: HAProxy → two gateways → the producer, both consumers,
+/// the replay service and the monitor, each a real process, over the tests' event store and read-model databases, RabbitMQ vhost and
 /// Redis database.
 /// <paramref name="services"/> gives one service (by project name) settings of its own, such as another broker address.
 /// </summary>
@@ -19,6 +19,7 @@ public sealed class ServiceStack(string? eventStore = null, string? readModels =
     private ServiceProcess? _balances;
     private ServiceProcess? _statistics;
     private ServiceProcess? _replay;
+    private ServiceProcess? _monitor;
 
     public ServiceProcess Producer => _producer ??= new("EventReplay.Producer", For("EventReplay.Producer"));
 
@@ -27,6 +28,8 @@ public sealed class ServiceStack(string? eventStore = null, string? readModels =
     public ServiceProcess Statistics => _statistics ??= new("EventReplay.Consumers.Statistics", For("EventReplay.Consumers.Statistics"));
 
     public ServiceProcess Replay => _replay ??= new("EventReplay.Replay", For("EventReplay.Replay"));
+
+    public ServiceProcess Monitor => _monitor ??= new("EventReplay.Monitor", For("EventReplay.Monitor"));
 
     public IReadOnlyList<ServiceProcess> Gateways { get; private set; } = [];
 
@@ -67,6 +70,8 @@ public sealed class ServiceStack(string? eventStore = null, string? readModels =
             ["ReverseProxy__Clusters__balances__Destinations__b1__Address"] = Balances.BaseAddress.ToString(),
             ["ReverseProxy__Clusters__statistics__Destinations__s1__Address"] = Statistics.BaseAddress.ToString(),
             ["ReverseProxy__Clusters__replay__Destinations__r1__Address"] = Replay.BaseAddress.ToString(),
+            ["ReverseProxy__Clusters__monitor__Destinations__m1__Address"] = Monitor.BaseAddress.ToString(),
+            ["ConnectionStrings__rabbitmq"] = _connections["ConnectionStrings__rabbitmq"],
         };
         foreach (var (name, value) in _environment)
         {
@@ -74,7 +79,8 @@ public sealed class ServiceStack(string? eventStore = null, string? readModels =
         }
 
         Gateways = [new ServiceProcess("EventReplay.Gateway", backends), new ServiceProcess("EventReplay.Gateway", backends)];
-        await Task.WhenAll(Gateways.Select(gateway => gateway.StartAsync()).Append(Producer.StartAsync()).Append(Balances.StartAsync()).Append(Statistics.StartAsync()).Append(Replay.StartAsync()));
+        await Task.WhenAll(Gateways.Select(gateway => gateway.StartAsync()).Append(Producer.StartAsync()).Append(Balances.StartAsync()).Append(Statistics.StartAsync()).Append(Replay.StartAsync())
+            .Append(Monitor.StartAsync()));
         await LoadBalancer.StartAsync(Gateways.Select(gateway => gateway.Port));
     }
 
@@ -98,7 +104,7 @@ public sealed class ServiceStack(string? eventStore = null, string? readModels =
 
     private void Kill()
     {
-        foreach (var process in Gateways.Append(Producer).Append(Balances).Append(Statistics).Append(Replay))
+        foreach (var process in Gateways.Append(Producer).Append(Balances).Append(Statistics).Append(Replay).Append(Monitor))
         {
             process.Kill();
         }

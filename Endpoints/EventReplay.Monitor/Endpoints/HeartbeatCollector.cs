@@ -1,0 +1,86 @@
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Contracts.Monitoring;
+using EventReplay.Hosting;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace EventReplay.Monitor.Endpoints;
+
+/// <summary>
+/// Records every heartbeat from <see cref="Topology.MonitorHeartbeatsQueue"/> in the <see cref="EndpointStore"/>, acknowledged
+/// once recorded; one that cannot be read is dropped with a warning. Once an hour it forgets instances silent for a day.
+/// </summary>
+public sealed partial class HeartbeatCollector(IConnectionFactory rabbit, EndpointStore store, TimeProvider clock, ILogger<HeartbeatCollector> logger)
+    : BackgroundService
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private static readonly TimeSpan ForgetEvery = TimeSpan.FromHours(1);
+
+    private DateTimeOffset _forgotten = DateTimeOffset.MinValue;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Backoff.RunUntilStoppedAsync(CollectAsync, (exception, delay) => LogStopped(exception, delay.TotalMilliseconds), stoppingToken);
+
+    private async Task CollectAsync(CancellationToken stoppingToken)
+    {
+        await using var connection = await rabbit.CreateConnectionAsync(stoppingToken);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
+        await channel.ExchangeDeclareAsync(Topology.HeartbeatsExchange, ExchangeType.Fanout, durable: true, cancellationToken: stoppingToken);
+        // Heartbeats are worth something for seconds: each expires after 15 s (set by its sender), and at most 10,000 wait.
+        await channel.QueueDeclareAsync(Topology.MonitorHeartbeatsQueue, durable: true, exclusive: false, autoDelete: false,
+            new Dictionary<string, object?> { ["x-queue-type"] = "classic", ["x-max-length"] = 10_000 }, cancellationToken: stoppingToken);
+        await channel.QueueBindAsync(Topology.MonitorHeartbeatsQueue, Topology.HeartbeatsExchange, "", cancellationToken: stoppingToken);
+        await channel.BasicQosAsync(0, 100, global: false, stoppingToken);
+
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        channel.ChannelShutdownAsync += (_, _) =>
+        {
+            closed.TrySetResult();
+            return Task.CompletedTask;
+        };
+        var listener = new AsyncEventingBasicConsumer(channel);
+        listener.ReceivedAsync += async (_, message) => await RecordAsync(channel, message, stoppingToken);
+        await channel.BasicConsumeAsync(Topology.MonitorHeartbeatsQueue, autoAck: false, listener, stoppingToken);
+        LogListening();
+        await closed.Task.WaitAsync(stoppingToken);
+        throw new InvalidOperationException($"The channel of {Topology.MonitorHeartbeatsQueue} closed.");
+    }
+
+    private async Task RecordAsync(IChannel channel, BasicDeliverEventArgs message, CancellationToken stoppingToken)
+    {
+        Heartbeat? heartbeat = null;
+        try
+        {
+            heartbeat = JsonSerializer.Deserialize<Heartbeat>(message.Body.Span, Json);
+        }
+        catch (JsonException exception)
+        {
+            LogUnreadable(exception);
+        }
+
+        if (heartbeat is { Endpoint: not null, InstanceId: not null, Host: not null, Version: not null, Checks: not null })
+        {
+            // Seen when sent, unless the sender's clock is ahead of ours.
+            var now = clock.GetUtcNow();
+            await store.RecordAsync(heartbeat, heartbeat.SentAt < now ? heartbeat.SentAt : now, stoppingToken);
+            if (now - _forgotten >= ForgetEvery)
+            {
+                _forgotten = now;
+                await store.ForgetAsync(now - EndpointStore.Forget, stoppingToken);
+            }
+        }
+
+        await channel.BasicAckAsync(message.DeliveryTag, multiple: false, stoppingToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Collecting heartbeats from monitor.heartbeats")]
+    private partial void LogListening();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A heartbeat that is not one was dropped")]
+    private partial void LogUnreadable(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Collecting heartbeats stopped; retrying in {DelayMs} ms")]
+    private partial void LogStopped(Exception exception, double delayMs);
+}

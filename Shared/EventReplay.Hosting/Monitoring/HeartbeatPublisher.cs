@@ -1,0 +1,159 @@
+using System.Reflection;
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Contracts.Monitoring;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+
+namespace EventReplay.Hosting.Monitoring;
+
+public static class HeartbeatSetup
+{
+    /// <summary>
+    /// The process says it is alive every <see cref="Heartbeat.Interval"/> on <see cref="Topology.HeartbeatsExchange"/>,
+    /// as endpoint <paramref name="endpoint"/>, with its health checks (the dependencies it uses), and goodbye when it stops.
+    /// </summary>
+    public static WebApplicationBuilder AddHeartbeats(this WebApplicationBuilder builder, string endpoint)
+    {
+        builder.AddRabbitMq();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<HeartbeatPublisher>(services, endpoint));
+        builder.Services.AddHostedService(services => services.GetRequiredService<HeartbeatPublisher>());
+        return builder;
+    }
+}
+
+/// <summary>
+/// Publishes this process's <see cref="Heartbeat"/>s. A heartbeat lives 15 s in the broker (a monitor that is down
+/// finds only recent ones); a broker that is down only costs heartbeats, which start again once it is back.
+/// </summary>
+public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFactory rabbit, HealthCheckService health, TimeProvider clock,
+    ILogger<HeartbeatPublisher> logger) : BackgroundService
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private static readonly string Version =
+        Assembly.GetEntryAssembly()?.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    private readonly string _instanceId = Guid.NewGuid().ToString("N");
+
+    private readonly DateTimeOffset _startedAt = clock.GetUtcNow();
+
+    private IConnection? _connection;
+
+    private IChannel? _channel;
+
+    private bool _failing;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Heartbeat.Interval, clock);
+        do
+        {
+            await SendAsync(stopping: false, stoppingToken);
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(TimeSpan.FromSeconds(2));
+        await SendAsync(stopping: true, limit.Token);
+        await CloseAsync();
+    }
+
+    private async Task SendAsync(bool stopping, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var checks = stopping ? [] : await ChecksAsync(cancellationToken);
+            var heartbeat = new Heartbeat(endpoint, _instanceId, Environment.MachineName, Environment.ProcessId, Version, _startedAt,
+                clock.GetUtcNow(), stopping, checks);
+            var channel = await ChannelAsync(cancellationToken);
+            var properties = new BasicProperties
+            {
+                ContentType = "application/json",
+                Type = Topology.HeartbeatType,
+                Expiration = ((int)Heartbeat.MissingAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            };
+            await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
+                await channel.BasicPublishAsync(Topology.HeartbeatsExchange, "", mandatory: false, properties,
+                    JsonSerializer.SerializeToUtf8Bytes(heartbeat, Json), deadline), cancellationToken, TimeSpan.FromSeconds(3));
+            if (_failing)
+            {
+                _failing = false;
+                LogSending(endpoint);
+            }
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            await CloseAsync();
+            if (!_failing)
+            {
+                _failing = true;
+                LogFailed(exception, endpoint);
+            }
+        }
+    }
+
+    private async Task<IReadOnlyList<HeartbeatCheck>> ChecksAsync(CancellationToken cancellationToken)
+    {
+        var report = await health.CheckHealthAsync(cancellationToken);
+        return [.. report.Entries.OrderBy(entry => entry.Key, StringComparer.Ordinal).Select(entry => new HeartbeatCheck(entry.Key,
+            entry.Value.Status.ToString().ToLowerInvariant(), entry.Value.Description ?? entry.Value.Exception?.Message))];
+    }
+
+    private async Task<IChannel> ChannelAsync(CancellationToken cancellationToken)
+    {
+        if (_channel is { IsOpen: true } open)
+        {
+            return open;
+        }
+
+        await CloseAsync();
+        _connection = await rabbit.CreateConnectionAsync(cancellationToken);
+        _channel = await _connection.CreateChannelAsync(
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
+        await _channel.ExchangeDeclareAsync(Topology.HeartbeatsExchange, ExchangeType.Fanout, durable: true, cancellationToken: cancellationToken);
+        return _channel;
+    }
+
+    private async Task CloseAsync()
+    {
+        try
+        {
+            if (_channel is not null)
+            {
+                await _channel.DisposeAsync();
+            }
+
+            if (_connection is not null)
+            {
+                await _connection.DisposeAsync();
+            }
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            LogCloseFailed(exception, endpoint); // a connection that was already gone
+        }
+
+        _channel = null;
+        _connection = null;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Endpoint}: cannot send heartbeats now; the monitor will show this instance missing until they go out again")]
+    private partial void LogFailed(Exception exception, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Endpoint}: closing the heartbeats' connection failed")]
+    private partial void LogCloseFailed(Exception exception, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Endpoint}: sending heartbeats again")]
+    private partial void LogSending(string endpoint);
+}
