@@ -31,6 +31,7 @@ public class BodyLimitTests : StackOverEmptyLog
         ("producer-openapi", "GET", "/openapi/v1.json"),
         ("replays", "GET", "/api/replays"),
         ("replay", "GET", "/api/replays/no-such-replay"),
+        ("monitoring-endpoints", "GET", "/api/monitoring/endpoints"),
     ];
 
     private string _account = null!;
