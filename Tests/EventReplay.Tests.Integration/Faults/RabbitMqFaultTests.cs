@@ -94,7 +94,9 @@ public class RabbitMqFaultTests
             {
                 Assert.That(load.RetriedAttempts - retriedBefore, Is.Zero, "every command answered at once under the alarm");
                 Assert.That(published, Is.LessThanOrEqualTo(headAtAlarm), "nothing appended after the alarm was published during it");
-                Assert.That(head, Is.GreaterThanOrEqualTo(headAtAlarm + 200), "the log grew under the alarm");
+                // A command per worker may have committed before the head was read and been answered after: the rest
+                // appended under the alarm.
+                Assert.That(head, Is.GreaterThanOrEqualTo(headAtAlarm + 200 - new LoadOptions().Workers), "the log grew under the alarm");
             });
         }
         finally
