@@ -1,7 +1,6 @@
 using System.Net;
 using EventReplay.Tests.Integration.Infrastructure;
 using EventReplay.Tests.Integration.Pipeline;
-using Npgsql;
 
 namespace EventReplay.Tests.Integration.HighAvailability;
 
@@ -72,19 +71,8 @@ public class SynchronousStandbyTests
         await LivePipelineTests.AssertReadModelEqualsFoldAsync(stack.Api, databases);
     }
 
-    private static async Task<List<long>> EventsOfAsync(string connectionString, string id)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("select version from producer.mt_events where stream_id = @id order by version", connection);
-        command.Parameters.AddWithValue("id", id);
-        var versions = new List<long>();
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            versions.Add(reader.GetInt64(0));
-        }
-
-        return versions;
-    }
+    // The stream's versions as the server holds them (StoredEvents' rows: seq_id|stream_id|version|type|data).
+    private static async Task<List<long>> EventsOfAsync(string connectionString, string id) =>
+        [.. (await StoredEvents.RowsAsync(connectionString, "stream_id = @id", ("id", id))).Select(row => long.Parse(row.Split('|')[2],
+            System.Globalization.CultureInfo.InvariantCulture))];
 }
