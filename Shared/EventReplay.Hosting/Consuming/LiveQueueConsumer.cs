@@ -161,14 +161,16 @@ public sealed partial class LiveQueueConsumer(
 
         var live = copies.Live;
         var outcome = await _applier.ApplyAsync(events, live, stoppingToken);
+        if (outcome.Parked == 0 && events.Count > 0)
+        {
+            // Said as soon as the batch committed: a read that sees it should rarely find the header a batch behind.
+            last.Applied(events.MaxBy(recorded => recorded.Position)!);
+        }
+
         await _applier.DeadLetterAsync(channel, rejected.Concat(BatchApplier.Bodies(outcome.Rejected)), stoppingToken);
         if (outcome.Parked > 0)
         {
             await repair.RequestAsync(channel, live.Schema, stoppingToken);
-        }
-        else if (events.Count > 0)
-        {
-            last.Applied(events.MaxBy(recorded => recorded.Position)!);
         }
 
         await channel.BasicAckAsync(batch[^1].Tag, multiple: true, stoppingToken);
