@@ -1,23 +1,39 @@
 using EventReplay.Hosting;
 using EventReplay.Hosting.Monitoring;
 using EventReplay.Monitor.Endpoints;
+using EventReplay.Monitor.FailedMessages;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 // What it collects lives with the read models, in its own schema ("monitor").
 builder.AddPostgres(Databases.ReadModels);
-// Listens to: "monitor.heartbeats" (every process's heartbeats, bound to the "monitoring.heartbeats" exchange).
+// Listens to: "monitor.heartbeats" (every process's heartbeats, bound to the "monitoring.heartbeats" exchange),
+// "balances.dead", "statistics.dead", "replay.dead" (messages set aside) and "monitor.outcomes" (retried messages
+// applied, bound to "monitoring.outcomes"). Reads the replay service's dead-letter table and the consumers' parked
+// tables. Sends: retried messages to the queue that takes them.
 builder.AddHeartbeats("monitor");
 builder.Services.AddSingleton<EndpointStore>();
 builder.Services.AddHostedService<HeartbeatCollector>();
+builder.Services.Configure<FailedMessageOptions>(builder.Configuration.GetSection("Monitoring:FailedMessages"));
+builder.Services.AddSingleton<FailedMessageStore>();
+builder.Services.AddSingleton<FailedMessageRetrier>();
+builder.Services.AddSingleton<RetryJobStore>();
+builder.Services.AddSingleton<RetryJobWorker>();
+builder.Services.AddHostedService(services => services.GetRequiredService<RetryJobWorker>());
+builder.Services.AddHostedService<DeadLetterCollector>();
+builder.Services.AddHostedService<FailedMessageSweeper>();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
-await DependencyWait.UntilDoneAsync(token => app.Services.GetRequiredService<EndpointStore>().EnsureSchemaAsync(token), app.Logger,
-    "create the monitor's tables", app.Lifetime.ApplicationStopping);
+await DependencyWait.UntilDoneAsync(async token =>
+{
+    await app.Services.GetRequiredService<EndpointStore>().EnsureSchemaAsync(token);
+    await app.Services.GetRequiredService<FailedMessageStore>().EnsureSchemaAsync(token);
+}, app.Logger, "create the monitor's tables", app.Lifetime.ApplicationStopping);
 app.UseServiceDefaults();
 app.MapOpenApi();
 app.MapDefaultEndpoints();
 app.MapMonitoring();
+app.MapFailedMessages();
 
 app.Run();

@@ -37,6 +37,14 @@ public static class Topology
 
     public const string HeartbeatType = nameof(Monitoring.Heartbeat);
 
+    /// <summary>Fanout exchange where consumers say they applied a message the monitor sent again (<see cref="Monitoring.FailedMessageApplied"/>).</summary>
+    public const string FailedMessageOutcomesExchange = "monitoring.outcomes";
+
+    /// <summary>The monitor's queue of those outcomes (bound to <see cref="FailedMessageOutcomesExchange"/>).</summary>
+    public const string MonitorOutcomesQueue = "monitor.outcomes";
+
+    public const string FailedMessageAppliedType = nameof(Monitoring.FailedMessageApplied);
+
     /// <summary>Fanout exchange of replay lifecycle events, for monitoring.</summary>
     public const string ReplayEventsExchange = "replay.events";
 

@@ -81,6 +81,7 @@ public static class DependencyFailure
                 case NpgsqlException:
                 case SocketException:
                 case TimeoutException:
+                case DependencyDownException:
                     return true;
             }
         }
@@ -88,3 +89,6 @@ public static class DependencyFailure
         return false;
     }
 }
+
+/// <summary>A dependency did not do what was asked of it (a broker that did not take a message): answered 503 with Retry-After.</summary>
+public sealed class DependencyDownException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using EventReplay.Contracts;
+using EventReplay.Contracts.Monitoring;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 
@@ -49,27 +50,49 @@ public sealed partial class BatchApplier(string consumer, IEventBatchHandler han
         }
     }
 
-    /// <summary>Puts messages on the consumer's dead-letter queue with the reason (publisher confirms awaited).</summary>
-    public async Task DeadLetterAsync(IChannel channel, IEnumerable<(ReadOnlyMemory<byte> Body, string Reason)> rejected,
-        CancellationToken stoppingToken)
+    /// <summary>
+    /// Puts messages on the consumer's dead-letter queue with the reason (publisher confirms awaited), each with its own
+    /// headers kept and what the monitor needs to send it again: the queue that takes it, the consumer, when.
+    /// </summary>
+    public async Task DeadLetterAsync(IChannel channel, IEnumerable<DeadLetter> rejected, CancellationToken stoppingToken)
     {
-        foreach (var (body, reason) in rejected)
+        foreach (var letter in rejected)
         {
-            LogDeadLettered(consumer, reason);
+            LogDeadLettered(consumer, letter.Reason);
+            var headers = letter.Headers is null
+                ? new Dictionary<string, object?>()
+                : letter.Headers.Where(header => !header.Key.StartsWith("x-death", StringComparison.Ordinal)
+                    && !header.Key.StartsWith("x-first-death", StringComparison.Ordinal)
+                    && !header.Key.StartsWith("x-last-death", StringComparison.Ordinal)).ToDictionary();
+            headers[FailedMessageHeaders.Reason] = letter.Reason;
+            headers[FailedMessageHeaders.Consumer] = consumer;
+            headers[FailedMessageHeaders.OriginalQueue] = letter.OriginalQueue;
+            headers[FailedMessageHeaders.FailedAt] = DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
             var properties = new BasicProperties
             {
                 Persistent = true,
                 ContentType = "application/json",
-                Headers = new Dictionary<string, object?> { ["x-reason"] = reason, ["x-consumer"] = consumer },
+                Type = letter.Type,
+                // The monitor's key for it: a dead letter it collected twice (its ack was lost) is one failed message.
+                MessageId = Guid.NewGuid().ToString("N"),
+                Headers = headers,
             };
             await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
-                await channel.BasicPublishAsync("", Topology.DeadLetterQueue(consumer), mandatory: false, properties, body, deadline),
+                await channel.BasicPublishAsync("", Topology.DeadLetterQueue(consumer), mandatory: false, properties, letter.Body, deadline),
                 stoppingToken);
         }
     }
 
-    public static IEnumerable<(ReadOnlyMemory<byte> Body, string Reason)> Bodies(IEnumerable<Rejected> rejected) =>
-        rejected.Select(invalid => ((ReadOnlyMemory<byte>)JsonSerializer.SerializeToUtf8Bytes(invalid.Event, Json), invalid.Reason));
+    /// <summary>
+    /// Events that can never apply, as dead letters for the live queue (where a retry sends an event): as delivered, with
+    /// the delivery's headers, when the delivery is known; else as read.
+    /// </summary>
+    public IEnumerable<DeadLetter> Letters(IEnumerable<Rejected> rejected,
+        Func<RecordedEvent, (ReadOnlyMemory<byte> Body, IDictionary<string, object?>? Headers)?>? deliveryOf = null) =>
+        rejected.Select(invalid => deliveryOf?.Invoke(invalid.Event) is var (body, headers)
+            ? new DeadLetter(body, invalid.Reason, Topology.LiveQueue(consumer), Topology.RecordedEventType, headers)
+            : new DeadLetter(JsonSerializer.SerializeToUtf8Bytes(invalid.Event, Json), invalid.Reason, Topology.LiveQueue(consumer),
+                Topology.RecordedEventType));
 
     private async Task<BatchOutcome> ApplyOneByOneAsync(IReadOnlyList<RecordedEvent> events, ReadModelCopy copy,
         CancellationToken stoppingToken)
@@ -98,3 +121,7 @@ public sealed partial class BatchApplier(string consumer, IEventBatchHandler han
     [LoggerMessage(Level = LogLevel.Warning, Message = "Consumer {Consumer} could not apply {Count} events (attempt {Attempt}); retrying in {DelayMs} ms")]
     private partial void LogRetrying(Exception exception, string consumer, int count, int attempt, double delayMs);
 }
+
+/// <summary>A message to set aside: its body, why, the queue that takes such a message, its AMQP type and headers.</summary>
+public sealed record DeadLetter(ReadOnlyMemory<byte> Body, string Reason, string OriginalQueue, string? Type,
+    IDictionary<string, object?>? Headers = null);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Threading.Channels;
 using EventReplay.Contracts;
+using EventReplay.Contracts.Monitoring;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
@@ -34,7 +35,12 @@ public sealed partial class LiveQueueConsumer(
 
     private long _maintained = Stopwatch.GetTimestamp();
 
-    private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent, string? Epoch);
+    private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent, string? Epoch,
+        IDictionary<string, object?>? Headers)
+    {
+        /// <summary>Set on a message the monitor sent again: the failed message it is.</summary>
+        public string? FailedMessageId => FailedMessageHeaders.Text(Headers, FailedMessageHeaders.FailedMessageId);
+    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Backoff.RunUntilStoppedAsync(ConsumeAsync, (exception, delay) => LogStopped(exception, consumer, delay.TotalMilliseconds),
@@ -53,7 +59,8 @@ public sealed partial class LiveQueueConsumer(
         var listener = new AsyncEventingBasicConsumer(channel);
         listener.ReceivedAsync += async (_, message) =>
             await inbox.Writer.WriteAsync(new Delivery(message.DeliveryTag, message.Body.ToArray(), message.BasicProperties.Type,
-                Telemetry.TraceParentOf(message.BasicProperties.Headers), EpochHeader.Of(message.BasicProperties.Headers)), stoppingToken);
+                Telemetry.TraceParentOf(message.BasicProperties.Headers), EpochHeader.Of(message.BasicProperties.Headers),
+                message.BasicProperties.Headers), stoppingToken);
         channel.ChannelShutdownAsync += (_, _) =>
         {
             inbox.Writer.TryComplete();
@@ -146,16 +153,20 @@ public sealed partial class LiveQueueConsumer(
     {
         using var activity = StartApplyActivity(batch);
         var events = new List<RecordedEvent>(batch.Count);
-        var rejected = new List<(ReadOnlyMemory<byte> Body, string Reason)>();
+        var readable = new List<Delivery>(batch.Count);
+        var rejected = new List<DeadLetter>();
+        var retried = false;
         foreach (var delivery in batch)
         {
             if (Read(delivery, out var recorded, out var reason))
             {
                 events.Add(recorded!);
+                readable.Add(delivery);
+                retried |= delivery.FailedMessageId is not null;
             }
             else
             {
-                rejected.Add((delivery.Body, reason!));
+                rejected.Add(new DeadLetter(delivery.Body, reason!, Topology.LiveQueue(consumer), delivery.Type, delivery.Headers));
             }
         }
 
@@ -167,13 +178,45 @@ public sealed partial class LiveQueueConsumer(
             last.Applied(events.MaxBy(recorded => recorded.Position)!);
         }
 
-        await _applier.DeadLetterAsync(channel, rejected.Concat(BatchApplier.Bodies(outcome.Rejected)), stoppingToken);
+        // An event set aside is kept as delivered, headers too: a retried one comes back to the monitor as the same failed message.
+        var deliveries = outcome.Rejected.Count > 0 || retried
+            ? events.Select((recorded, index) => (Key: (recorded.StreamId, recorded.Version), Delivery: readable[index]))
+                .DistinctBy(entry => entry.Key).ToDictionary(entry => entry.Key, entry => entry.Delivery)
+            : null;
+        await _applier.DeadLetterAsync(channel, rejected.Concat(_applier.Letters(outcome.Rejected,
+            invalid => deliveries?.GetValueOrDefault((invalid.StreamId, invalid.Version)) is { } delivery ? (delivery.Body, delivery.Headers) : null)),
+            stoppingToken);
         if (outcome.Parked > 0)
         {
             await repair.RequestAsync(channel, live.Schema, stoppingToken);
         }
+        else if (retried)
+        {
+            var failed = outcome.Rejected.Select(invalid => (invalid.Event.StreamId, invalid.Event.Version)).ToHashSet();
+            await SayAppliedAsync(channel, [.. deliveries!.Where(entry => !failed.Contains(entry.Key) && entry.Value.FailedMessageId is not null)
+                .Select(entry => entry.Value.FailedMessageId!)], stoppingToken);
+        }
 
         await channel.BasicAckAsync(batch[^1].Tag, multiple: true, stoppingToken);
+    }
+
+    /// <summary>
+    /// Tells the monitor that messages it sent again applied (or were already applied): their failed messages are
+    /// resolved. Confirmed by the broker; a notice lost with a monitor that is down leaves the message retrying until
+    /// the monitor's outcome window sends it back to unresolved.
+    /// </summary>
+    private async Task SayAppliedAsync(IChannel channel, IReadOnlyList<string> failedMessageIds, CancellationToken stoppingToken)
+    {
+        await channel.ExchangeDeclareAsync(Topology.FailedMessageOutcomesExchange, ExchangeType.Fanout, durable: true,
+            cancellationToken: stoppingToken);
+        foreach (var id in failedMessageIds)
+        {
+            var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = Topology.FailedMessageAppliedType };
+            var body = JsonSerializer.SerializeToUtf8Bytes(new FailedMessageApplied(id, consumer, DateTimeOffset.UtcNow), Json);
+            await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
+                await channel.BasicPublishAsync(Topology.FailedMessageOutcomesExchange, "", mandatory: false, properties, body, deadline),
+                stoppingToken);
+        }
     }
 
     /// <summary>

@@ -178,7 +178,7 @@ public sealed partial class ReplayQueueConsumer(
     {
         try
         {
-            await WithRetriesAsync(channel, delivery.Tag, [delivery.Body],
+            await WithRetriesAsync(channel, delivery.Tag, [(delivery.Body, delivery.Type)],
                 async () => delivery.Batch is { } batch
                     ? await ApplyAsync(channel, [batch], stoppingToken)
                     : await DispatchAsync(channel, delivery.Type, delivery.Body, stoppingToken),
@@ -200,7 +200,7 @@ public sealed partial class ReplayQueueConsumer(
 
         try
         {
-            await WithRetriesAsync(channel, group[^1].Delivery.Tag, [.. group.Select(member => member.Delivery.Body)],
+            await WithRetriesAsync(channel, group[^1].Delivery.Tag, [.. group.Select(member => (member.Delivery.Body, member.Delivery.Type))],
                 async () => await ApplyAsync(channel, [.. group.Select(member => member.Batch)], stoppingToken), stoppingToken);
         }
         finally
@@ -220,7 +220,8 @@ public sealed partial class ReplayQueueConsumer(
     /// answer, acknowledges it and every earlier delivery. The next message is applied meanwhile: only its own answer
     /// waits for that confirm.
     /// </summary>
-    private async Task WithRetriesAsync(IChannel channel, ulong tag, IReadOnlyList<ReadOnlyMemory<byte>> bodies, Func<Task<object?>> work,
+    private async Task WithRetriesAsync(IChannel channel, ulong tag, IReadOnlyList<(ReadOnlyMemory<byte> Body, string? Type)> messages,
+        Func<Task<object?>> work,
         CancellationToken stoppingToken)
     {
         object? answer = null;
@@ -254,7 +255,8 @@ public sealed partial class ReplayQueueConsumer(
                 var reason = unfit
                     ? $"Replay message not applied: {exception.Message}"
                     : $"Replay message not applied after {failures} attempts: {exception.GetType().Name}: {exception.Message}";
-                await _applier.DeadLetterAsync(channel, bodies.Select(body => (body, reason)), stoppingToken);
+                await _applier.DeadLetterAsync(channel,
+                    messages.Select(message => new DeadLetter(message.Body, reason, Topology.ReplayQueue(consumer), message.Type)), stoppingToken);
                 break;
             }
         }
@@ -318,7 +320,7 @@ public sealed partial class ReplayQueueConsumer(
         if (outcome.Rejected.Count > 0)
         {
             await _answered; // one publisher on the channel at a time
-            await _applier.DeadLetterAsync(channel, BatchApplier.Bodies(outcome.Rejected), stoppingToken);
+            await _applier.DeadLetterAsync(channel, _applier.Letters(outcome.Rejected), stoppingToken);
         }
 
         var last = batches[^1];

@@ -331,11 +331,16 @@ public class BadInputTests : StackOverEmptyLog
         return replays;
     }
 
-    /// <summary>"dead" once the replay service set the message aside, "handled" once it handled it, else null.</summary>
+    /// <summary>
+    /// "dead" once the replay service set the message aside (in its dead-letter table, or already moved from there into
+    /// the monitor's failed messages), "handled" once it handled it, else null.
+    /// </summary>
     private static async Task<string?> MessageOutcomeAsync(Guid messageId)
     {
         var id = ("id", (object)messageId);
-        if (await Database.ScalarAsync(ReadModels, "select count(*) from replay.wolverine_dead_letters where id = @id", id) > 0)
+        if (await Database.ScalarAsync(ReadModels, "select count(*) from replay.wolverine_dead_letters where id = @id", id) > 0
+            || await Database.ScalarAsync(ReadModels,
+                "select count(*) from monitor.failed_message_collected where source_key = 'wolverine:' || @id::text", id) > 0)
         {
             return AmqpCase.Dead;
         }

@@ -32,6 +32,17 @@ public class BodyLimitTests : StackOverEmptyLog
         ("replays", "GET", "/api/replays"),
         ("replay", "GET", "/api/replays/no-such-replay"),
         ("monitoring-endpoints", "GET", "/api/monitoring/endpoints"),
+        ("failed-messages", "GET", "/api/failed-messages"),
+        ("failed-message-groups", "GET", "/api/failed-messages/groups"),
+        ("failed-message", "GET", "/api/failed-messages/00000000-0000-0000-0000-000000000001"),
+        ("retry-job", "GET", "/api/failed-messages/retry-jobs/00000000-0000-0000-0000-000000000001"),
+        ("failed-messages-retry", "POST", "/api/failed-messages/retry"),
+        ("failed-message-retry", "POST", "/api/failed-messages/00000000-0000-0000-0000-000000000001/retry"),
+        ("failed-message-archive", "POST", "/api/failed-messages/00000000-0000-0000-0000-000000000001/archive"),
+        ("failed-message-unarchive", "POST", "/api/failed-messages/00000000-0000-0000-0000-000000000001/unarchive"),
+        ("failed-message-edit", "POST", "/api/failed-messages/00000000-0000-0000-0000-000000000001/edit-and-retry"),
+        ("failed-message-group-archive", "POST", "/api/failed-messages/groups/no-such-group/archive"),
+        ("failed-message-group-unarchive", "POST", "/api/failed-messages/groups/no-such-group/unarchive"),
     ];
 
     private string _account = null!;

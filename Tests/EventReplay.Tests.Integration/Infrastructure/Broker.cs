@@ -22,12 +22,25 @@ public static class Broker
         }
     }
 
-    public static async Task SendAsync(string queue, string body, string? type = Topology.RecordedEventType)
+    public static async Task SendAsync(string queue, string body, string? type = Topology.RecordedEventType,
+        IDictionary<string, object?>? headers = null)
+    {
+        await using var connection = await ConnectAsync();
+        await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
+        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = type, Headers = headers };
+        await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
+    }
+
+    /// <summary>Publishes many messages of one type on one channel, each confirmed.</summary>
+    public static async Task SendManyAsync(string queue, IEnumerable<string> bodies, string? type)
     {
         await using var connection = await ConnectAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
         var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = type };
-        await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
+        foreach (var body in bodies)
+        {
+            await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
+        }
     }
 
     /// <summary>

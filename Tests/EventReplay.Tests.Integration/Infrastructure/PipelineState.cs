@@ -82,6 +82,18 @@ public static class PipelineState
                 "do $$ begin if to_regclass('producer.publisher_checkpoint') is not null then update producer.publisher_checkpoint set position = 0; end if; end $$");
         }
 
+        await using (var connection = new NpgsqlConnection(databases.ReadModels))
+        {
+            // What the monitor collected of earlier tests' failures (its endpoints stay: they are every stack's processes).
+            await connection.OpenAsync();
+            await Database.ExecuteAsync(connection, """
+                do $$ begin if to_regclass('monitor.retry_job_items') is not null then
+                    truncate monitor.failed_messages, monitor.failed_message_collected, monitor.failed_message_history,
+                        monitor.failed_message_edits, monitor.retry_jobs, monitor.retry_job_items;
+                end if; end $$
+                """);
+        }
+
         await Broker.PurgeAsync();
         await using var cache = await ConnectionMultiplexer.ConnectAsync(redis + ",allowAdmin=true");
         var options = ConfigurationOptions.Parse(redis);

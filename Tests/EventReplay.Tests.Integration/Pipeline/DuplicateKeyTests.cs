@@ -116,29 +116,19 @@ public class DuplicateKeyTests : StackOverEmptyLog
         json.Replace("{id}", id, StringComparison.Ordinal).Replace("{at}", At, StringComparison.Ordinal)
             .Replace("{replay}", replay, StringComparison.Ordinal);
 
-    /// <summary>The dead letter of the balances consumer whose body names <paramref name="id"/>, once there is one.</summary>
+    /// <summary>The dead letter of the balances consumer whose body names <paramref name="id"/>, as the monitor collected it.</summary>
     private static async Task<(string Body, string? Reason)> DeadLetterAsync(string id)
     {
-        var found = new List<(string Body, string? Reason)>();
-        await Eventually.Until(async () =>
-        {
-            found.AddRange((await Broker.DrainAsync(Topology.DeadLetterQueue("balances"))).Where(d => d.Body.Contains(id, StringComparison.Ordinal)));
-            return found.Count;
-        }, count => count > 0, Settle, $"a dead letter naming {id}");
-        return found[0];
+        var found = await CollectedFailures.NamingAsync(ReadModels, id, Settle);
+        Assert.That(found[0].FoundIn, Is.EqualTo(Topology.DeadLetterQueue("balances")), "where it was set aside");
+        return (found[0].Body, found[0].Reason);
     }
 
-    /// <summary>Why the replay service set aside the message whose body names <paramref name="id"/>, once it has.</summary>
+    /// <summary>Why the replay service set aside the message whose body names <paramref name="id"/>, as the monitor collected it.</summary>
     private static async Task<string> DeadLetterReasonAsync(string id)
     {
-        var sql = "select count(*) from replay.wolverine_dead_letters where position(convert_to(@id, 'UTF8') in body) > 0";
-        await Eventually.Until(() => Database.ScalarAsync(ReadModels, sql, ("id", id)), count => count > 0, Settle,
-            $"the replay service to keep a dead letter naming {id}");
-        await using var connection = new Npgsql.NpgsqlConnection(ReadModels);
-        await connection.OpenAsync();
-        await using var command = new Npgsql.NpgsqlCommand(
-            "select exception_message from replay.wolverine_dead_letters where position(convert_to(@id, 'UTF8') in body) > 0", connection);
-        command.Parameters.AddWithValue("id", id);
-        return (string)(await command.ExecuteScalarAsync())!;
+        var found = await CollectedFailures.NamingAsync(ReadModels, id, Settle);
+        Assert.That(found[0].FoundIn, Is.EqualTo("replay.wolverine_dead_letters"), "where it was set aside");
+        return found[0].Reason;
     }
 }

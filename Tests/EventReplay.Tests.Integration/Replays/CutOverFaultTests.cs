@@ -76,7 +76,7 @@ public class CutOverFaultTests : StackOverEmptyLog
     public async Task A_replay_queue_message_that_keeps_failing_is_dead_lettered_and_the_queue_moves_on()
     {
         var ids = await ReplayApi.MakeHistoryAsync(Api, accounts: 1, deposits: 1);
-        await Broker.DrainAsync(Topology.DeadLetterQueue("balances"));
+        var replayId = $"poison-{Guid.NewGuid():N}";
         var generation = await Database.ScalarAsync(ReadModels, "select generation from balances.meta");
         await using (var connection = new NpgsqlConnection(ReadModels))
         {
@@ -86,17 +86,17 @@ public class CutOverFaultTests : StackOverEmptyLog
                 $"""
                 drop schema if exists balances_rebuild cascade; create schema balances_rebuild;
                 create table balances_rebuild.meta (id int primary key, generation int not null, replay_id text, apply_seq bigint not null default 0);
-                insert into balances_rebuild.meta values (1, {generation + 1}, 'poison', 0);
+                insert into balances_rebuild.meta values (1, {generation + 1}, '{replayId}', 0);
                 """);
         }
 
-        await Broker.SendAsync(Topology.ReplayQueue("balances"), """{"replayId":"poison","target":"balances"}""", Topology.RebuildCutOverType);
+        await Broker.SendAsync(Topology.ReplayQueue("balances"), $$"""{"replayId":"{{replayId}}","target":"balances"}""", Topology.RebuildCutOverType);
 
-        var dead = await Eventually.Until(() => Broker.DrainAsync(Topology.DeadLetterQueue("balances")), d => d.Count > 0, ReplayApi.Finish,
-            "the failing cut-over to be dead-lettered");
+        var dead = await CollectedFailures.NamingAsync(ReadModels, replayId, ReplayApi.Finish);
         Assert.Multiple(() =>
         {
-            Assert.That(dead.Single().Body, Does.Contain("poison"));
+            Assert.That(dead.Single().FoundIn, Is.EqualTo(Topology.DeadLetterQueue("balances")));
+            Assert.That(dead.Single().Queue, Is.EqualTo(Topology.ReplayQueue("balances")), "the queue a retry sends it to");
             Assert.That(dead.Single().Reason, Does.Contain("after 5 attempts").And.Contain("42P01"));
         });
 

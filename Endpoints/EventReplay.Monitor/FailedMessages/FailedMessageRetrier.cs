@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Text;
+using EventReplay.Contracts.Monitoring;
+using EventReplay.Hosting;
+using RabbitMQ.Client;
+
+namespace EventReplay.Monitor.FailedMessages;
+
+/// <summary>The outcome of a retry request.</summary>
+public sealed record RetryOutcome(ClaimRefusal Refusal, string? Status, RetryClaim? Sent);
+
+/// <summary>
+/// Sends a failed message again: claimed in the store first (so two retries at once send it once), then published to
+/// the queue that takes it with its own headers, the failed message's id and the attempt, and the broker's confirm
+/// awaited. A publish that fails gives the claim back and throws (the caller answers 503).
+/// </summary>
+public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConnectionFactory rabbit, ILogger<FailedMessageRetrier> logger)
+    : IAsyncDisposable
+{
+    // Headers a consumer or the broker added when setting the message aside: not the message's own.
+    private static readonly string[] SetAsideHeaders =
+    [
+        FailedMessageHeaders.Reason, FailedMessageHeaders.Consumer, FailedMessageHeaders.OriginalQueue, FailedMessageHeaders.FailedAt,
+        FailedMessageHeaders.FailedMessageId, FailedMessageHeaders.Attempt,
+    ];
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    private IConnection? _connection;
+
+    private IChannel? _channel;
+
+    public async Task<RetryOutcome> RetryAsync(Guid id, string actor, (byte[] Body, IReadOnlyDictionary<string, string>? Headers)? edit,
+        CancellationToken cancellationToken)
+    {
+        var (claim, refusal, status) = await store.ClaimRetryAsync(id, actor, edit, cancellationToken);
+        if (claim is null)
+        {
+            return new RetryOutcome(refusal, status, null);
+        }
+
+        try
+        {
+            await PublishAsync(claim, cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogNotSent(exception, id);
+            await store.ReleaseRetryAsync(claim, $"{exception.GetType().Name}: {exception.Message}", CancellationToken.None);
+            throw new DependencyDownException("RabbitMQ did not take the retried message; try again.", exception);
+        }
+
+        return new RetryOutcome(ClaimRefusal.None, FailedMessageStatus.Retrying, claim);
+    }
+
+    private async Task PublishAsync(RetryClaim claim, CancellationToken cancellationToken)
+    {
+        var headers = new Dictionary<string, object?>();
+        foreach (var (name, value) in claim.Headers)
+        {
+            if (!SetAsideHeaders.Contains(name) && !name.StartsWith("x-death", StringComparison.Ordinal)
+                && !name.StartsWith("x-first-death", StringComparison.Ordinal) && !name.StartsWith("x-last-death", StringComparison.Ordinal))
+            {
+                headers[name] = Encoding.UTF8.GetBytes(value);
+            }
+        }
+
+        headers[FailedMessageHeaders.FailedMessageId] = claim.Id.ToString();
+        headers[FailedMessageHeaders.Attempt] = claim.Attempt.ToString(CultureInfo.InvariantCulture);
+        var properties = new BasicProperties
+        {
+            Persistent = true,
+            ContentType = claim.ContentType ?? "application/json",
+            Type = claim.AmqpType,
+            // The replay service's framework takes this as the envelope's id: a retry that fails there again is found by it.
+            MessageId = claim.RetryMessageId.ToString(),
+            Headers = headers,
+        };
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var channel = await ChannelAsync(cancellationToken);
+            try
+            {
+                await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
+                    await channel.BasicPublishAsync("", claim.Queue, mandatory: true, properties, claim.Body, deadline), cancellationToken,
+                    TimeSpan.FromSeconds(5));
+            }
+            catch
+            {
+                await CloseAsync();
+                throw;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<IChannel> ChannelAsync(CancellationToken cancellationToken)
+    {
+        if (_channel is { IsOpen: true } open)
+        {
+            return open;
+        }
+
+        await CloseAsync();
+        _connection = await rabbit.CreateConnectionAsync(cancellationToken);
+        _channel = await _connection.CreateChannelAsync(
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
+        return _channel;
+    }
+
+    private async Task CloseAsync()
+    {
+        try
+        {
+            if (_channel is not null)
+            {
+                await _channel.DisposeAsync();
+            }
+
+            if (_connection is not null)
+            {
+                await _connection.DisposeAsync();
+            }
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            LogCloseFailed(exception);
+        }
+
+        _channel = null;
+        _connection = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await CloseAsync();
+        _gate.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Failed message {Id} could not be sent again")]
+    private partial void LogNotSent(Exception exception, Guid id);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Closing the retries' connection failed")]
+    private partial void LogCloseFailed(Exception exception);
+}

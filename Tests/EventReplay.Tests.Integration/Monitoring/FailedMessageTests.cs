@@ -1,0 +1,313 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Tests.Integration.Infrastructure;
+
+namespace EventReplay.Tests.Integration.Monitoring;
+
+/// <summary>
+/// Failed messages through the public path, against the whole system: a poison message on a live queue collected by the
+/// monitor (and acknowledged on the dead-letter queue), retried (two retries at once send it once), edited and retried
+/// until the read model shows the edit, archived and unarchived, bulk-retried as a job, parked events collected and
+/// resolved once their gap is filled, and archived messages purged after their retention.
+/// </summary>
+[NonParallelizable]
+public class FailedMessageTests
+{
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan Retention = TimeSpan.FromSeconds(15);
+
+    private ServiceStack _stack = null!;
+
+    private HttpClient Http => _stack.Api.Http;
+
+    private static string ReadModels => TestEnvironment.ReadModelsConnectionString;
+
+    [OneTimeSetUp]
+    public async Task StartTheSystem()
+    {
+        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.Databases, TestEnvironment.RedisConnectionString);
+        _stack = await ServiceStack.StartedAsync(services: new Dictionary<string, IReadOnlyDictionary<string, string>>
+        {
+            ["EventReplay.Monitor"] = new Dictionary<string, string>
+            {
+                ["Monitoring__FailedMessages__ParkedAfter"] = "00:00:03",
+                ["Monitoring__FailedMessages__ArchiveRetention"] = Retention.ToString(),
+                ["Monitoring__FailedMessages__PurgeInterval"] = "00:00:01",
+            },
+        });
+    }
+
+    [OneTimeTearDown]
+    public async Task StopTheSystem() => await _stack.DisposeAsync();
+
+    [Test]
+    public async Task A_poison_message_is_collected_within_10_s_shown_in_full_retried_archived_and_unarchived()
+    {
+        var marker = $"poison-{Guid.NewGuid():N}";
+        var sent = Stopwatch.StartNew();
+        await Broker.SendAsync(Topology.LiveQueue("balances"), "{not json " + marker, headers: new Dictionary<string, object?> { ["x-test"] = marker });
+
+        var listed = await Eventually.Until(() => ListAsync($"?q={marker}"), items => items.Count == 1, TimeSpan.FromSeconds(10),
+            "the poison message under failed messages");
+        var collectedAfter = sent.Elapsed;
+        var item = listed[0];
+        var id = item.GetProperty("id").GetString()!;
+        await Eventually.Until(() => Broker.CountAsync(Topology.DeadLetterQueue("balances")), count => count == 0, Settle,
+            "balances.dead to be empty once the monitor committed what it took");
+        var detail = await DetailAsync(id);
+        var groups = await GetAsync("/api/failed-messages/groups");
+        await TestContext.Out.WriteLineAsync($"collected {collectedAfter.TotalSeconds:0.0} s after it was sent: {item}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(item.GetProperty("status").GetString(), Is.EqualTo("unresolved"));
+            Assert.That(item.GetProperty("queue").GetString(), Is.EqualTo("balances.live"));
+            Assert.That(item.GetProperty("endpoint").GetString(), Is.EqualTo("balances"));
+            Assert.That(item.GetProperty("reason").GetString(), Does.StartWith("Unreadable JSON"));
+            Assert.That(item.GetProperty("attempts").GetInt32(), Is.EqualTo(1));
+            Assert.That(detail.GetProperty("body").GetString(), Is.EqualTo("{not json " + marker));
+            Assert.That(detail.GetProperty("bodyEncoding").GetString(), Is.EqualTo("utf-8"));
+            Assert.That(detail.GetProperty("foundIn").GetString(), Is.EqualTo("balances.dead"));
+            Assert.That(detail.GetProperty("headers").GetProperty("x-test").GetString(), Is.EqualTo(marker), "the message's own header");
+            Assert.That(Actions(detail), Is.EqualTo(new[] { "failed" }));
+            Assert.That(groups.GetProperty("groups").EnumerateArray().Where(g => g.GetProperty("groupId").GetString() == item.GetProperty("groupId").GetString())
+                .Select(g => g.GetProperty("unresolved").GetInt64()).Single(), Is.GreaterThanOrEqualTo(1));
+        });
+
+        // Retried: sent again, set aside again, back as the same failed message with one more attempt.
+        using (var retry = await PostAsync($"/api/failed-messages/{id}/retry"))
+        {
+            Assert.That(retry.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), await retry.Content.ReadAsStringAsync());
+        }
+
+        var again = await Eventually.Until(() => DetailAsync(id), d => d.GetProperty("status").GetString() == "unresolved"
+            && d.GetProperty("attempts").GetInt32() == 2, Settle, "the retried poison message to come back unresolved");
+        Assert.That(Actions(again), Is.EqualTo(new[] { "failed", "retry sent", "failed again" }));
+        Assert.That(await ListAsync($"?q={marker}"), Has.Count.EqualTo(1), "still one failed message");
+
+        // Archived, unarchived, and the refusals around them.
+        await ExpectAsync(await PostAsync($"/api/failed-messages/{id}/archive"), 200);
+        Assert.That((await ListAsync($"?q={marker}&status=archived")).Select(i => i.GetProperty("id").GetString()), Is.EqualTo(new[] { id }));
+        Assert.That(await ListAsync($"?q={marker}"), Is.Empty, "the default list shows unresolved and retrying messages");
+        await ExpectAsync(await PostAsync($"/api/failed-messages/{id}/retry"), 409);
+        await ExpectAsync(await PostAsync($"/api/failed-messages/{id}/unarchive"), 200);
+        var twice = await ExpectAsync(await PostAsync($"/api/failed-messages/{id}/unarchive"), 200);
+        Assert.That(twice.GetProperty("status").GetString(), Is.EqualTo("unresolved"), "unarchiving is idempotent");
+        var groupId = item.GetProperty("groupId").GetString()!;
+        var archived = await ExpectAsync(await PostAsync($"/api/failed-messages/groups/{groupId}/archive"), 200);
+        Assert.That(archived.GetProperty("changed").GetInt32(), Is.GreaterThanOrEqualTo(1));
+        Assert.That(await ListAsync($"?q={marker}&status=archived&groupId={groupId}"), Has.Count.EqualTo(1));
+        await ExpectAsync(await PostAsync($"/api/failed-messages/groups/{groupId}/unarchive"), 200);
+        Assert.That((await DetailAsync(id)).GetProperty("status").GetString(), Is.EqualTo("unresolved"));
+        await ExpectAsync(await PostAsync($"/api/failed-messages/{Guid.NewGuid()}/retry"), 404);
+    }
+
+    [Test]
+    public async Task A_fixable_message_retried_twice_at_once_is_sent_once_and_edited_and_retried_it_applies_and_is_resolved()
+    {
+        var account = ProducerApi.NewAccountId();
+        await _stack.Api.OpenedAsync(account);
+        var position = (await _stack.Api.StreamAsync(account))![0].GetProperty("position").GetInt64();
+        await Eventually.Until(() => BalanceAsync(account), b => b?.Version == 1, Settle, "the account to be read");
+        // A deposit whose amount is not a number: the consumer can never apply it and sets it aside.
+        var broken = Deposit(account, position, "\"seven\"");
+        await Broker.SendAsync(Topology.LiveQueue("balances"), broken);
+        var id = (await Eventually.Until(() => ListAsync($"?q={account}"), items => items.Count == 1, Settle, "the broken deposit collected"))[0]
+            .GetProperty("id").GetString()!;
+
+        // Two retries at once while the consumer cannot apply anything: one is sent, the other refused.
+        HttpStatusCode[] statuses;
+        await using (await ApplyLockHold.TakeAsync(ReadModels, "balances"))
+        {
+            var retries = await Task.WhenAll(PostAsync($"/api/failed-messages/{id}/retry"), PostAsync($"/api/failed-messages/{id}/retry"));
+            statuses = [.. retries.Select(r => r.StatusCode).Order()];
+            foreach (var retry in retries)
+            {
+                retry.Dispose();
+            }
+
+            Assert.That((await DetailAsync(id)).GetProperty("status").GetString(), Is.EqualTo("retrying"));
+            await ExpectAsync(await PostAsync($"/api/failed-messages/{id}/archive"), 409);
+        }
+
+        Assert.That(statuses, Is.EqualTo(new[] { HttpStatusCode.Accepted, HttpStatusCode.Conflict }), "two retries at once");
+        var back = await Eventually.Until(() => DetailAsync(id), d => d.GetProperty("status").GetString() == "unresolved", Settle,
+            "the retried deposit to be set aside again");
+        Assert.That(back.GetProperty("attempts").GetInt32(), Is.EqualTo(2), "one retry was sent");
+        Assert.That(back.GetProperty("history").EnumerateArray().Count(h => h.GetProperty("action").GetString() == "retry sent"), Is.EqualTo(1));
+
+        // A malformed edit changes nothing; a good one applies.
+        await ExpectAsync(await PostJsonAsync($"/api/failed-messages/{id}/edit-and-retry", """{"body":"{not json"}"""), 400);
+        await ExpectAsync(await PostJsonAsync($"/api/failed-messages/{id}/edit-and-retry", """{"body":7}"""), 400);
+        Assert.That((await DetailAsync(id)).GetProperty("edits").GetArrayLength(), Is.Zero);
+        var edit = JsonSerializer.Serialize(new { body = Deposit(account, position, "7"), headers = new Dictionary<string, string> { ["x-edited"] = "yes" } });
+        await ExpectAsync(await PostJsonAsync($"/api/failed-messages/{id}/edit-and-retry", edit, requestedBy: "ops@example.test"), 202);
+
+        var applied = await Eventually.Until(() => BalanceAsync(account), b => b?.Version == 2, Settle, "the edited deposit to apply");
+        var resolved = await Eventually.Until(() => DetailAsync(id), d => d.GetProperty("status").GetString() == "resolved", Settle,
+            "the edited message to be resolved");
+        var edits = resolved.GetProperty("edits").EnumerateArray().ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(applied!.Balance, Is.EqualTo(7m), "the read model shows the edit");
+            Assert.That(resolved.GetProperty("body").GetString(), Is.EqualTo(broken), "the original is kept");
+            Assert.That(edits, Has.Count.EqualTo(1));
+            Assert.That(edits[0].GetProperty("editedBy").GetString(), Is.EqualTo("ops@example.test"));
+            Assert.That(edits[0].GetProperty("body").GetString(), Does.Contain("\"amount\":7"));
+            Assert.That(edits[0].GetProperty("headers").GetProperty("x-edited").GetString(), Is.EqualTo("yes"));
+            Assert.That(resolved.GetProperty("attempts").GetInt32(), Is.EqualTo(3));
+            Assert.That(Actions(resolved)[^1], Is.EqualTo("resolved"));
+        });
+        await ExpectAsync(await PostAsync($"/api/failed-messages/{id}/retry"), 409);
+        await ExpectAsync(await PostAsync($"/api/failed-messages/{id}/archive"), 409);
+    }
+
+    [Test]
+    public async Task A_group_of_500_is_retried_as_a_background_job_with_progress_to_its_end()
+    {
+        const int count = 500;
+        var type = $"BulkTest{Guid.NewGuid():N}";
+        await Broker.SendManyAsync(Topology.LiveQueue("statistics"), Enumerable.Range(1, count).Select(i => $"{{\"n\":{i}}}"), type);
+        var first = await Eventually.Until(() => ListAsync($"?messageType={type}&limit=500"), items => items.Count == count, Settle,
+            $"the {count} messages collected");
+        var groupId = first[0].GetProperty("groupId").GetString()!;
+        Assert.That(first.Select(i => i.GetProperty("groupId").GetString()).Distinct(), Is.EqualTo(new[] { groupId }), "one group");
+
+        var timer = Stopwatch.StartNew();
+        using var request = await PostJsonAsync("/api/failed-messages/retry", JsonSerializer.Serialize(new { groupId }));
+        var answeredAfter = timer.Elapsed;
+        var job = await ExpectAsync(request, 202);
+        Assert.That(request.Headers.Location?.ToString(), Does.StartWith("/api/failed-messages/retry-jobs/"));
+        var progress = new List<int>();
+        var done = await Eventually.Until(async () =>
+        {
+            var state = await GetAsync(request.Headers.Location!.ToString());
+            progress.Add(state.GetProperty("sent").GetInt32());
+            return state;
+        }, state => state.GetProperty("status").GetString() == "done", Settle, "the bulk retry to finish");
+        var sentAfter = timer.Elapsed;
+        var back = await Eventually.Until(() => ListAsync($"?messageType={type}&limit=500"),
+            items => items.Count == count && items.All(i => i.GetProperty("attempts").GetInt32() == 2 && i.GetProperty("status").GetString() == "unresolved"),
+            Settle, "every retried message back, set aside again");
+        await TestContext.Out.WriteLineAsync($"bulk retry of {count}: answered in {answeredAfter.TotalMilliseconds:0} ms, all sent after "
+            + $"{sentAfter.TotalSeconds:0.0} s ({count / sentAfter.TotalSeconds:0} messages/s), progress seen {string.Join(" → ", progress.Distinct())}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(job.GetProperty("total").GetInt32(), Is.EqualTo(count));
+            Assert.That(done.GetProperty("sent").GetInt32(), Is.EqualTo(count));
+            Assert.That(done.GetProperty("skipped").GetInt32(), Is.Zero);
+            Assert.That(back, Has.Count.EqualTo(count));
+        });
+    }
+
+    [Test]
+    public async Task An_event_parked_too_long_is_a_failed_message_resolved_once_its_gap_is_filled()
+    {
+        // Positions of events the log has, in order, for the synthetic deposits (a consumer never sees one past the log's head).
+        var account = ProducerApi.NewAccountId();
+        var positions = new List<long>();
+        foreach (var opened in new[] { account, ProducerApi.NewAccountId(), ProducerApi.NewAccountId() })
+        {
+            await _stack.Api.OpenedAsync(opened);
+            positions.Add((await _stack.Api.StreamAsync(opened))![0].GetProperty("position").GetInt64());
+        }
+
+        await Eventually.Until(() => BalanceAsync(account), b => b?.Version == 1, Settle, "the account to be read");
+        // Version 3 without version 2: parked, and after 3 s (this stack's setting) a failed message.
+        await Broker.SendAsync(Topology.LiveQueue("balances"), Deposit(account, positions[2], "3", version: 3));
+        var parked = (await Eventually.Until(() => ListAsync($"?q={account}"), items => items.Count == 1, Settle, "the parked event collected"))[0];
+        Assert.Multiple(() =>
+        {
+            Assert.That(parked.GetProperty("source").GetString(), Is.EqualTo("parked"));
+            Assert.That(parked.GetProperty("version").GetInt64(), Is.EqualTo(3));
+            Assert.That(parked.GetProperty("reason").GetString(), Does.StartWith("Parked since"));
+        });
+
+        await Broker.SendAsync(Topology.LiveQueue("balances"), Deposit(account, positions[1], "2", version: 2));
+        var balance = await Eventually.Until(() => BalanceAsync(account), b => b?.Version == 3, Settle, "both deposits to apply");
+        var resolved = await Eventually.Until(() => DetailAsync(parked.GetProperty("id").GetString()!),
+            d => d.GetProperty("status").GetString() == "resolved", Settle, "the parked event's failed message to be resolved");
+        Assert.That(balance!.Balance, Is.EqualTo(5m));
+        Assert.That(resolved.GetProperty("history").EnumerateArray().Last().GetProperty("detail").GetString(), Does.Contain("no longer parked"));
+    }
+
+    [Test]
+    public async Task An_archived_message_is_purged_after_the_retention()
+    {
+        var marker = $"purge-{Guid.NewGuid():N}";
+        await Broker.SendAsync(Topology.LiveQueue("statistics"), "{not json " + marker);
+        var id = (await Eventually.Until(() => ListAsync($"?q={marker}"), items => items.Count == 1, Settle, "the message collected"))[0]
+            .GetProperty("id").GetString()!;
+        await ExpectAsync(await PostAsync($"/api/failed-messages/{id}/archive"), 200);
+        var archived = Stopwatch.StartNew();
+        await Eventually.Until(async () => (await Http.GetAsync(new Uri($"/api/failed-messages/{id}", UriKind.Relative))).StatusCode,
+            status => status == HttpStatusCode.NotFound, Retention + Settle, "the archived message to be purged");
+        await TestContext.Out.WriteLineAsync($"purged {archived.Elapsed.TotalSeconds:0.0} s after it was archived (retention {Retention.TotalSeconds} s)");
+        Assert.That(archived.Elapsed, Is.GreaterThanOrEqualTo(Retention - TimeSpan.FromSeconds(1)), "not before its retention");
+    }
+
+    private static string Deposit(string account, long position, string amount, int version = 2) =>
+        $$$"""{"position":{{{position}}},"streamId":"{{{account}}}","version":{{{version}}},"type":"FundsDeposited","timestamp":"2026-12-01T00:00:00Z","data":{"accountId":"{{{account}}}","amount":{{{amount}}}}}""";
+
+    private static string[] Actions(JsonElement detail) =>
+        [.. detail.GetProperty("history").EnumerateArray().Select(h => h.GetProperty("action").GetString()!)];
+
+    private sealed record AccountRead(long Version, decimal Balance);
+
+    private async Task<AccountRead?> BalanceAsync(string account)
+    {
+        using var response = await Http.GetAsync(new Uri($"/api/accounts/{account}", UriKind.Relative));
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        var body = await ProducerApi.BodyAsync(response, 200);
+        return new AccountRead(body.GetProperty("version").GetInt64(), body.GetProperty("balance").GetDecimal());
+    }
+
+    private async Task<List<JsonElement>> ListAsync(string query) =>
+        [.. (await GetAsync("/api/failed-messages" + query)).GetProperty("items").EnumerateArray()];
+
+    private async Task<JsonElement> DetailAsync(string id) => await GetAsync($"/api/failed-messages/{id}");
+
+    private async Task<JsonElement> GetAsync(string path)
+    {
+        using var response = await Http.GetAsync(new Uri(path, UriKind.Relative));
+        return await ProducerApi.BodyAsync(response, 200);
+    }
+
+    private Task<HttpResponseMessage> PostAsync(string path) => Http.PostAsync(new Uri(path, UriKind.Relative), content: null);
+
+    private Task<HttpResponseMessage> PostJsonAsync(string path, string json, string? requestedBy = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path, UriKind.Relative))
+        {
+            Content = new StringContent(json, Encoding.UTF8, "application/json"),
+        };
+        if (requestedBy is not null)
+        {
+            request.Headers.Add("X-Requested-By", requestedBy);
+        }
+
+        return Http.SendAsync(request);
+    }
+
+    private static async Task<JsonElement> ExpectAsync(HttpResponseMessage response, int status)
+    {
+        using (response)
+        {
+            if (status >= 400)
+            {
+                Assert.That((int)response.StatusCode, Is.EqualTo(status), await response.Content.ReadAsStringAsync());
+                Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+                return default;
+            }
+
+            return await ProducerApi.BodyAsync(response, status);
+        }
+    }
+}
