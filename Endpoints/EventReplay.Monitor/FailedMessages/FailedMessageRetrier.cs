@@ -53,29 +53,68 @@ public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConn
         return new RetryOutcome(ClaimRefusal.None, FailedMessageStatus.Retrying, claim);
     }
 
-    private async Task PublishAsync(RetryClaim claim, CancellationToken cancellationToken)
+    /// <summary>
+    /// Retries a bulk retry's chunk: claimed in one transaction, published together with their confirms awaited
+    /// together; a claim whose publish failed is given back. Returns how many were sent and how many were skipped (not
+    /// unresolved by then); throws when the broker took none of them.
+    /// </summary>
+    public async Task<(int Sent, int Skipped)> RetryManyAsync(IReadOnlyList<Guid> ids, string actor, CancellationToken cancellationToken)
     {
-        var headers = new Dictionary<string, object?>();
-        foreach (var (name, value) in claim.Headers)
+        var claims = await store.ClaimRetriesAsync(ids, actor, cancellationToken);
+        if (claims.Count == 0)
         {
-            if (!SetAsideHeaders.Contains(name) && !name.StartsWith("x-death", StringComparison.Ordinal)
-                && !name.StartsWith("x-first-death", StringComparison.Ordinal) && !name.StartsWith("x-last-death", StringComparison.Ordinal))
+            return (0, ids.Count);
+        }
+
+        Exception? failure = null;
+        var sent = 0;
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var channel = await ChannelAsync(cancellationToken);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(BrokerSafety.ConfirmTimeout);
+            var publishes = claims.Select(claim => channel.BasicPublishAsync("", claim.Queue, mandatory: true, Properties(claim), claim.Body,
+                deadline.Token).AsTask()).ToList();
+            for (var i = 0; i < claims.Count; i++)
             {
-                headers[name] = Encoding.UTF8.GetBytes(value);
+                try
+                {
+                    await publishes[i];
+                    sent++;
+                }
+                catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    failure ??= exception;
+                    await store.ReleaseRetryAsync(claims[i], $"{exception.GetType().Name}: {exception.Message}", CancellationToken.None);
+                }
+            }
+        }
+        finally
+        {
+            if (failure is not null)
+            {
+                await CloseAsync();
+            }
+
+            _gate.Release();
+        }
+
+        if (failure is not null)
+        {
+            LogNotSent(failure, claims[0].Id);
+            if (sent == 0)
+            {
+                throw new DependencyDownException("RabbitMQ did not take the retried messages; try again.", failure);
             }
         }
 
-        headers[FailedMessageHeaders.FailedMessageId] = claim.Id.ToString();
-        headers[FailedMessageHeaders.Attempt] = claim.Attempt.ToString(CultureInfo.InvariantCulture);
-        var properties = new BasicProperties
-        {
-            Persistent = true,
-            ContentType = claim.ContentType ?? "application/json",
-            Type = claim.AmqpType,
-            // The replay service's framework takes this as the envelope's id: a retry that fails there again is found by it.
-            MessageId = claim.RetryMessageId.ToString(),
-            Headers = headers,
-        };
+        return (sent, ids.Count - claims.Count);
+    }
+
+    private async Task PublishAsync(RetryClaim claim, CancellationToken cancellationToken)
+    {
+        var properties = Properties(claim);
         await _gate.WaitAsync(cancellationToken);
         try
         {
@@ -96,6 +135,32 @@ public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConn
         {
             _gate.Release();
         }
+    }
+
+    /// <summary>The message's own headers (not those added when it was set aside), the failed message's id and the attempt.</summary>
+    private static BasicProperties Properties(RetryClaim claim)
+    {
+        var headers = new Dictionary<string, object?>();
+        foreach (var (name, value) in claim.Headers)
+        {
+            if (!SetAsideHeaders.Contains(name) && !name.StartsWith("x-death", StringComparison.Ordinal)
+                && !name.StartsWith("x-first-death", StringComparison.Ordinal) && !name.StartsWith("x-last-death", StringComparison.Ordinal))
+            {
+                headers[name] = Encoding.UTF8.GetBytes(value);
+            }
+        }
+
+        headers[FailedMessageHeaders.FailedMessageId] = claim.Id.ToString();
+        headers[FailedMessageHeaders.Attempt] = claim.Attempt.ToString(CultureInfo.InvariantCulture);
+        return new BasicProperties
+        {
+            Persistent = true,
+            ContentType = claim.ContentType ?? "application/json",
+            Type = claim.AmqpType,
+            // The replay service's framework takes this as the envelope's id: a retry that fails there again is found by it.
+            MessageId = claim.RetryMessageId.ToString(),
+            Headers = headers,
+        };
     }
 
     private async Task<IChannel> ChannelAsync(CancellationToken cancellationToken)

@@ -400,6 +400,39 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
         return (claimed, ClaimRefusal.None, FailedMessageStatus.Retrying);
     }
 
+    /// <summary>
+    /// Takes many unresolved messages for a retry in one transaction (a bulk retry's chunk): those no longer unresolved are
+    /// left out, and the caller counts them as skipped.
+    /// </summary>
+    public async Task<IReadOnlyList<RetryClaim>> ClaimRetriesAsync(IReadOnlyList<Guid> ids, string actor, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("""
+            with claimed as (
+                update monitor.failed_messages set status = 'retrying', attempts = attempts + 1, status_changed_at = @now,
+                    retry_message_id = gen_random_uuid(), retry_sent_at = @now
+                where id = any(@ids) and status = 'unresolved'
+                returning id, queue, amqp_type, content_type, coalesce(edited_body, body) as body,
+                    coalesce(edited_headers, headers)::text as headers, attempts, retry_message_id),
+            history as (
+                insert into monitor.failed_message_history (failed_message_id, at, action, detail, actor)
+                select id, @now, 'retry sent', 'attempt ' || attempts || ' to ' || queue, @actor from claimed)
+            select id, queue, amqp_type, content_type, body, headers, attempts, retry_message_id from claimed
+            """);
+        command.Parameters.Add(new NpgsqlParameter<Guid[]>("ids", [.. ids]));
+        command.Parameters.AddWithValue("now", clock.GetUtcNow());
+        command.Parameters.AddWithValue("actor", actor);
+        var claims = new List<RetryClaim>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            claims.Add(new RetryClaim(reader.GetGuid(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<byte[]>(4), Headers(reader.GetString(5)),
+                reader.GetInt32(6), reader.GetGuid(7)));
+        }
+
+        return claims;
+    }
+
     /// <summary>A retry that could not be sent: back to unresolved, as it was (an edit it carried stays recorded).</summary>
     public async Task ReleaseRetryAsync(RetryClaim claim, string why, CancellationToken cancellationToken)
     {

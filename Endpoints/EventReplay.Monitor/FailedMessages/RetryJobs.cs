@@ -129,12 +129,13 @@ public sealed class RetryJobStore(NpgsqlDataSource dataSource, TimeProvider cloc
 }
 
 /// <summary>
-/// Works through bulk retry jobs, oldest first, a chunk at a time: each message is retried like a single retry (claimed,
-/// sent, confirmed); one no longer unresolved is skipped. A broker that is down pauses the job, which goes on once it is back.
+/// Works through bulk retry jobs, oldest first, a chunk at a time: the chunk's messages are claimed together, sent
+/// together and confirmed together; one no longer unresolved is skipped. A broker that is down pauses the job, which goes
+/// on once it is back.
 /// </summary>
 public sealed partial class RetryJobWorker(RetryJobStore jobs, FailedMessageRetrier retrier, ILogger<RetryJobWorker> logger) : BackgroundService
 {
-    private const int Chunk = 200;
+    private const int Chunk = 500;
 
     private readonly SemaphoreSlim _wake = new(0);
 
@@ -154,29 +155,15 @@ public sealed partial class RetryJobWorker(RetryJobStore jobs, FailedMessageRetr
                     continue;
                 }
 
-                var sent = 0;
-                var skipped = 0;
-                var done = new List<Guid>(ids.Count);
-                try
+                if (ids.Count > 0)
                 {
-                    foreach (var id in ids)
-                    {
-                        var outcome = await retrier.RetryAsync(id, $"{job.RequestedBy} (bulk retry {job.Id:N})", edit: null, stoppingToken);
-                        if (outcome.Sent is null)
-                        {
-                            skipped++;
-                        }
-                        else
-                        {
-                            sent++;
-                        }
-
-                        done.Add(id);
-                    }
+                    var (sent, _) = await retrier.RetryManyAsync(ids, $"{job.RequestedBy} (bulk retry {job.Id:N})", stoppingToken);
+                    // A message whose publish failed was given back (unresolved) and is counted as skipped.
+                    await jobs.ProgressAsync(job.Id, ids, sent, ids.Count - sent, stoppingToken);
                 }
-                finally
+                else
                 {
-                    await jobs.ProgressAsync(job.Id, done, sent, skipped, CancellationToken.None);
+                    await jobs.ProgressAsync(job.Id, ids, 0, 0, stoppingToken);
                 }
 
                 backoff = TimeSpan.FromMilliseconds(500);
