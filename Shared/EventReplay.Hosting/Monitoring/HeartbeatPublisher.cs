@@ -32,8 +32,14 @@ public static class HeartbeatSetup
 /// Publishes this process's <see cref="Heartbeat"/>s. A heartbeat lives 15 s in the broker (a monitor that is down
 /// finds only recent ones); a broker that is down only costs heartbeats, which start again once it is back.
 /// </summary>
+/// <remarks>
+/// Its checks are the process's health checks (as <c>/health/ready</c> reports them) and, beside them, the dependencies
+/// the process uses whatever its readiness rests on: <c>rabbitmq</c> (the heartbeats' own connection), <c>redis</c> (a
+/// ping) and <c>eventstore</c> (a consumer's view of the event store), so an operator sees a dependency's trouble in the
+/// console without it making the process unready.
+/// </remarks>
 public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFactory rabbit, HealthCheckService health, TimeProvider clock,
-    ILogger<HeartbeatPublisher> logger) : BackgroundService
+    IServiceProvider services, ILogger<HeartbeatPublisher> logger) : BackgroundService
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -73,10 +79,10 @@ public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFacto
     {
         try
         {
+            var channel = await ChannelAsync(cancellationToken);
             var checks = stopping ? [] : await ChecksAsync(cancellationToken);
             var heartbeat = new Heartbeat(endpoint, _instanceId, Environment.MachineName, Environment.ProcessId, Version, _startedAt,
                 clock.GetUtcNow(), stopping, checks);
-            var channel = await ChannelAsync(cancellationToken);
             var properties = new BasicProperties
             {
                 ContentType = "application/json",
@@ -106,8 +112,41 @@ public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFacto
     private async Task<IReadOnlyList<HeartbeatCheck>> ChecksAsync(CancellationToken cancellationToken)
     {
         var report = await health.CheckHealthAsync(cancellationToken);
-        return [.. report.Entries.OrderBy(entry => entry.Key, StringComparer.Ordinal).Select(entry => new HeartbeatCheck(entry.Key,
-            entry.Value.Status.ToString().ToLowerInvariant(), entry.Value.Description ?? entry.Value.Exception?.Message))];
+        var checks = report.Entries.Select(entry => new HeartbeatCheck(entry.Key, entry.Value.Status.ToString().ToLowerInvariant(),
+            entry.Value.Description ?? entry.Value.Exception?.Message)).ToList();
+        checks.Add(_channel is { IsOpen: true }
+            ? new HeartbeatCheck("rabbitmq", Healthy, "connected")
+            : new HeartbeatCheck("rabbitmq", Unhealthy, "not connected: this heartbeat waits for a connection"));
+        if (services.GetService<StackExchange.Redis.IConnectionMultiplexer>() is { } redis)
+        {
+            checks.Add(await RedisCheckAsync(redis));
+        }
+
+        if (services.GetService<EventStoreMonitor>() is { } eventStore)
+        {
+            checks.Add(eventStore.IsReachable
+                ? new HeartbeatCheck("eventstore", Healthy, "reachable")
+                : new HeartbeatCheck("eventstore", Unhealthy, "unreachable: reads are served from the read model, no new event can exist"));
+        }
+
+        return [.. checks.DistinctBy(check => check.Name).OrderBy(check => check.Name, StringComparer.Ordinal)];
+    }
+
+    private const string Healthy = "healthy";
+
+    private const string Unhealthy = "unhealthy";
+
+    private static async Task<HeartbeatCheck> RedisCheckAsync(StackExchange.Redis.IConnectionMultiplexer redis)
+    {
+        try
+        {
+            var latency = await redis.GetDatabase().PingAsync();
+            return new HeartbeatCheck("redis", Healthy, $"ping {latency.TotalMilliseconds:0.0} ms");
+        }
+        catch (Exception exception) when (exception is StackExchange.Redis.RedisException or TimeoutException)
+        {
+            return new HeartbeatCheck("redis", Unhealthy, exception.Message);
+        }
     }
 
     private async Task<IChannel> ChannelAsync(CancellationToken cancellationToken)
