@@ -181,6 +181,7 @@ cat <<INFO
   OpenAPI        http://127.0.0.1:$PORT/openapi/v1.json
   replays        http://127.0.0.1:$PORT/api/replays   (CLI: eng/eventreplay replay --help)
   monitoring     http://127.0.0.1:$PORT/api/monitoring/endpoints   (every process: alive, missing or stopped)
+  failed msgs    http://127.0.0.1:$PORT/api/failed-messages/groups  (everything set aside; retry, edit, archive)
   RabbitMQ UI    http://127.0.0.1:15672 (eventreplay / eventreplay)
   event store    $( (( HA == 1 )) && echo "pg_auto_failover formation: eng/services.sh status eventstore; switchover: eng/services.sh switchover" || echo "one server on 127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433} (eng/run.sh --ha for a formation)")
   logs           $LOGS
