@@ -1,5 +1,6 @@
 using EventReplay.Hosting;
 using EventReplay.Hosting.Monitoring;
+using EventReplay.Monitor.Alerts;
 using EventReplay.Monitor.Endpoints;
 using EventReplay.Monitor.FailedMessages;
 
@@ -22,6 +23,14 @@ builder.Services.AddSingleton<RetryJobWorker>();
 builder.Services.AddHostedService(services => services.GetRequiredService<RetryJobWorker>());
 builder.Services.AddHostedService<DeadLetterCollector>();
 builder.Services.AddHostedService<FailedMessageSweeper>();
+// Notices to webhooks (Monitoring__Webhooks__0__Url, …): endpoints missing and back, failed messages, failed replays.
+// Listens to "monitor.replay-events" (bound to "replay.events").
+builder.Services.Configure<AlertOptions>(builder.Configuration.GetSection("Monitoring"));
+builder.Services.AddHttpClient(AlertNotifier.HttpClientName);
+builder.Services.AddSingleton<AlertNotifier>();
+builder.Services.AddHostedService(services => services.GetRequiredService<AlertNotifier>());
+builder.Services.AddHostedService<EndpointWatch>();
+builder.Services.AddHostedService<ReplayFailureWatch>();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();

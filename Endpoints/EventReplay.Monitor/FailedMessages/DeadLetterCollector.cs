@@ -16,8 +16,8 @@ namespace EventReplay.Monitor.FailedMessages;
 /// nothing set aside is lost, and one collected twice is recorded once. Also reads consumers' word that a retried
 /// message applied (<see cref="Topology.MonitorOutcomesQueue"/>).
 /// </summary>
-public sealed partial class DeadLetterCollector(IConnectionFactory rabbit, BrokerTopology topology, FailedMessageStore store, TimeProvider clock,
-    ILogger<DeadLetterCollector> logger) : BackgroundService
+public sealed partial class DeadLetterCollector(IConnectionFactory rabbit, BrokerTopology topology, FailedMessageStore store,
+    Alerts.AlertNotifier alerts, TimeProvider clock, ILogger<DeadLetterCollector> logger) : BackgroundService
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -69,6 +69,7 @@ public sealed partial class DeadLetterCollector(IConnectionFactory rabbit, Broke
             if (await store.RecordAsync(failure, stoppingToken))
             {
                 LogCollected(failure.Queue, failure.Reason);
+                alerts.FailedMessage(failure);
             }
 
             await channel.BasicAckAsync(message.DeliveryTag, multiple: false, stoppingToken);

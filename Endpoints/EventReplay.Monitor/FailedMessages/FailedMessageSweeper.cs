@@ -32,7 +32,7 @@ public sealed class FailedMessageOptions
 /// their retention (deleted).
 /// </summary>
 public sealed partial class FailedMessageSweeper(FailedMessageStore store, Microsoft.Extensions.Options.IOptions<FailedMessageOptions> options,
-    TimeProvider clock, ILogger<FailedMessageSweeper> logger) : BackgroundService
+    Alerts.AlertNotifier alerts, TimeProvider clock, ILogger<FailedMessageSweeper> logger) : BackgroundService
 {
     private const string ReplaySchema = "replay";
 
@@ -123,7 +123,11 @@ public sealed partial class FailedMessageSweeper(FailedMessageStore store, Micro
 
         foreach (var (id, failure) in letters)
         {
-            await store.RecordAsync(failure, cancellationToken);
+            if (await store.RecordAsync(failure, cancellationToken))
+            {
+                alerts.FailedMessage(failure);
+            }
+
             await using var delete = store.DataSource.CreateCommand($"delete from {ReplaySchema}.wolverine_dead_letters where id = @id");
             delete.Parameters.AddWithValue("id", id);
             await delete.ExecuteNonQueryAsync(cancellationToken);
@@ -167,6 +171,7 @@ public sealed partial class FailedMessageSweeper(FailedMessageStore store, Micro
             if (await store.RecordAsync(failure, cancellationToken))
             {
                 LogCollected(failure.Queue, failure.Reason);
+                alerts.FailedMessage(failure);
             }
         }
 
