@@ -3,6 +3,7 @@ using EventReplay.Hosting.Monitoring;
 using EventReplay.Monitor.Alerts;
 using EventReplay.Monitor.Endpoints;
 using EventReplay.Monitor.FailedMessages;
+using EventReplay.Monitor.Metrics;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -15,6 +16,13 @@ builder.AddPostgres(Databases.ReadModels);
 builder.AddHeartbeats("monitor");
 builder.Services.AddSingleton<EndpointStore>();
 builder.Services.AddHostedService<HeartbeatCollector>();
+// Samples every 5 s, kept a day: queues from RabbitMQ's management API, consumers' lag (the event store's head − their
+// checkpoints), and the figures consumers send with their heartbeats.
+builder.Services.AddNpgsqlDataSource(builder.PostgresConnectionString(Databases.EventStore), serviceKey: Databases.EventStore);
+builder.Services.AddSingleton(services => new EventStoreSource(services.GetRequiredKeyedService<Npgsql.NpgsqlDataSource>(Databases.EventStore)));
+builder.Services.AddHttpClient(QueueSampler.HttpClientName, client => QueueSampler.Configure(client, builder.Configuration));
+builder.Services.AddSingleton<MetricsStore>();
+builder.Services.AddHostedService<QueueSampler>();
 builder.Services.Configure<FailedMessageOptions>(builder.Configuration.GetSection("Monitoring:FailedMessages"));
 builder.Services.AddSingleton<FailedMessageStore>();
 builder.Services.AddSingleton<FailedMessageRetrier>();
@@ -38,6 +46,7 @@ await DependencyWait.UntilDoneAsync(async token =>
 {
     await app.Services.GetRequiredService<EndpointStore>().EnsureSchemaAsync(token);
     await app.Services.GetRequiredService<FailedMessageStore>().EnsureSchemaAsync(token);
+    await app.Services.GetRequiredService<MetricsStore>().EnsureSchemaAsync(token);
 }, app.Logger, "create the monitor's tables", app.Lifetime.ApplicationStopping);
 app.UseServiceDefaults();
 app.MapOpenApi();

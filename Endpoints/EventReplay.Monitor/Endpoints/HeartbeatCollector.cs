@@ -11,7 +11,8 @@ namespace EventReplay.Monitor.Endpoints;
 /// Records every heartbeat from <see cref="Topology.MonitorHeartbeatsQueue"/> in the <see cref="EndpointStore"/>, acknowledged
 /// once recorded; one that cannot be read is dropped with a warning. Once an hour it forgets instances silent for a day.
 /// </summary>
-public sealed partial class HeartbeatCollector(IConnectionFactory rabbit, EndpointStore store, TimeProvider clock, ILogger<HeartbeatCollector> logger)
+public sealed partial class HeartbeatCollector(IConnectionFactory rabbit, EndpointStore store, Metrics.MetricsStore metrics, TimeProvider clock,
+    ILogger<HeartbeatCollector> logger)
     : BackgroundService
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -64,7 +65,12 @@ public sealed partial class HeartbeatCollector(IConnectionFactory rabbit, Endpoi
         {
             // Seen when sent, unless the sender's clock is ahead of ours.
             var now = clock.GetUtcNow();
-            await store.RecordAsync(heartbeat, heartbeat.SentAt < now ? heartbeat.SentAt : now, stoppingToken);
+            var seenAt = heartbeat.SentAt < now ? heartbeat.SentAt : now;
+            await store.RecordAsync(heartbeat, seenAt, stoppingToken);
+            if (heartbeat.Metrics is { Count: > 0 } figures)
+            {
+                await metrics.RecordEndpointAsync(seenAt, heartbeat.Endpoint, heartbeat.InstanceId, figures, stoppingToken);
+            }
             if (now - _forgotten >= ForgetEvery)
             {
                 _forgotten = now;

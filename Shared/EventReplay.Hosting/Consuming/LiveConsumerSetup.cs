@@ -29,6 +29,7 @@ public static class LiveConsumerSetup
         builder.Services.AddHostedService(services => services.GetRequiredService<EventStoreMonitor>());
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<LastAppliedEvent>();
+        builder.Services.AddSingleton<ConsumerMetrics>();
         builder.Services.AddSingleton<ReadFreshness>();
         builder.Services.AddSingleton<THandler>();
         builder.Services.AddSingleton<IEventBatchHandler>(services => services.GetRequiredService<THandler>());

@@ -19,7 +19,8 @@ namespace EventReplay.Hosting.Consuming;
 /// </summary>
 public sealed partial class LiveQueueConsumer(
     string consumer, IEventBatchHandler handler, ReadModelCopies copies, GapRepair repair, IConnectionFactory rabbit,
-    BrokerTopology topology, LastAppliedEvent last, StoreEpochWatch epochs, ILogger<LiveQueueConsumer> logger) : BackgroundService
+    BrokerTopology topology, LastAppliedEvent last, StoreEpochWatch epochs, ConsumerMetrics metrics, ILogger<LiveQueueConsumer> logger)
+    : BackgroundService
 {
     public const int BatchSize = 500;
 
@@ -171,12 +172,15 @@ public sealed partial class LiveQueueConsumer(
         }
 
         var live = copies.Live;
+        var started = Stopwatch.GetTimestamp();
         var outcome = await _applier.ApplyAsync(events, live, stoppingToken);
         if (outcome.Parked == 0 && events.Count > 0)
         {
             // Said as soon as the batch committed: a read that sees it should rarely find the header a batch behind.
             last.Applied(events.MaxBy(recorded => recorded.Position)!);
         }
+
+        metrics.Applied(events, Stopwatch.GetElapsedTime(started));
 
         // An event set aside is kept as delivered, headers too: a retried one comes back to the monitor as the same failed message.
         var deliveries = outcome.Rejected.Count > 0 || retried

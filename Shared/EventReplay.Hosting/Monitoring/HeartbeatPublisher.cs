@@ -82,7 +82,7 @@ public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFacto
             var channel = await ChannelAsync(cancellationToken);
             var checks = stopping ? [] : await ChecksAsync(cancellationToken);
             var heartbeat = new Heartbeat(endpoint, _instanceId, Environment.MachineName, Environment.ProcessId, Version, _startedAt,
-                clock.GetUtcNow(), stopping, checks);
+                clock.GetUtcNow(), stopping, checks, stopping ? null : services.GetService<Consuming.ConsumerMetrics>()?.TakeInterval());
             var properties = new BasicProperties
             {
                 ContentType = "application/json",

@@ -32,6 +32,8 @@ public class BodyLimitTests : StackOverEmptyLog
         ("replays", "GET", "/api/replays"),
         ("replay", "GET", "/api/replays/no-such-replay"),
         ("monitoring-endpoints", "GET", "/api/monitoring/endpoints"),
+        ("monitoring-queues", "GET", "/api/monitoring/queues"),
+        ("monitoring-endpoint-metrics", "GET", "/api/monitoring/endpoints/balances/metrics"),
         ("failed-messages", "GET", "/api/failed-messages"),
         ("failed-message-groups", "GET", "/api/failed-messages/groups"),
         ("failed-message", "GET", "/api/failed-messages/00000000-0000-0000-0000-000000000001"),
