@@ -1,6 +1,7 @@
 using EventReplay.Hosting;
 using EventReplay.Hosting.Monitoring;
 using EventReplay.Monitor.Alerts;
+using EventReplay.Monitor.Console;
 using EventReplay.Monitor.Endpoints;
 using EventReplay.Monitor.FailedMessages;
 using EventReplay.Monitor.Metrics;
@@ -40,6 +41,8 @@ builder.Services.AddHostedService(services => services.GetRequiredService<AlertN
 builder.Services.AddHostedService<EndpointWatch>();
 builder.Services.AddHostedService<ReplayFailureWatch>();
 builder.Services.AddOpenApi();
+// The console (/console/): server-rendered pages, htmx for actions, server-sent events for live parts.
+builder.Services.AddRazorPages();
 
 var app = builder.Build();
 await DependencyWait.UntilDoneAsync(async token =>
@@ -53,5 +56,11 @@ app.MapOpenApi();
 app.MapDefaultEndpoints();
 app.MapMonitoring();
 app.MapFailedMessages();
+app.UseStaticFiles(new StaticFileOptions
+{
+    FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot")),
+});
+app.MapRazorPages();
+app.MapConsoleLive();
 
 app.Run();

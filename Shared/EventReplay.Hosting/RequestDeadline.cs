@@ -40,4 +40,7 @@ public sealed class RequestDeadlineFeature(CancellationToken work, CancellationT
     public bool Expired => (work.IsCancellationRequested || wait.IsCancellationRequested) && !clientAborted.IsCancellationRequested;
 
     public bool ClientAborted => clientAborted.IsCancellationRequested;
+
+    /// <summary>The client's own token, for a response that is meant to outlive the deadline (a stream of server-sent events).</summary>
+    public CancellationToken Client => clientAborted;
 }

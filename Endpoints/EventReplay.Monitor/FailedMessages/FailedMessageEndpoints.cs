@@ -209,9 +209,10 @@ public static class FailedMessageEndpoints
                 headers = [];
                 foreach (var header in given.EnumerateObject())
                 {
-                    if (header.Value.ValueKind != JsonValueKind.String || header.Name.Length is 0 or > 255)
+                    if (header.Value.ValueKind != JsonValueKind.String || header.Name.Length is 0 or > 255
+                        || header.Name.Contains('\0', StringComparison.Ordinal) || header.Value.GetString()!.Contains('\0', StringComparison.Ordinal))
                     {
-                        errors["headers"] = [$"Header '{header.Name}': a header is a name of 1 to 255 characters and a string value."];
+                        errors["headers"] = [$"Header '{header.Name.Replace("\0", "\\0", StringComparison.Ordinal)}': a header is a name of 1 to 255 characters and a string value, neither with a NUL."];
                         break;
                     }
 

@@ -191,6 +191,12 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
         where.Add("status = any(@statuses)");
         command.Parameters.Add(new NpgsqlParameter<string[]>("statuses",
             query.Statuses.Count == 0 ? [FailedMessageStatus.Unresolved, FailedMessageStatus.Retrying] : [.. query.Statuses]));
+        // PostgreSQL text holds no NUL (bodies are searched without theirs): a filter's NULs are dropped too.
+        query = query with
+        {
+            Text = query.Text?.Replace("\0", "", StringComparison.Ordinal), Queue = query.Queue?.Replace("\0", "", StringComparison.Ordinal),
+            MessageType = query.MessageType?.Replace("\0", "", StringComparison.Ordinal), GroupId = query.GroupId?.Replace("\0", "", StringComparison.Ordinal),
+        };
         if (!string.IsNullOrEmpty(query.Text))
         {
             where.Add("(reason ilike @q escape '\\' or message_type ilike @q escape '\\' or stream_id ilike @q escape '\\' or body_text ilike @q escape '\\')");
@@ -276,6 +282,11 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
 
     public async Task<bool> GroupExistsAsync(string groupId, CancellationToken cancellationToken)
     {
+        if (groupId.Contains('\0', StringComparison.Ordinal))
+        {
+            return false; // no group has one (and PostgreSQL text cannot hold it)
+        }
+
         await using var command = dataSource.CreateCommand("select exists (select 1 from monitor.failed_messages where group_id = @group)");
         command.Parameters.AddWithValue("group", groupId);
         return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
@@ -493,6 +504,11 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
     /// <summary>Archives (or unarchives) every message of a group that can be; how many changed.</summary>
     public async Task<int> SetGroupArchivedAsync(string groupId, bool archived, string actor, CancellationToken cancellationToken)
     {
+        if (groupId.Contains('\0', StringComparison.Ordinal))
+        {
+            return 0;
+        }
+
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand($"""

@@ -176,6 +176,34 @@ public sealed class MetricsStore(NpgsqlDataSource dataSource)
         return [.. points.Select(point => new MetricPoint(point.Key, point.Value))];
     }
 
+    /// <summary>Each queue's lengths and each consumer's lags since <paramref name="since"/>, oldest first (for sparklines).</summary>
+    public async Task<(IReadOnlyDictionary<string, IReadOnlyList<double>> Queues, IReadOnlyDictionary<string, IReadOnlyList<double>> Lags)>
+        HistoryAsync(DateTimeOffset since, CancellationToken cancellationToken)
+    {
+        async Task<IReadOnlyDictionary<string, IReadOnlyList<double>>> ReadAsync(string sql)
+        {
+            await using var command = dataSource.CreateCommand(sql);
+            command.Parameters.AddWithValue("since", since);
+            var series = new Dictionary<string, List<double>>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var name = reader.GetString(0);
+                if (!series.TryGetValue(name, out var values))
+                {
+                    series[name] = values = [];
+                }
+
+                values.Add(reader.GetInt64(1));
+            }
+
+            return series.ToDictionary(pair => pair.Key, pair => (IReadOnlyList<double>)pair.Value);
+        }
+
+        return (await ReadAsync("select queue, length from monitor.queue_samples where at >= @since order by queue, at"),
+            await ReadAsync("select consumer, greatest(head - checkpoint, 0) from monitor.lag_samples where at >= @since order by consumer, at"));
+    }
+
     /// <summary>Whether anything was ever heard of the endpoint (its heartbeats, or samples named after it).</summary>
     public async Task<bool> KnownAsync(string endpoint, CancellationToken cancellationToken)
     {

@@ -95,15 +95,22 @@ public sealed partial class GatewayRoutes
         {
             Name = name;
             Methods = methods;
-            _segments = [.. template.Split('/').Skip(1).Select(Segment)];
+            var segments = template.Split('/').Skip(1).ToList();
+            // {**name} at the end takes the rest of the path, however many segments (none too).
+            _catchAll = segments.Count > 0 && segments[^1].StartsWith("{**", StringComparison.Ordinal);
+            _segments = [.. (_catchAll ? segments[..^1] : segments).Select(Segment)];
         }
+
+        private readonly bool _catchAll;
 
         public string Name { get; }
 
         public string[] Methods { get; }
 
         public bool Matches(List<string> segments) =>
-            segments.Count == _segments.Count && _segments.Zip(segments).All(pair => pair.First.IsMatch(pair.Second));
+            _catchAll
+                ? segments.Count >= _segments.Count && _segments.Zip(segments).All(pair => pair.First.IsMatch(pair.Second))
+                : segments.Count == _segments.Count && _segments.Zip(segments).All(pair => pair.First.IsMatch(pair.Second));
 
         private static Regex Segment(string template)
         {

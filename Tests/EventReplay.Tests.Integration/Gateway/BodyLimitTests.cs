@@ -33,6 +33,8 @@ public class BodyLimitTests : StackOverEmptyLog
         ("replay", "GET", "/api/replays/no-such-replay"),
         ("monitoring-endpoints", "GET", "/api/monitoring/endpoints"),
         ("monitoring-queues", "GET", "/api/monitoring/queues"),
+        ("console", "GET", "/console/"),
+        ("console", "POST", "/console/failed-messages?handler=RetryGroup"),
         ("monitoring-endpoint-metrics", "GET", "/api/monitoring/endpoints/balances/metrics"),
         ("failed-messages", "GET", "/api/failed-messages"),
         ("failed-message-groups", "GET", "/api/failed-messages/groups"),

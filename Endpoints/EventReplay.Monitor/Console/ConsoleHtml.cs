@@ -1,0 +1,89 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using EventReplay.Monitor.Endpoints;
+
+namespace EventReplay.Monitor.Console;
+
+/// <summary>The console's pages, in the order of its navigation.</summary>
+public static class ConsoleNavigation
+{
+    public static readonly IReadOnlyList<(string Href, string Name)> Pages =
+    [
+        ("/console/", "Dashboard"),
+        ("/console/endpoints", "Endpoints"),
+        ("/console/failed-messages", "Failed messages"),
+        ("/console/queues", "Queues"),
+    ];
+}
+
+/// <summary>
+/// HTML fragments the pages show and the live stream sends again as they change (server-sent events): each is the
+/// same markup either way, so a page reads the same with JavaScript off (it then shows the state at its load).
+/// </summary>
+public static class ConsoleHtml
+{
+    private static readonly HtmlEncoder Html = HtmlEncoder.Default;
+
+    /// <summary>Every instance heard from in the last day, with its status and checks.</summary>
+    public static string EndpointsTable(IReadOnlyList<EndpointInstance> instances, DateTimeOffset now)
+    {
+        var html = new StringBuilder("<table id=\"endpoints-table\"><thead><tr><th>Endpoint</th><th>Status</th><th>Host</th><th>Pid</th>"
+            + "<th>Version</th><th>Started</th><th>Last seen</th><th>Checks</th></tr></thead><tbody>");
+        foreach (var instance in instances.OrderBy(i => i.Endpoint, StringComparer.Ordinal).ThenByDescending(i => i.StartedAt))
+        {
+            var status = instance.StatusAt(now);
+            html.Append(CultureInfo.InvariantCulture, $"<tr data-endpoint=\"{E(instance.Endpoint)}\" data-pid=\"{instance.Pid}\" data-status=\"{status}\">")
+                .Append(CultureInfo.InvariantCulture, $"<td>{E(instance.Endpoint)}</td><td class=\"status-{status}\">{status}</td>")
+                .Append(CultureInfo.InvariantCulture, $"<td>{E(instance.Host)}</td><td>{instance.Pid}</td><td class=\"muted\">{E(Short(instance.Version))}</td>")
+                .Append(CultureInfo.InvariantCulture, $"<td>{Time(instance.StartedAt)}</td><td>{Ago(now - instance.LastSeenAt)}</td><td>");
+            foreach (var check in instance.Checks)
+            {
+                html.Append(CultureInfo.InvariantCulture,
+                    $"<span class=\"status-{E(check.Status)}\" title=\"{E(check.Detail ?? "")}\">{E(check.Name)}</span> ");
+            }
+
+            html.Append("</td></tr>");
+        }
+
+        return html.Append("</tbody></table>").ToString();
+    }
+
+    /// <summary>Counts of instances by status, for the dashboard's cards.</summary>
+    public static string EndpointCounts(IReadOnlyList<EndpointInstance> instances, DateTimeOffset now)
+    {
+        var statuses = instances.GroupBy(i => i.StatusAt(now)).ToDictionary(g => g.Key, g => g.Count());
+        return $"<span class=\"figure status-alive\" data-alive=\"{statuses.GetValueOrDefault(EndpointStatus.Alive)}\">"
+            + $"{statuses.GetValueOrDefault(EndpointStatus.Alive)}</span> alive · "
+            + $"<span class=\"status-missing\" data-missing=\"{statuses.GetValueOrDefault(EndpointStatus.Missing)}\">"
+            + $"{statuses.GetValueOrDefault(EndpointStatus.Missing)} missing</span> · "
+            + $"<span class=\"status-stopped\">{statuses.GetValueOrDefault(EndpointStatus.Stopped)} stopped</span>";
+    }
+
+    /// <summary>An inline SVG line of the values, oldest first, scaled to its highest.</summary>
+    public static string Sparkline(IReadOnlyList<double> values, int width = 160, int height = 28)
+    {
+        if (values.Count == 0)
+        {
+            return "<span class=\"muted\">no samples</span>";
+        }
+
+        var max = Math.Max(1, values.Max());
+        var step = values.Count == 1 ? 0 : (double)width / (values.Count - 1);
+        var points = string.Join(' ', values.Select((value, i) =>
+            string.Create(CultureInfo.InvariantCulture, $"{i * step:0.#},{height - 2 - (value / max * (height - 4)):0.#}")));
+        return $"<svg class=\"spark\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" "
+            + $"aria-label=\"last {values.Count} samples, highest {max.ToString("0.#", CultureInfo.InvariantCulture)}\"><polyline points=\"{points}\"/></svg>";
+    }
+
+    public static string E(string text) => Html.Encode(text);
+
+    public static string Time(DateTimeOffset time) => time.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
+
+    public static string Ago(TimeSpan age) =>
+        age.TotalSeconds < 90 ? $"{Math.Max(0, age.TotalSeconds):0} s ago"
+        : age.TotalMinutes < 90 ? $"{age.TotalMinutes:0} min ago"
+        : $"{age.TotalHours:0} h ago";
+
+    private static string Short(string version) => version.Length > 20 ? version[..20] + "…" : version;
+}

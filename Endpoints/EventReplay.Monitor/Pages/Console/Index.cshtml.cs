@@ -1,0 +1,28 @@
+using EventReplay.Monitor.Endpoints;
+using EventReplay.Monitor.FailedMessages;
+using EventReplay.Monitor.Metrics;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace EventReplay.Monitor.Pages.Console;
+
+/// <summary>The dashboard: endpoint health (live), failed messages by group, consumers' lag.</summary>
+public sealed class DashboardModel(EndpointStore endpoints, FailedMessageStore failures, MetricsStore metrics, TimeProvider clock) : PageModel
+{
+    public DateTimeOffset Now { get; private set; }
+
+    public IReadOnlyList<EndpointInstance> Instances { get; private set; } = [];
+
+    public IReadOnlyList<FailureGroupSummary> Groups { get; private set; } = [];
+
+    public long Unresolved => Groups.Sum(g => g.Unresolved);
+
+    public IReadOnlyList<(DateTimeOffset At, LagSample Lag)> Lags { get; private set; } = [];
+
+    public async Task OnGetAsync(CancellationToken cancellationToken)
+    {
+        Now = clock.GetUtcNow();
+        Instances = await endpoints.ListAsync(cancellationToken);
+        Groups = await failures.GroupsAsync(cancellationToken);
+        Lags = (await metrics.CurrentAsync(Now, cancellationToken)).Lags;
+    }
+}
