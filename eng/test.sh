@@ -9,6 +9,16 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 started=$(date +%s)
 
 eng/services.sh start
+# The console's browser tests drive Debian's chromium (never a browser downloaded by Playwright).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [[ $EUID -eq 0 ]]; then
+    echo "test: installing chromium (for the console's browser tests)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+  else
+    echo "test: chromium is missing (the console's browser tests fail without it): sudo apt-get install -y chromium"
+  fi
+fi
 # Services stall in odd ways when the disk is nearly full (RabbitMQ blocks every publisher under 50 MB free).
 echo "test: $(df -h --output=avail,target . | tail -1 | awk '{print $1 " free on " $2}')"
 

@@ -55,7 +55,7 @@ public static class ConsoleHtml
         var statuses = instances.GroupBy(i => i.StatusAt(now)).ToDictionary(g => g.Key, g => g.Count());
         return $"<span class=\"figure status-alive\" data-alive=\"{statuses.GetValueOrDefault(EndpointStatus.Alive)}\">"
             + $"{statuses.GetValueOrDefault(EndpointStatus.Alive)}</span> alive · "
-            + $"<span class=\"status-missing\" data-missing=\"{statuses.GetValueOrDefault(EndpointStatus.Missing)}\">"
+            + $"<span class=\"{(statuses.GetValueOrDefault(EndpointStatus.Missing) > 0 ? "status-missing" : "muted")}\" data-missing=\"{statuses.GetValueOrDefault(EndpointStatus.Missing)}\">"
             + $"{statuses.GetValueOrDefault(EndpointStatus.Missing)} missing</span> · "
             + $"<span class=\"status-stopped\">{statuses.GetValueOrDefault(EndpointStatus.Stopped)} stopped</span>";
     }

@@ -119,7 +119,8 @@ public sealed partial class DeadLetterCollector(IConnectionFactory rabbit, Broke
         {
             foreach (var (name, value) in raw)
             {
-                if (value is byte[] or string or int or long or bool or decimal or double or AmqpTimestamp)
+                // The RabbitMQ client's own bookkeeping of publisher confirms is not the message's.
+                if (value is byte[] or string or int or long or bool or decimal or double or AmqpTimestamp && name != "x-dotnet-pub-seq-no")
                 {
                     headers[name] = FailedMessageHeaders.Text(raw, name) ?? "";
                 }

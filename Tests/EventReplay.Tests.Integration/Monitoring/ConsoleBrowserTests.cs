@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Text.Json;
+using EventReplay.Contracts;
+using EventReplay.Tests.Integration.Infrastructure;
+using Microsoft.Playwright;
+
+namespace EventReplay.Tests.Integration.Monitoring;
+
+/// <summary>
+/// The console in a real browser (Debian's chromium, headless, driven by Playwright) through the public path, against
+/// the whole system. Each test saves a screenshot of the pages it saw under <c>.local/test-results/console/</c>.
+/// </summary>
+[NonParallelizable]
+public class ConsoleBrowserTests
+{
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
+
+    private static readonly string Chromium = Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_CHROMIUM") ?? "/usr/bin/chromium";
+
+    private static readonly string Screenshots = Path.Combine(TestEnvironment.RepoRoot, ".local", "test-results", "console");
+
+    private ServiceStack _stack = null!;
+
+    private IPlaywright _playwright = null!;
+
+    private IBrowser _browser = null!;
+
+    private IPage _page = null!;
+
+    private IBrowserContext _context = null!;
+
+    [OneTimeSetUp]
+    public async Task StartTheSystemAndABrowser()
+    {
+        Directory.CreateDirectory(Screenshots);
+        await PipelineState.ResetWithEmptyLogAsync(TestEnvironment.Databases, TestEnvironment.RedisConnectionString);
+        // Earlier fixtures' stacks were killed, so their instances show missing for a day: the pages show this stack's alone.
+        await using (var connection = new Npgsql.NpgsqlConnection(TestEnvironment.ReadModelsConnectionString))
+        {
+            await connection.OpenAsync();
+            await Database.ExecuteAsync(connection,
+                "do $$ begin if to_regclass('monitor.endpoint_instances') is not null then delete from monitor.endpoint_instances; end if; end $$");
+        }
+
+        _stack = await ServiceStack.StartedAsync();
+        _playwright = await Playwright.CreateAsync();
+        Assertions.SetDefaultExpectTimeout((float)Settle.TotalMilliseconds);
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
+    }
+
+    [SetUp]
+    public async Task OpenAPage()
+    {
+        _context = await _browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = _stack.LoadBalancer.BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
+        });
+        _page = await _context.NewPageAsync();
+        _page.SetDefaultTimeout((float)Settle.TotalMilliseconds);
+    }
+
+    [TearDown]
+    public async Task CloseThePage() => await _context.DisposeAsync();
+
+    [OneTimeTearDown]
+    public async Task StopEverything()
+    {
+        await _browser.DisposeAsync();
+        _playwright.Dispose();
+        await _stack.DisposeAsync();
+    }
+
+    [Test]
+    public async Task The_dashboard_lists_every_endpoint_alive_and_a_killed_consumer_goes_missing_and_comes_back_live()
+    {
+        await _page.GotoAsync("/console/");
+        foreach (var endpoint in new[] { "producer", "balances", "statistics", "replay", "monitor", "gateway" })
+        {
+            await Assertions.Expect(_page.Locator($"#endpoints tr[data-endpoint='{endpoint}'][data-status='alive']").First).ToBeVisibleAsync();
+        }
+
+        await ShotAsync("dashboard");
+
+        // The endpoints page, left open: the kill and the restart arrive over the live stream, without a reload.
+        await _page.GotoAsync("/console/endpoints");
+        var pid = _stack.Balances.ProcessId!.Value;
+        await Assertions.Expect(_page.Locator($"#endpoints tr[data-pid='{pid}'][data-status='alive']")).ToBeVisibleAsync();
+        await ShotAsync("endpoints");
+        var killed = Stopwatch.StartNew();
+        await Signals.SendAsync(pid, "KILL");
+        await Assertions.Expect(_page.Locator($"#endpoints tr[data-pid='{pid}'][data-status='missing']")).ToBeVisibleAsync();
+        var missingAfter = killed.Elapsed;
+        await ShotAsync("endpoints-missing");
+        var restarted = await Eventually.Until(() => Task.FromResult(_stack.Balances.ProcessId), p => p is { } next && next != pid, Settle,
+            "the balances consumer to be started again");
+        await Assertions.Expect(_page.Locator($"#endpoints tr[data-pid='{restarted}'][data-status='alive']")).ToBeVisibleAsync();
+        await TestContext.Out.WriteLineAsync($"killed balances shown missing after {missingAfter.TotalSeconds:0.0} s, "
+            + $"its restart (pid {restarted}) alive after {killed.Elapsed.TotalSeconds:0.0} s, on a page never reloaded");
+    }
+
+    [Test]
+    public async Task A_poison_message_shows_under_failed_messages_within_10_s_and_is_archived_and_unarchived()
+    {
+        var marker = $"poison-{Guid.NewGuid():N}";
+        var sent = Stopwatch.StartNew();
+        await Broker.SendAsync(Topology.LiveQueue("balances"), "{not json " + marker);
+        var row = _page.Locator("#messages-table tr[data-id]");
+        await Eventually.Until(async () =>
+        {
+            await _page.GotoAsync($"/console/failed-messages?q={marker}");
+            return await row.CountAsync();
+        }, count => count == 1, TimeSpan.FromSeconds(10), "the poison message under Failed messages");
+        await TestContext.Out.WriteLineAsync($"the poison message was listed {sent.Elapsed.TotalSeconds:0.0} s after it was published");
+        await ShotAsync("failed-messages");
+
+        await row.Locator("a").ClickAsync();
+        await Assertions.Expect(_page.Locator("#body")).ToContainTextAsync(marker);
+        await ShotAsync("failed-message");
+        await _page.Locator("#archive").ClickAsync();
+        await Assertions.Expect(_page.Locator("#message-status")).ToHaveTextAsync("archived");
+        await _page.Locator("#unarchive").ClickAsync();
+        await Assertions.Expect(_page.Locator("#message-status")).ToHaveTextAsync("unresolved");
+    }
+
+    [Test]
+    public async Task Edit_and_retry_of_a_fixable_message_shows_its_effect_in_the_read_model()
+    {
+        var account = ProducerApi.NewAccountId();
+        await _stack.Api.OpenedAsync(account);
+        var position = (await _stack.Api.StreamAsync(account))![0].GetProperty("position").GetInt64();
+        await Broker.SendAsync(Topology.LiveQueue("balances"),
+            $$$"""{"position":{{{position}}},"streamId":"{{{account}}}","version":2,"type":"FundsDeposited","timestamp":"2026-12-01T00:00:00Z","data":{"accountId":"{{{account}}}","amount":"seven"}}""");
+        var row = _page.Locator("#messages-table tr[data-id] a");
+        await Eventually.Until(async () =>
+        {
+            await _page.GotoAsync($"/console/failed-messages?q={account}");
+            return await row.CountAsync();
+        }, count => count == 1, Settle, "the broken deposit under Failed messages");
+        await row.ClickAsync();
+
+        var body = await _page.Locator("#edit-body").InputValueAsync();
+        await _page.Locator("#edit-body").FillAsync(body.Replace("\"seven\"", "7", StringComparison.Ordinal));
+        await ShotAsync("edit-and-retry");
+        await _page.Locator("#edit-and-retry").ClickAsync();
+        await Assertions.Expect(_page.Locator("#action-result")).ToContainTextAsync("Edited message sent");
+
+        var read = await Eventually.Until(async () =>
+        {
+            using var response = await _stack.Api.Http.GetAsync(new Uri($"/api/accounts/{account}", UriKind.Relative));
+            return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+        }, r => r.TryGetProperty("version", out var version) && version.GetInt64() == 2, Settle, "the edited deposit in the read model");
+        Assert.That(read.GetProperty("balance").GetDecimal(), Is.EqualTo(7m));
+        await _page.ReloadAsync();
+        await Assertions.Expect(_page.Locator("#message-status")).ToHaveTextAsync("resolved");
+    }
+
+    [Test]
+    public async Task The_queues_page_draws_each_queue_with_its_last_15_minutes()
+    {
+        await Eventually.Until(async () =>
+        {
+            await _page.GotoAsync("/console/queues");
+            return await _page.Locator("#queues-table tr[data-queue='balances.live'] svg.spark").CountAsync();
+        }, count => count == 1, Settle, "the balances' live queue with its sparkline");
+        await ShotAsync("queues");
+    }
+
+    private async Task ShotAsync(string name) =>
+        await _page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, $"{name}.png"), FullPage = true });
+}
