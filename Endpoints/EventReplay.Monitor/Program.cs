@@ -43,6 +43,8 @@ builder.Services.AddHostedService<ReplayFailureWatch>();
 builder.Services.AddOpenApi();
 // The console (/console/): server-rendered pages, htmx for actions, server-sent events for live parts.
 builder.Services.AddRazorPages();
+builder.Services.AddHttpClient(ReplayApi.HttpClientName, client => ReplayApi.Configure(client, builder.Configuration));
+builder.Services.AddSingleton<ReplayApi>();
 
 var app = builder.Build();
 await DependencyWait.UntilDoneAsync(async token =>

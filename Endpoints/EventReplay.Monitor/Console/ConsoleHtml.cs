@@ -14,6 +14,7 @@ public static class ConsoleNavigation
         ("/console/endpoints", "Endpoints"),
         ("/console/failed-messages", "Failed messages"),
         ("/console/queues", "Queues"),
+        ("/console/replays", "Replays"),
     ];
 }
 
@@ -86,4 +87,43 @@ public static class ConsoleHtml
         : $"{age.TotalHours:0} h ago";
 
     private static string Short(string version) => version.Length > 20 ? version[..20] + "…" : version;
+}
+
+/// <summary>The replays' table, shown by the page and sent again by its live stream while replays run.</summary>
+public static class ReplayHtml
+{
+    /// <param name="token">The anti-forgery token of the page's forms (pause, resume, cancel).</param>
+    public static string Table(IReadOnlyList<ReplayItem> replays, string token)
+    {
+        var html = new StringBuilder("<table id=\"replays-table\"><thead><tr><th>Replay</th><th>Target</th><th>Mode</th><th>Status</th>"
+            + "<th>Progress</th><th>Rate</th><th>ETA</th><th>Requested</th><th></th></tr></thead><tbody>");
+        foreach (var replay in replays)
+        {
+            var total = Math.Max(1, replay.EventsTotal);
+            html.Append(CultureInfo.InvariantCulture, $"<tr data-replay=\"{ConsoleHtml.E(replay.ReplayId)}\" data-status=\"{ConsoleHtml.E(replay.Status)}\">")
+                .Append(CultureInfo.InvariantCulture, $"<td title=\"{ConsoleHtml.E(replay.Reason ?? "")}\">{ConsoleHtml.E(replay.ReplayId)}</td>")
+                .Append(CultureInfo.InvariantCulture, $"<td>{ConsoleHtml.E(replay.Target)}</td><td>{ConsoleHtml.E(replay.Mode)}</td>")
+                .Append(CultureInfo.InvariantCulture, $"<td class=\"status-{ConsoleHtml.E(replay.Status)}\" title=\"{ConsoleHtml.E(replay.Error ?? "")}\">{ConsoleHtml.E(replay.Status)}</td>")
+                .Append(CultureInfo.InvariantCulture, $"<td><progress max=\"{total}\" value=\"{Math.Min(total, replay.Done)}\"></progress> ")
+                .Append(CultureInfo.InvariantCulture, $"<span class=\"done\">{replay.Done}</span> / {replay.EventsTotal}</td>")
+                .Append(CultureInfo.InvariantCulture, $"<td>{replay.EventsPerSecond:0.#} /s</td>")
+                .Append(CultureInfo.InvariantCulture, $"<td>{(replay.EtaSeconds is { } eta ? $"{eta:0} s" : "")}</td>")
+                .Append(CultureInfo.InvariantCulture, $"<td>{ConsoleHtml.Time(replay.RequestedAt)}<br><span class=\"muted\">{ConsoleHtml.E(replay.RequestedBy ?? "")}</span></td><td>");
+            foreach (var (action, allowed) in new[] { ("pause", replay.Status == "running"), ("resume", replay.Status == "paused"), ("cancel", replay.Running) })
+            {
+                if (allowed)
+                {
+                    html.Append(CultureInfo.InvariantCulture, $"<form class=\"inline\" method=\"post\" action=\"/console/replays?handler=Control\" hx-boost=\"true\">")
+                        .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"replayId\" value=\"{ConsoleHtml.E(replay.ReplayId)}\">")
+                        .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"action\" value=\"{action}\">")
+                        .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"__RequestVerificationToken\" value=\"{ConsoleHtml.E(token)}\">")
+                        .Append(CultureInfo.InvariantCulture, $"<button data-action=\"{action}\">{action}</button></form> ");
+                }
+            }
+
+            html.Append("</td></tr>");
+        }
+
+        return html.Append("</tbody></table>").ToString();
+    }
 }

@@ -58,6 +58,43 @@ public static class ConsoleLive
                 // the page was closed
             }
         }).ExcludeFromDescription();
+
+        // The replays' table, every second: progress, rate and ETA move while replays run.
+        app.MapGet("/console/live/replays", async (HttpContext http, ReplayApi replays, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery,
+            TimeProvider clock) =>
+        {
+            var token = antiforgery.GetAndStoreTokens(http).RequestToken!;
+            http.Response.Headers.ContentType = "text/event-stream";
+            http.Response.Headers.CacheControl = "no-cache";
+            var aborted = http.Features.Get<RequestDeadlineFeature>()?.Client ?? http.RequestAborted;
+            string? sent = null;
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), clock);
+            try
+            {
+                do
+                {
+                    string message;
+                    try
+                    {
+                        var table = ReplayHtml.Table(await replays.ListAsync(aborted), token);
+                        message = table == sent ? ": nothing new\n\n" : Event("replays", table);
+                        sent = table;
+                    }
+                    catch (HttpRequestException)
+                    {
+                        message = ": the replay service does not answer; trying again\n\n";
+                    }
+
+                    await http.Response.WriteAsync(message, aborted);
+                    await http.Response.Body.FlushAsync(aborted);
+                }
+                while (await timer.WaitForNextTickAsync(aborted));
+            }
+            catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+            {
+                // the page was closed
+            }
+        }).ExcludeFromDescription();
         return app;
     }
 

@@ -29,7 +29,9 @@ public sealed class ServiceStack(string? eventStore = null, string? readModels =
 
     public ServiceProcess Replay => _replay ??= new("EventReplay.Replay", For("EventReplay.Replay"));
 
-    public ServiceProcess Monitor => _monitor ??= new("EventReplay.Monitor", For("EventReplay.Monitor"));
+    // The console calls the replay service's API.
+    public ServiceProcess Monitor => _monitor ??= new("EventReplay.Monitor",
+        new Dictionary<string, string>(For("EventReplay.Monitor")) { ["Monitoring__ReplayApi"] = Replay.BaseAddress.ToString() });
 
     public IReadOnlyList<ServiceProcess> Gateways { get; private set; } = [];
 

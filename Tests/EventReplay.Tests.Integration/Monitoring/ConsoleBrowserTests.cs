@@ -155,6 +155,39 @@ public class ConsoleBrowserTests
     }
 
     [Test]
+    public async Task A_replay_started_from_the_console_shows_its_progress_live_pauses_resumes_and_completes()
+    {
+        await ReplayApi.MakeHistoryAsync(_stack.Api, accounts: 50, deposits: 4);
+        await _page.GotoAsync("/console/replays");
+        await _page.Locator("#target").SelectOptionAsync("statistics");
+        await _page.Locator("#batch-size").FillAsync("10");
+        await _page.Locator("#max-rate").FillAsync("20");
+        await _page.Locator("#reason").FillAsync("started from the console");
+        await _page.Locator("#preview-button").ClickAsync();
+        await Assertions.Expect(_page.Locator("#preview")).ToContainTextAsync("Nothing was sent");
+        var preview = await _page.Locator("#preview").InnerTextAsync();
+        await _page.Locator("#start-button").ClickAsync();
+        await Assertions.Expect(_page.Locator("#action-result")).ToContainTextAsync("started");
+        var replayId = System.Text.RegularExpressions.Regex.Match(await _page.Locator("#action-result").InnerTextAsync(), "Replay (\\S+) started").Groups[1].Value;
+        var row = _page.Locator($"#replays-table tr[data-replay='{replayId}']");
+
+        // Progress arrives over the live stream; pause and resume from the row.
+        await Assertions.Expect(row).ToHaveAttributeAsync("data-status", "running");
+        await ShotAsync("replays");
+        await row.Locator("button[data-action='pause']").ClickAsync();
+        await Assertions.Expect(row).ToHaveAttributeAsync("data-status", "paused");
+        var pausedAt = await row.Locator(".done").InnerTextAsync();
+        await row.Locator("button[data-action='resume']").ClickAsync();
+        await Assertions.Expect(row).ToHaveAttributeAsync("data-status", "completed", new LocatorAssertionsToHaveAttributeOptions { Timeout = 60_000 });
+        var done = await row.Locator("progress").GetAttributeAsync("value");
+        var max = await row.Locator("progress").GetAttributeAsync("max");
+        await TestContext.Out.WriteLineAsync($"{preview} | paused at {pausedAt} events, completed with {done} of {max}");
+        Assert.That(done, Is.EqualTo(max), "the progress bar full at the end");
+        Assert.That(long.Parse(pausedAt, System.Globalization.CultureInfo.InvariantCulture), Is.LessThan(long.Parse(max!, System.Globalization.CultureInfo.InvariantCulture)),
+            "paused before the end");
+    }
+
+    [Test]
     public async Task The_queues_page_draws_each_queue_with_its_last_15_minutes()
     {
         await Eventually.Until(async () =>
