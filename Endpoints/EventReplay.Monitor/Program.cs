@@ -45,6 +45,7 @@ builder.Services.AddOpenApi();
 builder.Services.AddRazorPages();
 builder.Services.AddHttpClient(ReplayApi.HttpClientName, client => ReplayApi.Configure(client, builder.Configuration));
 builder.Services.AddSingleton<ReplayApi>();
+builder.Services.AddSingleton<EventFlow>();
 
 var app = builder.Build();
 await DependencyWait.UntilDoneAsync(async token =>

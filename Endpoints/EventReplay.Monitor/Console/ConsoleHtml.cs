@@ -15,6 +15,7 @@ public static class ConsoleNavigation
         ("/console/failed-messages", "Failed messages"),
         ("/console/queues", "Queues"),
         ("/console/replays", "Replays"),
+        ("/console/events", "Events"),
     ];
 }
 

@@ -188,6 +188,37 @@ public class ConsoleBrowserTests
     }
 
     [Test]
+    public async Task The_events_page_finds_a_stream_and_shows_where_one_of_its_events_went()
+    {
+        var account = ProducerApi.NewAccountId();
+        await _stack.Api.OpenedAsync(account);
+        using (var deposit = await _stack.Api.DepositAsync(account, "5"))
+        {
+            await ProducerApi.BodyAsync(deposit, 200);
+        }
+
+        await _page.GotoAsync("/console/events");
+        await _page.Locator("#stream").FillAsync(account);
+        await _page.Locator("#stream-form button").ClickAsync();
+        await Assertions.Expect(_page.Locator("#events-table tr[data-version]")).ToHaveCountAsync(2);
+        await Assertions.Expect(_page.Locator("#events-table tr[data-version='2'] .trace")).Not.ToBeEmptyAsync();
+        await _page.Locator("#events-table tr[data-version='2'] a").First.ClickAsync();
+
+        // A consumer's checkpoint is as recent as its last heartbeat (5 s): the flow is complete once both said so.
+        var applied = _page.Locator("#flow-table tr[data-step='applied'] td:nth-child(3)");
+        await Eventually.Until(async () =>
+        {
+            await _page.ReloadAsync();
+            return await applied.AllInnerTextsAsync();
+        }, statuses => statuses.Count == 2 && statuses.All(status => status == "done"), Settle, "both consumers to have applied the deposit");
+        var steps = await _page.Locator("#flow-table tr[data-step]").EvaluateAllAsync<string[]>(
+            "rows => rows.map(r => r.dataset.step + ': ' + r.children[2].innerText)");
+        await ShotAsync("events");
+        await TestContext.Out.WriteLineAsync(string.Join("; ", steps));
+        Assert.That(steps, Is.EqualTo(new[] { "command: done", "committed: done", "published: done", "applied: done", "applied: done" }));
+    }
+
+    [Test]
     public async Task The_queues_page_draws_each_queue_with_its_last_15_minutes()
     {
         await Eventually.Until(async () =>
