@@ -8,15 +8,20 @@
 #
 # eng/run.sh --ha runs the event store as a pg_auto_failover formation (a monitor and two nodes with synchronous
 # replication, eng/pg-formation.sh) instead of one server; the services find its primary by themselves.
+# eng/run.sh --dashboard also runs the Aspire dashboard on http://127.0.0.1:18888 (loopback only) as the services'
+# OTLP receiver: their traces, metrics and logs; the console links each trace id it shows to the trace there.
 set -euo pipefail
 
 HA=${ER_EVENTSTORE_HA:-0}
-case "${1:-}" in
-  "") ;;
-  --ha) HA=1 ;;
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: eng/run.sh [--ha]" >&2; exit 2 ;;
-esac
+DASHBOARD=0
+for option in "$@"; do
+  case "$option" in
+    --ha) HA=1 ;;
+    --dashboard) DASHBOARD=1 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: eng/run.sh [--ha] [--dashboard]" >&2; exit 2 ;;
+  esac
+done
 export ER_EVENTSTORE_HA=$HA
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -29,12 +34,16 @@ STATISTICS=http://127.0.0.1:5121
 REPLAY=http://127.0.0.1:5131
 MONITOR=http://127.0.0.1:5141
 GATEWAYS=(127.0.0.1:5201 127.0.0.1:5202)
+DASHBOARD_UI=http://127.0.0.1:18888
+DASHBOARD_OTLP=http://127.0.0.1:18890   # OTLP over HTTP (gRPC on 18889)
 LOGS="$ROOT/.local/logs"
 LB_DIR="$ROOT/.local/haproxy"
 
 # A port already taken would only make its service fail and be restarted for ever: refuse to start instead.
-for address in "127.0.0.1:$PORT" "${PRODUCER#http://}" "${BALANCES#http://}" "${STATISTICS#http://}" \
-               "${REPLAY#http://}" "${MONITOR#http://}" "${GATEWAYS[@]}"; do
+addresses=("127.0.0.1:$PORT" "${PRODUCER#http://}" "${BALANCES#http://}" "${STATISTICS#http://}" "${REPLAY#http://}"
+           "${MONITOR#http://}" "${GATEWAYS[@]}")
+(( DASHBOARD == 1 )) && addresses+=("${DASHBOARD_UI#http://}" 127.0.0.1:18889 "${DASHBOARD_OTLP#http://}")
+for address in "${addresses[@]}"; do
   if (exec 3<>"/dev/tcp/${address%:*}/${address##*:}") 2>/dev/null; then
     echo "run: $address is already in use (another eng/run.sh?); stop that first" >&2
     exit 1
@@ -70,6 +79,15 @@ trap 'stop_all $?' EXIT
 
 echo "run: building"
 dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
+if (( DASHBOARD == 1 )); then
+  # The dashboard is a self-contained executable in a NuGet package: fetched into the NuGet cache, run from there.
+  dotnet restore eng/dashboard/dashboard.proj -nologo -v:q
+  dashboard_version=$(sed -n 's:.*<AspireDashboardVersion>\(.*\)</AspireDashboardVersion>.*:\1:p' eng/dashboard/dashboard.proj)
+  DASHBOARD_BIN="${NUGET_PACKAGES:-$HOME/.nuget/packages}/aspire.dashboard.sdk.linux-x64/$dashboard_version/tools/Aspire.Dashboard"
+  [[ -x $DASHBOARD_BIN ]] || { echo "run: the Aspire dashboard is not at $DASHBOARD_BIN" >&2; exit 1; }
+  # Every service exports its telemetry there (see README, "Telemetry").
+  export OTEL_EXPORTER_OTLP_ENDPOINT=$DASHBOARD_OTLP OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+fi
 
 supervise() {  # supervise NAME COMMAND...: output to the terminal prefixed [NAME] and to NAME.log
   local name=$1 out note
@@ -148,11 +166,21 @@ eventstore() {  # eventstore POOL
   EVENTSTORE=("ConnectionStrings__eventstore=Host=127.0.0.1:$((ha_port + 1)),127.0.0.1:$((ha_port + 2));Target Session Attributes=primary;Host Recheck Seconds=1;Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10;Maximum Pool Size=$1")
 }
 
+if (( DASHBOARD == 1 )); then
+  # On loopback only, without sign-in: telemetry holds request details, and nothing else on this machine should be
+  # able to reach it.
+  supervise dashboard env -C "$(dirname "$DASHBOARD_BIN")" "ASPNETCORE_URLS=$DASHBOARD_UI" \
+    "ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL=http://127.0.0.1:18889" "ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL=$DASHBOARD_OTLP" \
+    ASPIRE_DASHBOARD_UNSECURED_ALLOW_ANONYMOUS=true "$DASHBOARD_BIN"
+  TRACES=("Monitoring__TracesUrl=$DASHBOARD_UI")
+else
+  TRACES=()
+fi
 eventstore 50; start_service producer "$PRODUCER" Endpoints/EventReplay.Producer "${EVENTSTORE[@]}"
 eventstore 10; start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances "${EVENTSTORE[@]}"
 eventstore 10; start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics "${EVENTSTORE[@]}"
 eventstore 30; start_service replay "$REPLAY" Endpoints/EventReplay.Replay "${EVENTSTORE[@]}"
-eventstore 5; start_service monitor "$MONITOR" Endpoints/EventReplay.Monitor "${EVENTSTORE[@]}" "Monitoring__ReplayApi=$REPLAY/"
+eventstore 5; start_service monitor "$MONITOR" Endpoints/EventReplay.Monitor "${EVENTSTORE[@]}" "Monitoring__ReplayApi=$REPLAY/" "${TRACES[@]}"
 n=0
 gateway_checks=()
 for gateway in "${GATEWAYS[@]}"; do
@@ -185,6 +213,7 @@ cat <<INFO
   console        http://127.0.0.1:$PORT/console/   (dashboard, endpoints, failed messages, queues, replays, events)
   queues         http://127.0.0.1:$PORT/api/monitoring/queues       (length, rates, consumers' lag; series: /api/monitoring/endpoints/balances/metrics)
   RabbitMQ UI    http://127.0.0.1:15672 (eventreplay / eventreplay)
+  traces         $( (( DASHBOARD == 1 )) && echo "$DASHBOARD_UI (Aspire dashboard: traces, metrics, logs of every service)" || echo "eng/run.sh --dashboard runs the Aspire dashboard as the services' OTLP receiver")
   event store    $( (( HA == 1 )) && echo "pg_auto_failover formation: eng/services.sh status eventstore; switchover: eng/services.sh switchover" || echo "one server on 127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433} (eng/run.sh --ha for a formation)")
   logs           $LOGS
   restarts       a process that exits or is killed is started again after 1 s (doubling up to 30 s)
