@@ -168,7 +168,9 @@ public static class FailedMessageEndpoints
             ClaimRefusal.NotRetryable => TypedResults.Problem(statusCode: 409, title: "This message cannot be retried now.",
                 detail: outcome.Status == FailedMessageStatus.Retrying
                     ? $"Failed message {id} is being retried already; its outcome is awaited."
-                    : $"Failed message {id} is {outcome.Status}; only an unresolved message is retried (unarchive an archived one first)."),
+                    : outcome.Status == "kept by the replay service"
+                        ? $"Failed message {id} was set aside by the replay service, which keeps it in its own envelope format; it cannot be sent again from here yet: send the command again (API, CLI or AMQP), then archive this one."
+                        : $"Failed message {id} is {outcome.Status}; only an unresolved message is retried (unarchive an archived one first)."),
             _ => TypedResults.Accepted($"/api/failed-messages/{id}",
                 new { id = key, status = FailedMessageStatus.Retrying, attempt = outcome.Sent!.Attempt, queue = outcome.Sent.Queue }),
         };

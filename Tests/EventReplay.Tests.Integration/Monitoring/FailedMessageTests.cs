@@ -235,6 +235,28 @@ public class FailedMessageTests
     }
 
     [Test]
+    public async Task A_command_the_replay_service_set_aside_is_collected_and_refused_a_retry_with_the_way_out()
+    {
+        var id = $"dup-{Guid.NewGuid():N}";
+        // A property given twice: the replay service's framework cannot read it and keeps it as a dead letter.
+        await Broker.SendAsync(Topology.ReplayCommandsQueue,
+            $$"""{"replayId":"{{id}}","target":"statistics","mode":"redeliver","mode":"redeliver","fromPosition":999999999}""", type: "StartReplay");
+        var collected = await CollectedFailures.NamingAsync(ReadModels, id, Settle);
+        var item = (await ListAsync($"?queue={Topology.ReplayCommandsQueue}&limit=500"))
+            .Single(i => i.GetProperty("firstFailedAt").GetDateTimeOffset() == collected.Single().FailedAt);
+        Assert.Multiple(() =>
+        {
+            Assert.That(item.GetProperty("source").GetString(), Is.EqualTo("replay-service"));
+            Assert.That(item.GetProperty("messageType").GetString(), Is.EqualTo("StartReplay"));
+            Assert.That(item.GetProperty("reason").GetString(), Does.Contain("Duplicate property"));
+        });
+
+        using var retry = await PostAsync($"/api/failed-messages/{item.GetProperty("id").GetString()}/retry");
+        Assert.That(retry.StatusCode, Is.EqualTo(HttpStatusCode.Conflict));
+        Assert.That(await retry.Content.ReadAsStringAsync(), Does.Contain("send the command again"));
+    }
+
+    [Test]
     public async Task An_archived_message_is_purged_after_the_retention()
     {
         var marker = $"purge-{Guid.NewGuid():N}";
