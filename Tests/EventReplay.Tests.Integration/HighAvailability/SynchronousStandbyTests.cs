@@ -31,8 +31,11 @@ public class SynchronousStandbyTests
         var waited = System.Diagnostics.Stopwatch.StartNew();
         using var first = await stack.Api.DepositAsync(id, "5", key: "unconfirmed");
         var firstTook = waited.Elapsed;
-        // PostgreSQL committed it on this server alone when the wait was cancelled: the premise of what follows.
-        var onPrimary = await EventsOfAsync(eventStore.ConnectionString, id);
+        // PostgreSQL commits it on this server alone once the wait is given up: the premise of what follows. The
+        // client's cancel reaches the server on its own connection, so the commit becomes visible a moment after the
+        // 503, not necessarily before it.
+        var onPrimary = await Eventually.Until(() => EventsOfAsync(eventStore.ConnectionString, id), versions => versions.Count == 2,
+            Settle, "the deposit to be committed on the primary alone");
         using var retried = await stack.Api.DepositAsync(id, "5", key: "unconfirmed");
         await Eventually.Until(() => Task.FromResult(stack.Producer.ReadLog()), log => log.Contains("not confirmed by a synchronous standby", StringComparison.Ordinal),
             Settle, "the publisher to hold the unconfirmed deposit back");
