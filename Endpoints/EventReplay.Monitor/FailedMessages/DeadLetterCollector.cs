@@ -119,8 +119,8 @@ public sealed partial class DeadLetterCollector(IConnectionFactory rabbit, Broke
         {
             foreach (var (name, value) in raw)
             {
-                // The RabbitMQ client's own bookkeeping of publisher confirms is not the message's.
-                if (value is byte[] or string or int or long or bool or decimal or double or AmqpTimestamp && name != "x-dotnet-pub-seq-no")
+                // The broker's dead-letter headers are kept to be shown (where and why it died); the client's are not the message's.
+                if (value is byte[] or string or int or long or bool or decimal or double or AmqpTimestamp && name != FailedMessageHeaders.ClientConfirmSequence)
                 {
                     headers[name] = FailedMessageHeaders.Text(raw, name) ?? "";
                 }

@@ -29,6 +29,18 @@ public static class FailedMessageHeaders
 
     public const string FirstDeathReason = "x-first-death-reason";
 
+    /// <summary>The RabbitMQ client's own bookkeeping of publisher confirms, which it adds to what it publishes.</summary>
+    public const string ClientConfirmSequence = "x-dotnet-pub-seq-no";
+
+    /// <summary>
+    /// A header the broker or the client library added (the broker's dead-lettering: <c>x-death</c>,
+    /// <c>x-first-death-*</c>, <c>x-last-death-*</c>; the client's <see cref="ClientConfirmSequence"/>): never the
+    /// message's own, so never kept with it when it is set aside again nor sent again with it.
+    /// </summary>
+    public static bool IsBrokers(string name) =>
+        name.StartsWith("x-death", StringComparison.OrdinalIgnoreCase) || name.StartsWith("x-first-death", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("x-last-death", StringComparison.OrdinalIgnoreCase) || name.Equals(ClientConfirmSequence, StringComparison.OrdinalIgnoreCase);
+
     /// <summary>A string header's value as the RabbitMQ client gives it (bytes) or as set (string).</summary>
     public static string? Text(IDictionary<string, object?>? headers, string name) =>
         headers is not null && headers.TryGetValue(name, out var value)

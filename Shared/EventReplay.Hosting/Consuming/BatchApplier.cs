@@ -61,9 +61,7 @@ public sealed partial class BatchApplier(string consumer, IEventBatchHandler han
             LogDeadLettered(consumer, letter.Reason);
             var headers = letter.Headers is null
                 ? new Dictionary<string, object?>()
-                : letter.Headers.Where(header => !header.Key.StartsWith("x-death", StringComparison.Ordinal)
-                    && !header.Key.StartsWith("x-first-death", StringComparison.Ordinal)
-                    && !header.Key.StartsWith("x-last-death", StringComparison.Ordinal)).ToDictionary();
+                : letter.Headers.Where(header => !FailedMessageHeaders.IsBrokers(header.Key)).ToDictionary();
             headers[FailedMessageHeaders.Reason] = letter.Reason;
             headers[FailedMessageHeaders.Consumer] = consumer;
             headers[FailedMessageHeaders.OriginalQueue] = letter.OriginalQueue;
