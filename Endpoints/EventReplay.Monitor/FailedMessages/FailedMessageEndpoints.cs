@@ -168,9 +168,7 @@ public static class FailedMessageEndpoints
             ClaimRefusal.NotRetryable => TypedResults.Problem(statusCode: 409, title: "This message cannot be retried now.",
                 detail: outcome.Status == FailedMessageStatus.Retrying
                     ? $"Failed message {id} is being retried already; its outcome is awaited."
-                    : outcome.Status == "kept by the replay service"
-                        ? $"Failed message {id} was set aside by the replay service, which keeps it in its own envelope format; it cannot be sent again from here yet: send the command again (API, CLI or AMQP), then archive this one."
-                        : $"Failed message {id} is {outcome.Status}; only an unresolved message is retried (unarchive an archived one first)."),
+                    : $"Failed message {id} is {outcome.Status}; only an unresolved message is retried (unarchive an archived one first)."),
             _ => TypedResults.Accepted($"/api/failed-messages/{id}",
                 new { id = key, status = FailedMessageStatus.Retrying, attempt = outcome.Sent!.Attempt, queue = outcome.Sent.Queue }),
         };
@@ -218,7 +216,7 @@ public static class FailedMessageEndpoints
                         break;
                     }
 
-                    if (header.Name.StartsWith("x-death", StringComparison.OrdinalIgnoreCase)
+                    if (FailedMessageHeaders.IsBrokers(header.Name)
                         || header.Name.Equals(FailedMessageHeaders.FailedMessageId, StringComparison.OrdinalIgnoreCase)
                         || header.Name.Equals(FailedMessageHeaders.Attempt, StringComparison.OrdinalIgnoreCase))
                     {

@@ -143,8 +143,7 @@ public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConn
         var headers = new Dictionary<string, object?>();
         foreach (var (name, value) in claim.Headers)
         {
-            if (!SetAsideHeaders.Contains(name) && !name.StartsWith("x-death", StringComparison.Ordinal)
-                && !name.StartsWith("x-first-death", StringComparison.Ordinal) && !name.StartsWith("x-last-death", StringComparison.Ordinal))
+            if (!SetAsideHeaders.Contains(name) && !FailedMessageHeaders.IsBrokers(name))
             {
                 headers[name] = Encoding.UTF8.GetBytes(value);
             }

@@ -362,7 +362,7 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
                 retry_message_id = @retry, retry_sent_at = @now,
                 edited_body = coalesce(@editBody, edited_body),
                 edited_headers = case when @editBody is null then edited_headers else coalesce(@editHeaders, edited_headers, headers) end
-            where id = @id and status = 'unresolved' and source <> 'replay-service'
+            where id = @id and status = 'unresolved'
             returning queue, amqp_type, content_type, coalesce(edited_body, body), coalesce(edited_headers, headers)::text, attempts
             """, connection);
         claim.Parameters.AddWithValue("id", id);
@@ -385,9 +385,7 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
 
         if (claimed is null)
         {
-            await using var status = new NpgsqlCommand(
-                "select case when source = 'replay-service' and status = 'unresolved' then 'kept by the replay service' else status end "
-                + "from monitor.failed_messages where id = @id", connection);
+            await using var status = new NpgsqlCommand("select status from monitor.failed_messages where id = @id", connection);
             status.Parameters.AddWithValue("id", id);
             var current = await status.ExecuteScalarAsync(cancellationToken) as string;
             return (null, current is null ? ClaimRefusal.NotFound : ClaimRefusal.NotRetryable, current);
@@ -423,7 +421,7 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
             with claimed as (
                 update monitor.failed_messages set status = 'retrying', attempts = attempts + 1, status_changed_at = @now,
                     retry_message_id = gen_random_uuid(), retry_sent_at = @now
-                where id = any(@ids) and status = 'unresolved' and source <> 'replay-service'
+                where id = any(@ids) and status = 'unresolved'
                 returning id, queue, amqp_type, content_type, coalesce(edited_body, body) as body,
                     coalesce(edited_headers, headers)::text as headers, attempts, retry_message_id),
             history as (

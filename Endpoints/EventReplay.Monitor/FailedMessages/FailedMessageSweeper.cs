@@ -116,8 +116,9 @@ public sealed partial class FailedMessageSweeper(FailedMessageStore store, Micro
                 var queue = source?.Split('/')[^1] is { Length: > 0 } name && name.StartsWith(ReplaySchema + ".", StringComparison.Ordinal)
                     ? name : Topology.ReplayCommandsQueue;
                 var failedAt = reader.IsDBNull(6) ? clock.GetUtcNow() : reader.GetFieldValue<DateTimeOffset>(6);
+                var message = ReplayDeadLetter.Open(reader.GetFieldValue<byte[]>(1), type);
                 letters.Add((id, new CollectedFailure($"wolverine:{id}", FailureSource.ReplayService, queue, $"{ReplaySchema}.wolverine_dead_letters",
-                    "replay", type, reason, reader.GetFieldValue<byte[]>(1), "application/json", new Dictionary<string, string>(), failedAt, id)));
+                    "replay", message.MessageType, reason, message.Body, message.ContentType, message.Headers, failedAt, id)));
             }
         }
 

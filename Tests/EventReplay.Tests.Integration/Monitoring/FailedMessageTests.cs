@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts;
+using EventReplay.Contracts.Monitoring;
 using EventReplay.Tests.Integration.Infrastructure;
 
 namespace EventReplay.Tests.Integration.Monitoring;
@@ -235,25 +236,76 @@ public class FailedMessageTests
     }
 
     [Test]
-    public async Task A_command_the_replay_service_set_aside_is_collected_and_refused_a_retry_with_the_way_out()
+    public async Task A_command_the_replay_service_set_aside_is_collected_as_it_came_in_retried_and_resolved_once_edited()
     {
         var id = $"dup-{Guid.NewGuid():N}";
         // A property given twice: the replay service's framework cannot read it and keeps it as a dead letter.
-        await Broker.SendAsync(Topology.ReplayCommandsQueue,
-            $$"""{"replayId":"{{id}}","target":"statistics","mode":"redeliver","mode":"redeliver","fromPosition":999999999}""", type: "StartReplay");
-        var collected = await CollectedFailures.NamingAsync(ReadModels, id, Settle);
-        var item = (await ListAsync($"?queue={Topology.ReplayCommandsQueue}&limit=500"))
-            .Single(i => i.GetProperty("firstFailedAt").GetDateTimeOffset() == collected.Single().FailedAt);
+        var unreadable = $$"""{"replayId":"{{id}}","target":"statistics","mode":"redeliver","mode":"redeliver","fromPosition":999999999}""";
+        await Broker.SendAsync(Topology.ReplayCommandsQueue, unreadable, type: "StartReplay",
+            headers: new Dictionary<string, object?> { ["x-test"] = id });
+        await CollectedFailures.NamingAsync(ReadModels, id, Settle);
+        var item = (await ListAsync($"?q={id}")).Single();
+        var messageId = item.GetProperty("id").GetString()!;
+        var detail = await DetailAsync(messageId);
         Assert.Multiple(() =>
         {
             Assert.That(item.GetProperty("source").GetString(), Is.EqualTo("replay-service"));
             Assert.That(item.GetProperty("messageType").GetString(), Is.EqualTo("StartReplay"));
             Assert.That(item.GetProperty("reason").GetString(), Does.Contain("Duplicate property"));
+            Assert.That(detail.GetProperty("body").GetString(), Is.EqualTo(unreadable), "the command as it came in, not the framework's envelope");
+            Assert.That(detail.GetProperty("headers").GetProperty("x-test").GetString(), Is.EqualTo(id), "its own headers");
         });
 
-        using var retry = await PostAsync($"/api/failed-messages/{item.GetProperty("id").GetString()}/retry");
-        Assert.That(retry.StatusCode, Is.EqualTo(HttpStatusCode.Conflict));
-        Assert.That(await retry.Content.ReadAsStringAsync(), Does.Contain("send the command again"));
+        // Sent again as it is: the replay service cannot read it again.
+        await ExpectAsync(await PostAsync($"/api/failed-messages/{messageId}/retry"), 202);
+        var again = await Eventually.Until(() => DetailAsync(messageId), d => d.GetProperty("status").GetString() == "unresolved"
+            && d.GetProperty("attempts").GetInt32() == 2, Settle, "the retried command to be set aside again");
+        Assert.That(Actions(again), Does.Contain("failed again"));
+
+        // Edited into a command it can read: handled, so resolved, and the replay exists.
+        var fixedBody = $$"""{"replayId":"{{id}}","target":"statistics","mode":"redeliver","fromPosition":999999999}""";
+        await ExpectAsync(await PostJsonAsync($"/api/failed-messages/{messageId}/edit-and-retry", JsonSerializer.Serialize(new { body = fixedBody })), 202);
+        var resolved = await Eventually.Until(() => DetailAsync(messageId), d => d.GetProperty("status").GetString() == "resolved", Settle,
+            "the edited command to be handled by the replay service");
+        using var replay = await Http.GetAsync(new Uri($"/api/replays/{id}", UriKind.Relative));
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.StatusCode, Is.EqualTo(HttpStatusCode.OK), "the replay the edited command started");
+            Assert.That(resolved.GetProperty("history").EnumerateArray().Last().GetProperty("detail").GetString(),
+                Is.EqualTo("handled by the replay service"));
+        });
+    }
+
+    [Test]
+    public async Task A_command_the_broker_set_aside_at_its_delivery_limit_is_retried_to_the_queue_it_died_on_and_resolved_once_handled()
+    {
+        var id = $"limit-{Guid.NewGuid():N}";
+        var command = $$"""{"replayId":"{{id}}","target":"statistics","mode":"redeliver","fromPosition":999999999}""";
+        // What RabbitMQ puts on replay.dead when a command on replay.commands was delivered up to the queue's limit.
+        await Broker.SendAsync(Topology.ReplayDeadLetterQueue, command, type: "StartReplay", headers: new Dictionary<string, object?>
+        {
+            [FailedMessageHeaders.FirstDeathQueue] = Topology.ReplayCommandsQueue,
+            [FailedMessageHeaders.FirstDeathReason] = "delivery_limit",
+            ["x-first-death-exchange"] = "",
+        });
+        var item = (await Eventually.Until(() => ListAsync($"?q={id}"), items => items.Count == 1, Settle, "the command collected")).Single();
+        var messageId = item.GetProperty("id").GetString()!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(item.GetProperty("queue").GetString(), Is.EqualTo(Topology.ReplayCommandsQueue), "the queue it died on takes the retry");
+            Assert.That(item.GetProperty("reason").GetString(), Does.Contain("delivery_limit"));
+        });
+
+        await ExpectAsync(await PostAsync($"/api/failed-messages/{messageId}/retry"), 202);
+        var resolved = await Eventually.Until(() => DetailAsync(messageId), d => d.GetProperty("status").GetString() == "resolved", Settle,
+            "the retried command to be handled by the replay service");
+        using var replay = await Http.GetAsync(new Uri($"/api/replays/{id}", UriKind.Relative));
+        Assert.Multiple(() =>
+        {
+            Assert.That(replay.StatusCode, Is.EqualTo(HttpStatusCode.OK), "the replay the retried command started");
+            Assert.That(resolved.GetProperty("history").EnumerateArray().Last().GetProperty("detail").GetString(),
+                Is.EqualTo("handled by the replay service"));
+        });
     }
 
     [Test]
