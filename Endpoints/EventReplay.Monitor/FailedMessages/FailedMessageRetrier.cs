@@ -17,18 +17,14 @@ public sealed record RetryOutcome(ClaimRefusal Refusal, string? Status, RetryCla
 public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConnectionFactory rabbit, ILogger<FailedMessageRetrier> logger)
     : IAsyncDisposable
 {
+    private readonly ConfirmedChannel _channel = new(rabbit, "retries of failed messages", logger);
+
     // Headers a consumer or the broker added when setting the message aside: not the message's own.
     private static readonly string[] SetAsideHeaders =
     [
         FailedMessageHeaders.Reason, FailedMessageHeaders.Consumer, FailedMessageHeaders.OriginalQueue, FailedMessageHeaders.FailedAt,
         FailedMessageHeaders.FailedMessageId, FailedMessageHeaders.Attempt,
     ];
-
-    private readonly SemaphoreSlim _gate = new(1, 1);
-
-    private IConnection? _connection;
-
-    private IChannel? _channel;
 
     public async Task<RetryOutcome> RetryAsync(Guid id, string actor, (byte[] Body, IReadOnlyDictionary<string, string>? Headers)? edit,
         CancellationToken cancellationToken)
@@ -68,36 +64,37 @@ public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConn
 
         Exception? failure = null;
         var sent = 0;
-        await _gate.WaitAsync(cancellationToken);
         try
         {
-            var channel = await ChannelAsync(cancellationToken);
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            deadline.CancelAfter(BrokerSafety.ConfirmTimeout);
-            var publishes = claims.Select(claim => channel.BasicPublishAsync("", claim.Queue, mandatory: true, Properties(claim), claim.Body,
-                deadline.Token).AsTask()).ToList();
-            for (var i = 0; i < claims.Count; i++)
+            await _channel.WithChannelAsync(async channel =>
             {
-                try
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                deadline.CancelAfter(BrokerSafety.ConfirmTimeout);
+                var publishes = claims.Select(claim => channel.BasicPublishAsync("", claim.Queue, mandatory: true, Properties(claim), claim.Body,
+                    deadline.Token).AsTask()).ToList();
+                for (var i = 0; i < claims.Count; i++)
                 {
-                    await publishes[i];
-                    sent++;
+                    try
+                    {
+                        await publishes[i];
+                        sent++;
+                    }
+                    catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                    {
+                        failure ??= exception;
+                        await store.ReleaseRetryAsync(claims[i], $"{exception.GetType().Name}: {exception.Message}", CancellationToken.None);
+                    }
                 }
-                catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-                {
-                    failure ??= exception;
-                    await store.ReleaseRetryAsync(claims[i], $"{exception.GetType().Name}: {exception.Message}", CancellationToken.None);
-                }
-            }
-        }
-        finally
-        {
-            if (failure is not null)
-            {
-                await CloseAsync();
-            }
 
-            _gate.Release();
+                if (failure is not null)
+                {
+                    throw failure; // the channel is closed: the next retry starts on a fresh one
+                }
+            }, cancellationToken);
+        }
+        catch (Exception exception) when (ReferenceEquals(exception, failure))
+        {
+            // Counted below.
         }
 
         if (failure is not null)
@@ -112,30 +109,8 @@ public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConn
         return (sent, ids.Count - claims.Count);
     }
 
-    private async Task PublishAsync(RetryClaim claim, CancellationToken cancellationToken)
-    {
-        var properties = Properties(claim);
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            var channel = await ChannelAsync(cancellationToken);
-            try
-            {
-                await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
-                    await channel.BasicPublishAsync("", claim.Queue, mandatory: true, properties, claim.Body, deadline), cancellationToken,
-                    TimeSpan.FromSeconds(5));
-            }
-            catch
-            {
-                await CloseAsync();
-                throw;
-            }
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+    private Task PublishAsync(RetryClaim claim, CancellationToken cancellationToken) =>
+        _channel.PublishAsync("", claim.Queue, mandatory: true, Properties(claim), claim.Body, cancellationToken, TimeSpan.FromSeconds(5));
 
     /// <summary>The message's own headers (not those added when it was set aside), the failed message's id and the attempt.</summary>
     private static BasicProperties Properties(RetryClaim claim)
@@ -162,52 +137,8 @@ public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConn
         };
     }
 
-    private async Task<IChannel> ChannelAsync(CancellationToken cancellationToken)
-    {
-        if (_channel is { IsOpen: true } open)
-        {
-            return open;
-        }
-
-        await CloseAsync();
-        _connection = await rabbit.CreateConnectionAsync(cancellationToken);
-        _channel = await _connection.CreateChannelAsync(
-            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
-        return _channel;
-    }
-
-    private async Task CloseAsync()
-    {
-        try
-        {
-            if (_channel is not null)
-            {
-                await _channel.DisposeAsync();
-            }
-
-            if (_connection is not null)
-            {
-                await _connection.DisposeAsync();
-            }
-        }
-        catch (Exception exception) when (exception is not OutOfMemoryException)
-        {
-            LogCloseFailed(exception);
-        }
-
-        _channel = null;
-        _connection = null;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await CloseAsync();
-        _gate.Dispose();
-    }
+    public ValueTask DisposeAsync() => _channel.DisposeAsync();
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Failed message {Id} could not be sent again")]
     private partial void LogNotSent(Exception exception, Guid id);
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Closing the retries' connection failed")]
-    private partial void LogCloseFailed(Exception exception);
 }

@@ -50,9 +50,9 @@ public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFacto
 
     private readonly DateTimeOffset _startedAt = clock.GetUtcNow();
 
-    private IConnection? _connection;
-
-    private IChannel? _channel;
+    private readonly ConfirmedChannel _channel = new(rabbit, $"{endpoint}'s heartbeats", logger,
+        (channel, cancellationToken) => channel.ExchangeDeclareAsync(Topology.HeartbeatsExchange, ExchangeType.Fanout, durable: true,
+            cancellationToken: cancellationToken));
 
     private bool _failing;
 
@@ -72,26 +72,29 @@ public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFacto
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(TimeSpan.FromSeconds(2));
         await SendAsync(stopping: true, limit.Token);
-        await CloseAsync();
+        await _channel.DisposeAsync();
     }
 
     private async Task SendAsync(bool stopping, CancellationToken cancellationToken)
     {
         try
         {
-            var channel = await ChannelAsync(cancellationToken);
-            var checks = stopping ? [] : await ChecksAsync(cancellationToken);
-            var heartbeat = new Heartbeat(endpoint, _instanceId, Environment.MachineName, Environment.ProcessId, Version, _startedAt,
-                clock.GetUtcNow(), stopping, checks, stopping ? null : services.GetService<Consuming.ConsumerMetrics>()?.TakeInterval());
-            var properties = new BasicProperties
+            // The checks are taken once the channel is open: the heartbeat's own connection is one of them.
+            await _channel.WithChannelAsync(async channel =>
             {
-                ContentType = "application/json",
-                Type = Topology.HeartbeatType,
-                Expiration = ((int)Heartbeat.MissingAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            };
-            await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
-                await channel.BasicPublishAsync(Topology.HeartbeatsExchange, "", mandatory: false, properties,
-                    JsonSerializer.SerializeToUtf8Bytes(heartbeat, Json), deadline), cancellationToken, TimeSpan.FromSeconds(3));
+                var checks = stopping ? [] : await ChecksAsync(cancellationToken);
+                var heartbeat = new Heartbeat(endpoint, _instanceId, Environment.MachineName, Environment.ProcessId, Version, _startedAt,
+                    clock.GetUtcNow(), stopping, checks, stopping ? null : services.GetService<Consuming.ConsumerMetrics>()?.TakeInterval());
+                var properties = new BasicProperties
+                {
+                    ContentType = "application/json",
+                    Type = Topology.HeartbeatType,
+                    Expiration = ((int)Heartbeat.MissingAfter.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                };
+                await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
+                    await channel.BasicPublishAsync(Topology.HeartbeatsExchange, "", mandatory: false, properties,
+                        JsonSerializer.SerializeToUtf8Bytes(heartbeat, Json), deadline), cancellationToken, TimeSpan.FromSeconds(3));
+            }, cancellationToken);
             if (_failing)
             {
                 _failing = false;
@@ -100,7 +103,6 @@ public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFacto
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            await CloseAsync();
             if (!_failing)
             {
                 _failing = true;
@@ -114,7 +116,7 @@ public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFacto
         var report = await health.CheckHealthAsync(cancellationToken);
         var checks = report.Entries.Select(entry => new HeartbeatCheck(entry.Key, entry.Value.Status.ToString().ToLowerInvariant(),
             entry.Value.Description ?? entry.Value.Exception?.Message)).ToList();
-        checks.Add(_channel is { IsOpen: true }
+        checks.Add(_channel.IsOpen
             ? new HeartbeatCheck("rabbitmq", Healthy, "connected")
             : new HeartbeatCheck("rabbitmq", Unhealthy, "not connected: this heartbeat waits for a connection"));
         if (services.GetService<StackExchange.Redis.IConnectionMultiplexer>() is { } redis)
@@ -149,49 +151,8 @@ public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFacto
         }
     }
 
-    private async Task<IChannel> ChannelAsync(CancellationToken cancellationToken)
-    {
-        if (_channel is { IsOpen: true } open)
-        {
-            return open;
-        }
-
-        await CloseAsync();
-        _connection = await rabbit.CreateConnectionAsync(cancellationToken);
-        _channel = await _connection.CreateChannelAsync(
-            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
-        await _channel.ExchangeDeclareAsync(Topology.HeartbeatsExchange, ExchangeType.Fanout, durable: true, cancellationToken: cancellationToken);
-        return _channel;
-    }
-
-    private async Task CloseAsync()
-    {
-        try
-        {
-            if (_channel is not null)
-            {
-                await _channel.DisposeAsync();
-            }
-
-            if (_connection is not null)
-            {
-                await _connection.DisposeAsync();
-            }
-        }
-        catch (Exception exception) when (exception is not OutOfMemoryException)
-        {
-            LogCloseFailed(exception, endpoint); // a connection that was already gone
-        }
-
-        _channel = null;
-        _connection = null;
-    }
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Endpoint}: cannot send heartbeats now; the monitor will show this instance missing until they go out again")]
     private partial void LogFailed(Exception exception, string endpoint);
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "{Endpoint}: closing the heartbeats' connection failed")]
-    private partial void LogCloseFailed(Exception exception, string endpoint);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Endpoint}: sending heartbeats again")]
     private partial void LogSending(string endpoint);
