@@ -121,44 +121,34 @@ public sealed partial class ReplayFailureWatch(IConnectionFactory rabbit, AlertN
             ? Backoff.RunUntilStoppedAsync(ListenAsync, (exception, delay) => LogStopped(exception, delay.TotalMilliseconds), stoppingToken)
             : Task.CompletedTask;
 
-    private async Task ListenAsync(CancellationToken stoppingToken)
-    {
-        await using var connection = await rabbit.CreateConnectionAsync(stoppingToken);
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
-        await channel.ExchangeDeclareAsync(Topology.ReplayEventsExchange, ExchangeType.Fanout, durable: true, cancellationToken: stoppingToken);
-        await channel.QueueDeclareAsync(Queue, durable: true, exclusive: false, autoDelete: false, new Dictionary<string, object?>
+    private Task ListenAsync(CancellationToken stoppingToken) =>
+        QueueListener.ListenAsync(rabbit, async (_, channel, cancellationToken) =>
         {
-            ["x-queue-type"] = "classic", ["x-max-length"] = 10_000, ["x-message-ttl"] = 3_600_000,
-        }, cancellationToken: stoppingToken);
-        await channel.QueueBindAsync(Queue, Topology.ReplayEventsExchange, "", cancellationToken: stoppingToken);
-        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        channel.ChannelShutdownAsync += (_, _) =>
-        {
-            closed.TrySetResult();
-            return Task.CompletedTask;
-        };
-        var listener = new AsyncEventingBasicConsumer(channel);
-        listener.ReceivedAsync += async (_, message) =>
-        {
-            if (message.BasicProperties.Type == "ReplayFailed")
+            await channel.ExchangeDeclareAsync(Topology.ReplayEventsExchange, ExchangeType.Fanout, durable: true, cancellationToken: cancellationToken);
+            await channel.QueueDeclareAsync(Queue, durable: true, exclusive: false, autoDelete: false, new Dictionary<string, object?>
             {
-                try
-                {
-                    var failed = JsonSerializer.Deserialize<ReplayFailed>(message.Body.Span, Json);
-                    alerts.Notify(new Alert("replay.failed", clock.GetUtcNow(), $"Replay {failed?.ReplayId} failed: {failed?.Error}",
-                        new { replayId = failed?.ReplayId, error = failed?.Error }));
-                }
-                catch (JsonException exception)
-                {
-                    LogUnreadable(exception);
-                }
-            }
+                ["x-queue-type"] = "classic", ["x-max-length"] = 10_000, ["x-message-ttl"] = 3_600_000,
+            }, cancellationToken: cancellationToken);
+            await channel.QueueBindAsync(Queue, Topology.ReplayEventsExchange, "", cancellationToken: cancellationToken);
+        }, prefetch: 100, [new QueueHandler(Queue, HandleAsync)], stoppingToken);
 
-            await channel.BasicAckAsync(message.DeliveryTag, multiple: false, stoppingToken);
-        };
-        await channel.BasicConsumeAsync(Queue, autoAck: false, listener, stoppingToken);
-        await closed.Task.WaitAsync(stoppingToken);
-        throw new InvalidOperationException($"The channel of {Queue} closed.");
+    private async Task HandleAsync(IChannel channel, BasicDeliverEventArgs message, CancellationToken stoppingToken)
+    {
+        if (message.BasicProperties.Type == "ReplayFailed")
+        {
+            try
+            {
+                var failed = JsonSerializer.Deserialize<ReplayFailed>(message.Body.Span, Json);
+                alerts.Notify(new Alert("replay.failed", clock.GetUtcNow(), $"Replay {failed?.ReplayId} failed: {failed?.Error}",
+                    new { replayId = failed?.ReplayId, error = failed?.Error }));
+            }
+            catch (JsonException exception)
+            {
+                LogUnreadable(exception);
+            }
+        }
+
+        await channel.BasicAckAsync(message.DeliveryTag, multiple: false, stoppingToken);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A replay's lifecycle event that is not one was dropped")]

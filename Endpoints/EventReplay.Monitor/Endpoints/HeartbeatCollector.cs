@@ -26,27 +26,15 @@ public sealed partial class HeartbeatCollector(IConnectionFactory rabbit, Endpoi
 
     private async Task CollectAsync(CancellationToken stoppingToken)
     {
-        await using var connection = await rabbit.CreateConnectionAsync(stoppingToken);
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
-        await channel.ExchangeDeclareAsync(Topology.HeartbeatsExchange, ExchangeType.Fanout, durable: true, cancellationToken: stoppingToken);
-        // Heartbeats are worth something for seconds: each expires after 15 s (set by its sender), and at most 10,000 wait.
-        await channel.QueueDeclareAsync(Topology.MonitorHeartbeatsQueue, durable: true, exclusive: false, autoDelete: false,
-            new Dictionary<string, object?> { ["x-queue-type"] = "classic", ["x-max-length"] = 10_000 }, cancellationToken: stoppingToken);
-        await channel.QueueBindAsync(Topology.MonitorHeartbeatsQueue, Topology.HeartbeatsExchange, "", cancellationToken: stoppingToken);
-        await channel.BasicQosAsync(0, 100, global: false, stoppingToken);
-
-        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        channel.ChannelShutdownAsync += (_, _) =>
+        await QueueListener.ListenAsync(rabbit, async (_, channel, cancellationToken) =>
         {
-            closed.TrySetResult();
-            return Task.CompletedTask;
-        };
-        var listener = new AsyncEventingBasicConsumer(channel);
-        listener.ReceivedAsync += async (_, message) => await RecordAsync(channel, message, stoppingToken);
-        await channel.BasicConsumeAsync(Topology.MonitorHeartbeatsQueue, autoAck: false, listener, stoppingToken);
-        LogListening();
-        await closed.Task.WaitAsync(stoppingToken);
-        throw new InvalidOperationException($"The channel of {Topology.MonitorHeartbeatsQueue} closed.");
+            await channel.ExchangeDeclareAsync(Topology.HeartbeatsExchange, ExchangeType.Fanout, durable: true, cancellationToken: cancellationToken);
+            // Heartbeats are worth something for seconds: each expires after 15 s (set by its sender), and at most 10,000 wait.
+            await channel.QueueDeclareAsync(Topology.MonitorHeartbeatsQueue, durable: true, exclusive: false, autoDelete: false,
+                new Dictionary<string, object?> { ["x-queue-type"] = "classic", ["x-max-length"] = 10_000 }, cancellationToken: cancellationToken);
+            await channel.QueueBindAsync(Topology.MonitorHeartbeatsQueue, Topology.HeartbeatsExchange, "", cancellationToken: cancellationToken);
+            LogListening();
+        }, prefetch: 100, [new QueueHandler(Topology.MonitorHeartbeatsQueue, RecordAsync)], stoppingToken);
     }
 
     private async Task RecordAsync(IChannel channel, BasicDeliverEventArgs message, CancellationToken stoppingToken)

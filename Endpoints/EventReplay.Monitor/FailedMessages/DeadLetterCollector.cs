@@ -29,39 +29,24 @@ public sealed partial class DeadLetterCollector(IConnectionFactory rabbit, Broke
 
     private async Task CollectAsync(CancellationToken stoppingToken)
     {
-        await using var connection = await rabbit.CreateConnectionAsync(stoppingToken);
-        await topology.DeclareAsync(connection, stoppingToken);
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
-        await channel.ExchangeDeclareAsync(Topology.FailedMessageOutcomesExchange, ExchangeType.Fanout, durable: true,
-            cancellationToken: stoppingToken);
-        await channel.QueueDeclareAsync(Topology.MonitorOutcomesQueue, durable: true, exclusive: false, autoDelete: false,
-            new Dictionary<string, object?> { ["x-queue-type"] = "classic" }, cancellationToken: stoppingToken);
-        await channel.QueueBindAsync(Topology.MonitorOutcomesQueue, Topology.FailedMessageOutcomesExchange, "", cancellationToken: stoppingToken);
-        await channel.BasicQosAsync(0, 50, global: false, stoppingToken);
-
-        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        channel.ChannelShutdownAsync += (_, _) =>
+        await QueueListener.ListenAsync(rabbit, async (connection, channel, cancellationToken) =>
         {
-            closed.TrySetResult();
-            return Task.CompletedTask;
-        };
-        foreach (var queue in DeadLetterQueues)
-        {
-            var listener = new AsyncEventingBasicConsumer(channel);
-            listener.ReceivedAsync += async (_, message) => await CollectAsync(channel, queue, message, closed, stoppingToken);
-            await channel.BasicConsumeAsync(queue, autoAck: false, listener, stoppingToken);
-        }
-
-        var outcomes = new AsyncEventingBasicConsumer(channel);
-        outcomes.ReceivedAsync += async (_, message) => await OutcomeAsync(channel, message, closed, stoppingToken);
-        await channel.BasicConsumeAsync(Topology.MonitorOutcomesQueue, autoAck: false, outcomes, stoppingToken);
-        LogListening(string.Join(", ", DeadLetterQueues));
-        await closed.Task.WaitAsync(stoppingToken);
-        throw new InvalidOperationException("The dead-letter queues' channel closed.");
+            await topology.DeclareAsync(connection, cancellationToken);
+            await channel.ExchangeDeclareAsync(Topology.FailedMessageOutcomesExchange, ExchangeType.Fanout, durable: true,
+                cancellationToken: cancellationToken);
+            await channel.QueueDeclareAsync(Topology.MonitorOutcomesQueue, durable: true, exclusive: false, autoDelete: false,
+                new Dictionary<string, object?> { ["x-queue-type"] = "classic" }, cancellationToken: cancellationToken);
+            await channel.QueueBindAsync(Topology.MonitorOutcomesQueue, Topology.FailedMessageOutcomesExchange, "",
+                cancellationToken: cancellationToken);
+            LogListening(string.Join(", ", DeadLetterQueues));
+        }, prefetch: 50, [
+            .. DeadLetterQueues.Select(queue => new QueueHandler(queue,
+                (channel, message, cancellationToken) => CollectAsync(channel, queue, message, cancellationToken))),
+            new QueueHandler(Topology.MonitorOutcomesQueue, OutcomeAsync),
+        ], stoppingToken);
     }
 
-    private async Task CollectAsync(IChannel channel, string deadLetterQueue, BasicDeliverEventArgs message, TaskCompletionSource failed,
-        CancellationToken stoppingToken)
+    private async Task CollectAsync(IChannel channel, string deadLetterQueue, BasicDeliverEventArgs message, CancellationToken stoppingToken)
     {
         try
         {
@@ -78,11 +63,11 @@ public sealed partial class DeadLetterCollector(IConnectionFactory rabbit, Broke
         {
             // Not acknowledged: the broker gives it again once the connection starts over.
             LogNotRecorded(exception, deadLetterQueue);
-            failed.TrySetException(exception);
+            throw;
         }
     }
 
-    private async Task OutcomeAsync(IChannel channel, BasicDeliverEventArgs message, TaskCompletionSource failed, CancellationToken stoppingToken)
+    private async Task OutcomeAsync(IChannel channel, BasicDeliverEventArgs message, CancellationToken stoppingToken)
     {
         try
         {
@@ -106,7 +91,7 @@ public sealed partial class DeadLetterCollector(IConnectionFactory rabbit, Broke
         catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
         {
             LogNotRecorded(exception, Topology.MonitorOutcomesQueue);
-            failed.TrySetException(exception);
+            throw;
         }
     }
 
