@@ -15,87 +15,84 @@ public static class ConsoleLive
 
     public static WebApplication MapConsoleLive(this WebApplication app)
     {
-        app.MapGet("/console/live/endpoints", async (HttpContext http, EndpointStore store, TimeProvider clock) =>
+        app.MapGet("/console/live/endpoints", (HttpContext http, EndpointStore store, TimeProvider clock) =>
         {
-            http.Response.Headers.ContentType = "text/event-stream";
-            http.Response.Headers.CacheControl = "no-cache";
-            // The stream lives as long as the client stays (past the 4-s request deadline); each read has its own.
-            var aborted = http.Features.Get<RequestDeadlineFeature>()?.Client ?? http.RequestAborted;
             string? sent = null;
-            using var timer = new PeriodicTimer(Every, clock);
-            try
+            return StreamAsync(http, clock, Every, async aborted =>
             {
-                do
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+                deadline.CancelAfter(RequestDeadline.Limit);
+                var now = clock.GetUtcNow();
+                try
                 {
-                    using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-                    deadline.CancelAfter(RequestDeadline.Limit);
-                    var now = clock.GetUtcNow();
-                    string message;
-                    try
-                    {
-                        var instances = await store.ListAsync(deadline.Token);
-                        // The ages in the table change every time; statuses are what matter, so only they decide a send.
-                        var state = string.Join(',', instances.Select(i =>
-                            $"{i.InstanceId}:{i.StatusAt(now)}:{string.Join(';', i.Checks.Select(c => c.Status))}"));
-                        message = state == sent
-                            ? ": nothing new\n\n"
-                            : Event("endpoints", ConsoleHtml.EndpointsTable(instances, now)) + Event("endpoint-counts", ConsoleHtml.EndpointCounts(instances, now));
-                        sent = state;
-                    }
-                    catch (Exception exception) when (!aborted.IsCancellationRequested && DependencyFailure.IsDependencyDown(exception)
-                                                      || exception is OperationCanceledException && !aborted.IsCancellationRequested)
-                    {
-                        message = ": the monitor's database does not answer; trying again\n\n";
-                    }
-
-                    await http.Response.WriteAsync(message, aborted);
-                    await http.Response.Body.FlushAsync(aborted);
+                    var instances = await store.ListAsync(deadline.Token);
+                    // The ages in the table change every time; statuses are what matter, so only they decide a send.
+                    var state = string.Join(',', instances.Select(i =>
+                        $"{i.InstanceId}:{i.StatusAt(now)}:{string.Join(';', i.Checks.Select(c => c.Status))}"));
+                    var changed = state != sent;
+                    sent = state;
+                    return changed
+                        ? Event("endpoints", ConsoleHtml.EndpointsTable(instances, now)) + Event("endpoint-counts", ConsoleHtml.EndpointCounts(instances, now))
+                        : NothingNew;
                 }
-                while (await timer.WaitForNextTickAsync(aborted));
-            }
-            catch (OperationCanceledException) when (aborted.IsCancellationRequested)
-            {
-                // the page was closed
-            }
+                catch (Exception exception) when (!aborted.IsCancellationRequested && DependencyFailure.IsDependencyDown(exception)
+                                                  || exception is OperationCanceledException && !aborted.IsCancellationRequested)
+                {
+                    return ": the monitor's database does not answer; trying again\n\n";
+                }
+            });
         }).ExcludeFromDescription();
 
         // The replays' table, every second: progress, rate and ETA move while replays run.
-        app.MapGet("/console/live/replays", async (HttpContext http, ReplayApi replays, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery,
+        app.MapGet("/console/live/replays", (HttpContext http, ReplayApi replays, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery,
             TimeProvider clock) =>
         {
             var token = antiforgery.GetAndStoreTokens(http).RequestToken!;
-            http.Response.Headers.ContentType = "text/event-stream";
-            http.Response.Headers.CacheControl = "no-cache";
-            var aborted = http.Features.Get<RequestDeadlineFeature>()?.Client ?? http.RequestAborted;
             string? sent = null;
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), clock);
-            try
+            return StreamAsync(http, clock, TimeSpan.FromSeconds(1), async aborted =>
             {
-                do
+                try
                 {
-                    string message;
-                    try
-                    {
-                        var table = ReplayHtml.Table(await replays.ListAsync(aborted), token);
-                        message = table == sent ? ": nothing new\n\n" : Event("replays", table);
-                        sent = table;
-                    }
-                    catch (HttpRequestException)
-                    {
-                        message = ": the replay service does not answer; trying again\n\n";
-                    }
-
-                    await http.Response.WriteAsync(message, aborted);
-                    await http.Response.Body.FlushAsync(aborted);
+                    var table = ReplayHtml.Table(await replays.ListAsync(aborted), token);
+                    var changed = table != sent;
+                    sent = table;
+                    return changed ? Event("replays", table) : NothingNew;
                 }
-                while (await timer.WaitForNextTickAsync(aborted));
-            }
-            catch (OperationCanceledException) when (aborted.IsCancellationRequested)
-            {
-                // the page was closed
-            }
+                catch (HttpRequestException)
+                {
+                    return ": the replay service does not answer; trying again\n\n";
+                }
+            });
         }).ExcludeFromDescription();
         return app;
+    }
+
+    // A comment: keeps proxies from closing a stream that has nothing new to say.
+    private const string NothingNew = ": nothing new\n\n";
+
+    /// <summary>
+    /// An event stream that sends what <paramref name="next"/> says at once and then every <paramref name="every"/>, for
+    /// as long as the client stays (past the request deadline: each read has its own).
+    /// </summary>
+    private static async Task StreamAsync(HttpContext http, TimeProvider clock, TimeSpan every, Func<CancellationToken, Task<string>> next)
+    {
+        http.Response.Headers.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        var aborted = http.Features.Get<RequestDeadlineFeature>()?.Client ?? http.RequestAborted;
+        using var timer = new PeriodicTimer(every, clock);
+        try
+        {
+            do
+            {
+                await http.Response.WriteAsync(await next(aborted), aborted);
+                await http.Response.Body.FlushAsync(aborted);
+            }
+            while (await timer.WaitForNextTickAsync(aborted));
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            // the page was closed
+        }
     }
 
     private static string Event(string name, string html)
