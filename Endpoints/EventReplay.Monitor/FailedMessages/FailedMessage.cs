@@ -123,6 +123,9 @@ public static partial class FailureGroup
     public static string Id(string queue, string reasonClass, string messageType) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{queue}\n{reasonClass}\n{messageType}")))[..16];
 
+    /// <summary>Whether <paramref name="text"/> can be a group's id (<see cref="Id"/>: 16 lower-case hex digits).</summary>
+    public static bool IsId(string text) => text.Length == 16 && text.All(char.IsAsciiHexDigitLower);
+
     [GeneratedRegex("[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")]
     private static partial Regex Guids();
 

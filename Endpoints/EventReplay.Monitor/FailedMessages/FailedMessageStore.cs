@@ -27,10 +27,24 @@ public sealed record FailureGroupSummary(
     string GroupId, string Queue, string ReasonClass, string MessageType, long Unresolved, long Retrying, long Resolved, long Archived,
     DateTimeOffset FirstSeen, DateTimeOffset LastSeen);
 
-/// <summary>The filters of a list request (all optional; <see cref="Statuses"/> empty: unresolved and retrying).</summary>
+/// <summary>
+/// The filters of a list request (all optional; <see cref="Statuses"/> empty: unresolved and retrying). PostgreSQL text
+/// holds no NUL (bodies are searched without theirs), so the text filters drop theirs as they are given.
+/// </summary>
 public sealed record FailedMessageQuery(
     IReadOnlyList<string> Statuses, string? Text, string? Queue, string? MessageType, string? GroupId, DateTimeOffset? From,
-    DateTimeOffset? To, int Limit, (DateTimeOffset FailedAt, Guid Id)? After);
+    DateTimeOffset? To, int Limit, (DateTimeOffset FailedAt, Guid Id)? After)
+{
+    public string? Text { get; init; } = WithoutNul(Text);
+
+    public string? Queue { get; init; } = WithoutNul(Queue);
+
+    public string? MessageType { get; init; } = WithoutNul(MessageType);
+
+    public string? GroupId { get; init; } = WithoutNul(GroupId);
+
+    public static string? WithoutNul(string? text) => text?.Replace("\0", "", StringComparison.Ordinal);
+}
 
 /// <summary>What a retry sends: the queue, type, body and headers (an edit's when edited), and the attempt it is.</summary>
 public sealed record RetryClaim(
@@ -164,7 +178,7 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
             insert.Parameters.Add(new NpgsqlParameter<string?>("content", failure.ContentType));
             insert.Parameters.AddWithValue("body", failure.Body);
             // PostgreSQL text cannot hold NUL: such a body is searched without it.
-            insert.Parameters.Add(new NpgsqlParameter<string?>("text", shape.BodyText?.Replace("\0", "", StringComparison.Ordinal)));
+            insert.Parameters.Add(new NpgsqlParameter<string?>("text", FailedMessageQuery.WithoutNul(shape.BodyText)));
             insert.Parameters.Add(JsonParameter("headers", failure.Headers));
             insert.Parameters.AddWithValue("failed", failure.FailedAt);
             insert.Parameters.AddWithValue("now", clock.GetUtcNow());
@@ -191,12 +205,6 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
         where.Add("status = any(@statuses)");
         command.Parameters.Add(new NpgsqlParameter<string[]>("statuses",
             query.Statuses.Count == 0 ? [FailedMessageStatus.Unresolved, FailedMessageStatus.Retrying] : [.. query.Statuses]));
-        // PostgreSQL text holds no NUL (bodies are searched without theirs): a filter's NULs are dropped too.
-        query = query with
-        {
-            Text = query.Text?.Replace("\0", "", StringComparison.Ordinal), Queue = query.Queue?.Replace("\0", "", StringComparison.Ordinal),
-            MessageType = query.MessageType?.Replace("\0", "", StringComparison.Ordinal), GroupId = query.GroupId?.Replace("\0", "", StringComparison.Ordinal),
-        };
         if (!string.IsNullOrEmpty(query.Text))
         {
             where.Add("(reason ilike @q escape '\\' or message_type ilike @q escape '\\' or stream_id ilike @q escape '\\' or body_text ilike @q escape '\\')");
@@ -282,9 +290,9 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
 
     public async Task<bool> GroupExistsAsync(string groupId, CancellationToken cancellationToken)
     {
-        if (groupId.Contains('\0', StringComparison.Ordinal))
+        if (!FailureGroup.IsId(groupId))
         {
-            return false; // no group has one (and PostgreSQL text cannot hold it)
+            return false;
         }
 
         await using var command = dataSource.CreateCommand("select exists (select 1 from monitor.failed_messages where group_id = @group)");
@@ -504,7 +512,7 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
     /// <summary>Archives (or unarchives) every message of a group that can be; how many changed.</summary>
     public async Task<int> SetGroupArchivedAsync(string groupId, bool archived, string actor, CancellationToken cancellationToken)
     {
-        if (groupId.Contains('\0', StringComparison.Ordinal))
+        if (!FailureGroup.IsId(groupId))
         {
             return 0;
         }
