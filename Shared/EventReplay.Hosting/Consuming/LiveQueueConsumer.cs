@@ -154,22 +154,27 @@ public sealed partial class LiveQueueConsumer(
     {
         using var activity = StartApplyActivity(batch);
         var events = new List<RecordedEvent>(batch.Count);
-        var readable = new List<Delivery>(batch.Count);
+        // The deliveries of the events, in their order: the batch itself until one cannot be read.
+        List<Delivery>? readable = null;
         var rejected = new List<DeadLetter>();
         var retried = false;
-        foreach (var delivery in batch)
+        for (var i = 0; i < batch.Count; i++)
         {
+            var delivery = batch[i];
             if (Read(delivery, out var recorded, out var reason))
             {
                 events.Add(recorded!);
-                readable.Add(delivery);
+                readable?.Add(delivery);
                 retried |= delivery.FailedMessageId is not null;
             }
             else
             {
+                readable ??= batch[..i];
                 rejected.Add(new DeadLetter(delivery.Body, reason!, Topology.LiveQueue(consumer), delivery.Type, delivery.Headers));
             }
         }
+
+        readable ??= batch;
 
         var live = copies.Live;
         var started = Stopwatch.GetTimestamp();
