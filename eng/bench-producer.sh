@@ -26,14 +26,18 @@ psql -h 127.0.0.1 -p "$PG_PORT" -U eventreplay -d eventreplay -XqAt \
 
 out="Endpoints/EventReplay.Producer/bin/Release/net10.0"
 # Publishing off: this measures the write path alone, and its events must not reach a running system's queues.
+# A writer's token of the local signing key, checked by the producer as any request is.
+TOKEN=$(eng/eventreplay token --role writer --name bench)
+export TOKEN
 (cd "$out" && ConnectionStrings__eventstore="$PG;Database=$DB" ASPNETCORE_URLS=$API Publishing__Enabled=false \
+  Auth__SigningKeyFile="$ROOT/.local/secrets/token-signing.pub.pem" \
   Logging__LogLevel__Default=Warning exec dotnet EventReplay.Producer.dll) > "$ROOT/.local/logs/bench-producer.log" 2>&1 &
 producer=$!
 trap 'kill $producer 2>/dev/null || true; wait $producer 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -fs -o /dev/null "$API/health" && break; sleep 0.5; done
 
 seq 1 "$ACCOUNTS" | xargs -P 8 -I{} curl -fs -o /dev/null -X POST "$API/api/accounts" \
-  -H 'Content-Type: application/json' -d '{"accountId":"bench-{}","owner":"Bench"}'
+  -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" -d '{"accountId":"bench-{}","owner":"Bench"}'
 
 run() {  # run LABEL CONNECTIONS ACCOUNTS
   local result rps p50 p99 errors

@@ -54,6 +54,8 @@ services_were_up=false
 if eng/services.sh status >/dev/null 2>&1; then services_were_up=true; fi
 eng/services.sh start
 mkdir -p "$LOGS"
+# Who may call what: tokens of the local signing key (eng/eventreplay token), unless an OpenID Connect authority is named.
+[[ -n ${Auth__Authority:-} ]] || export Auth__SigningKeyFile="$ROOT/.local/secrets/token-signing.pub.pem"
 
 declare -A names     # pid of each eng/supervise.sh we run -> the name of its process
 declare -A commands  # name -> its command, quoted for eval
@@ -196,7 +198,7 @@ done
 wait_ready "producer=$PRODUCER/health" "balances=$BALANCES/health" "statistics=$STATISTICS/health" \
   "replay=$REPLAY/health" "monitor=$MONITOR/health" "${gateway_checks[@]}"
 supervise lb eng/lb.sh run "$LB_DIR" "$PORT" "${GATEWAYS[@]}"
-(( ${#not_ready[@]} > 0 )) || wait_ready "public API=http://127.0.0.1:$PORT/api/events?limit=1"
+(( ${#not_ready[@]} > 0 )) || wait_ready "public API=http://127.0.0.1:$PORT/openapi/v1.json"
 
 if (( ${#not_ready[@]} == 0 )); then
   echo "run: EventReplay is up"

@@ -622,11 +622,27 @@ SERVICES=(readmodels eventstore rabbitmq redis)
 WANT=""   # one service named after the command, or all of them
 wants() { [[ -z $WANT || $WANT == "$1" ]]; }
 
+# The local token signing key (ECDSA P-256), made once: the private half for whoever mints tokens (eng/eventreplay
+# token, the tests), mode 0600; the public half for the services (Auth__SigningKeyFile). Never committed (.local/).
+SECRETS="$LOCAL/secrets"
+ensure_signing_key() {
+  [[ -s "$SECRETS/token-signing.pem" && -s "$SECRETS/token-signing.pub.pem" ]] && return 0
+  command -v openssl >/dev/null 2>&1 || die "openssl is missing: it makes the local token signing key (apt-get install openssl)"
+  mkdir -p "$SECRETS"
+  chmod 700 "$SECRETS"
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$SECRETS/token-signing.pem.tmp" 2>/dev/null)
+  openssl pkey -in "$SECRETS/token-signing.pem.tmp" -pubout -out "$SECRETS/token-signing.pub.pem" 2>/dev/null
+  chmod 644 "$SECRETS/token-signing.pub.pem"
+  mv "$SECRETS/token-signing.pem.tmp" "$SECRETS/token-signing.pem"
+  say "secrets: made the local token signing key (${SECRETS#"$REPO_ROOT"/}/token-signing.pem, .pub.pem)"
+}
+
 cmd_start() {
   local t0; t0=$(now_ms)
   ensure_installed
   mkdir -p "$LOGS"
   chmod 755 "$LOCAL" "$LOGS"
+  ensure_signing_key
   # Reuse or reject anything already on our ports before spawning anything.
   local cluster
   for cluster in readmodels eventstore; do

@@ -18,7 +18,7 @@ builder.Services.AddOpenApi();
 var app = builder.Build();
 await app.StartReadModelAsync();
 app.UseServiceDefaults();
-app.MapOpenApi();
+app.MapOpenApi().AllowAnonymous();
 app.MapDefaultEndpoints();
 
 // Read side: one account's balance, from Redis first and PostgreSQL on a miss.

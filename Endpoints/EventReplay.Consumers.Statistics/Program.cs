@@ -17,7 +17,7 @@ builder.Services.AddOpenApi();
 var app = builder.Build();
 await app.StartReadModelAsync();
 app.UseServiceDefaults();
-app.MapOpenApi();
+app.MapOpenApi().AllowAnonymous();
 app.MapDefaultEndpoints();
 
 // Read side: totals over every account, from Redis first and PostgreSQL on a miss.

@@ -42,8 +42,16 @@ builder.Services.AddHostedService<EndpointWatch>();
 builder.Services.AddHostedService<ReplayFailureWatch>();
 builder.Services.AddOpenApi();
 // The console (/console/): server-rendered pages, htmx for actions, server-sent events for live parts.
-builder.Services.AddRazorPages();
-builder.Services.AddHttpClient(ReplayApi.HttpClientName, client => ReplayApi.Configure(client, builder.Configuration));
+// Readers see every page; what the forms do is for operators (OperatorActions). The sign-in page is open to anyone.
+builder.Services.AddRazorPages(pages =>
+{
+    pages.Conventions.AuthorizeFolder("/Console", EventReplay.Security.Policies.Read);
+    pages.Conventions.AllowAnonymousToPage("/Console/SignIn");
+}).AddMvcOptions(mvc => mvc.Filters.Add<OperatorActions>());
+builder.Services.AddHttpContextAccessor();
+builder.Services.AddTransient<CallersToken>();
+builder.Services.AddHttpClient(ReplayApi.HttpClientName, client => ReplayApi.Configure(client, builder.Configuration))
+    .AddHttpMessageHandler<CallersToken>();
 builder.Services.AddSingleton<ReplayApi>();
 builder.Services.AddSingleton<EventFlow>();
 
@@ -54,15 +62,16 @@ await DependencyWait.UntilDoneAsync(async token =>
     await app.Services.GetRequiredService<FailedMessageStore>().EnsureSchemaAsync(token);
     await app.Services.GetRequiredService<MetricsStore>().EnsureSchemaAsync(token);
 }, app.Logger, "create the monitor's tables", app.Lifetime.ApplicationStopping);
-app.UseServiceDefaults();
-app.MapOpenApi();
-app.MapDefaultEndpoints();
-app.MapMonitoring();
-app.MapFailedMessages();
+// The console's stylesheet and scripts, before anything asks who calls: the sign-in page needs them too.
 app.UseStaticFiles(new StaticFileOptions
 {
     FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot")),
 });
+app.UseServiceDefaults();
+app.MapOpenApi().AllowAnonymous();
+app.MapDefaultEndpoints();
+app.MapMonitoring();
+app.MapFailedMessages();
 app.MapRazorPages();
 app.MapConsoleLive();
 

@@ -19,7 +19,7 @@ builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberH
 var app = builder.Build();
 await app.ApplySchemaAsync();
 app.UseServiceDefaults();
-app.MapOpenApi();
+app.MapOpenApi().AllowAnonymous();
 app.MapDefaultEndpoints();
 
 // Write side: account commands become events in the store.

@@ -119,7 +119,7 @@ await DependencyWait.UntilDoneAsync(async cancellationToken =>
 }, app.Logger, "declare the queues", app.Lifetime.ApplicationStopping);
 
 app.UseServiceDefaults();
-app.MapOpenApi();
+app.MapOpenApi().AllowAnonymous();
 app.MapDefaultEndpoints();
 app.MapReplays();
 

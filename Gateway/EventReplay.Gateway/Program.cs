@@ -20,6 +20,9 @@ builder.Services.AddReverseProxy()
 var app = builder.Build();
 app.UseProblemResponses();
 app.UseCorrelationId();
+// Tokens are checked here and again by the service: each route names its policy ("AuthorizationPolicy" in appsettings).
+app.UseAuthentication();
+app.UseAuthorization();
 app.MapDefaultEndpoints();
 app.MapReverseProxy(proxy =>
 {

@@ -1,4 +1,5 @@
 using EventReplay.Contracts;
+using EventReplay.Hosting.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -42,6 +43,7 @@ public static class ServiceDefaults
         builder.Services.AddSingleton<IProblemDetailsWriter, ProblemJsonWriter>();
         builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), tags: ["live"]);
+        builder.AddTokenAuth();
 
         var serviceName = builder.Environment.ApplicationName;
         var telemetry = builder.Services.AddOpenTelemetry()
@@ -77,12 +79,17 @@ public static class ServiceDefaults
         return builder;
     }
 
-    /// <summary>The middleware every service runs first: problem details, correlation id, a deadline per request.</summary>
+    /// <summary>
+    /// The middleware every service runs first: problem details, correlation id, a deadline per request, then who calls
+    /// (after the problem details, so that a 401 or 403 has its body).
+    /// </summary>
     public static WebApplication UseServiceDefaults(this WebApplication app)
     {
         app.UseProblemResponses();
         app.UseCorrelationId();
         app.UseMiddleware<RequestDeadline>();
+        app.UseAuthentication();
+        app.UseAuthorization();
         return app;
     }
 
@@ -107,11 +114,12 @@ public static class ServiceDefaults
     public static string PostgresConnectionString(this WebApplicationBuilder builder, string database) =>
         new Npgsql.NpgsqlConnectionStringBuilder(builder.RequiredConnectionString(database)) { CancellationTimeout = -1 }.ConnectionString;
 
+    /// <summary>Health: anyone may ask.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") });
-        app.MapHealthChecks("/health/ready");
-        app.MapHealthChecks("/health");
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready").AllowAnonymous();
+        app.MapHealthChecks("/health").AllowAnonymous();
         return app;
     }
 }

@@ -22,11 +22,7 @@ public static class LiveLoad
     /// <summary>Runs for <paramref name="duration"/>, or until <paramref name="until"/> is cancelled if sooner.</summary>
     public static async Task<Result> RunAsync(Uri api, int concurrency, TimeSpan duration, CancellationToken until = default)
     {
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency + 2 })
-        {
-            BaseAddress = api,
-            Timeout = TimeSpan.FromSeconds(30),
-        };
+        using var http = ApiClient.Create(api, new SocketsHttpHandler { MaxConnectionsPerServer = concurrency + 2 });
         var run = Guid.NewGuid().ToString("N")[..8];
         var accounts = Enumerable.Range(0, concurrency)
             .Select(worker => Enumerable.Range(0, AccountsPerWorker).Select(n => $"bench-{run}-{worker}-{n}").ToArray()).ToArray();

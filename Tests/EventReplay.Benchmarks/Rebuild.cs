@@ -16,7 +16,7 @@ public static class Rebuild
 
     public static async Task<Result> RunAsync(Uri api, string target, int batchSize)
     {
-        using var http = new HttpClient { BaseAddress = api, Timeout = TimeSpan.FromSeconds(30) };
+        using var http = ApiClient.Create(api);
         // A client's id makes the request safe to retry after a 503, as any client should.
         var id = $"bench-{Guid.NewGuid():N}";
         for (var attempt = 1; ; attempt++)

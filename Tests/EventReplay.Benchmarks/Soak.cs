@@ -113,11 +113,7 @@ public static class Soak
 
     public static async Task<SoakReport> RunAsync(SoakOptions options)
     {
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = options.Workers + options.Readers + 4 })
-        {
-            BaseAddress = options.Api,
-            Timeout = TimeSpan.FromSeconds(30),
-        };
+        using var http = ApiClient.Create(options.Api, new SocketsHttpHandler { MaxConnectionsPerServer = options.Workers + options.Readers + 4 });
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         await AllReadyAsync(probe, options);
 

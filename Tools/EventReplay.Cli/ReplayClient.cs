@@ -81,7 +81,11 @@ public sealed class ReplayClient(HttpClient http, string requestedBy)
 
         using (response)
         {
-            throw new ApiException((int)response.StatusCode, await ProblemAsync(response, cancellationToken));
+            var problem = await ProblemAsync(response, cancellationToken);
+            throw new ApiException((int)response.StatusCode, response.StatusCode == System.Net.HttpStatusCode.Unauthorized
+                ? problem + Environment.NewLine + "The API wants a valid token: give one with --token or EVENTREPLAY_TOKEN "
+                  + "(on a machine running eng/run.sh, eng/eventreplay token --role operator --name YOU prints one)."
+                : problem);
         }
     }
 

@@ -202,10 +202,24 @@ public static class ReplayCommands
         }
     }
 
-    private static ReplayClient Client(string api, string requestedBy) =>
-        Uri.TryCreate(api.EndsWith('/') ? api : api + "/", UriKind.Absolute, out var address)
-            ? new(new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) }, requestedBy)
-            : throw new ApiException(0, $"--api {api} is not an absolute URL.");
+    private static ReplayClient Client(string api, string requestedBy)
+    {
+        if (!Uri.TryCreate(api.EndsWith('/') ? api : api + "/", UriKind.Absolute, out var address))
+        {
+            throw new ApiException(0, $"--api {api} is not an absolute URL.");
+        }
+
+        var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
+        if (TokenCommand.Resolve(Token) is { } token)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return new ReplayClient(http, requestedBy);
+    }
+
+    /// <summary>The token given with <c>--token</c> or <c>EVENTREPLAY_TOKEN</c>, if any (set before a command runs).</summary>
+    public static string? Token { get; set; }
 
     private static string[]? NullIfEmpty(string[]? values) => values is { Length: > 0 } ? values : null;
 

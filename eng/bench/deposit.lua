@@ -2,7 +2,7 @@
 -- or all to bench-1 when ACCOUNTS=1 (the contended case).
 local accounts = tonumber(os.getenv("ACCOUNTS") or "1000")
 local body = '{"amount":1.25}'
-local headers = { ["Content-Type"] = "application/json" }
+local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. (os.getenv("TOKEN") or "") }
 
 function setup(thread)
   thread:set("seed", math.random(1, 1000000))

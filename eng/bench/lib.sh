@@ -63,7 +63,7 @@ bench_start_system() {  # eng/run.sh in the background over the bench database; 
   BENCH_SYSTEM=$!
   trap 'kill -TERM $BENCH_SYSTEM 2>/dev/null || true; wait $BENCH_SYSTEM 2>/dev/null || true' EXIT
   for _ in $(seq 1 240); do
-    curl -fs -o /dev/null "http://127.0.0.1:$PORT/api/events?limit=1" && return 0
+    curl -fs -o /dev/null "http://127.0.0.1:$PORT/openapi/v1.json" && return 0
     kill -0 $BENCH_SYSTEM 2>/dev/null || { echo "$RUN_NAME: eng/run.sh exited; see $RUN_LOG" >&2; exit 1; }
     sleep 0.5
   done

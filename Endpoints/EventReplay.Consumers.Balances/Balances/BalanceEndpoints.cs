@@ -2,6 +2,7 @@ using System.Globalization;
 using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
 using EventReplay.Hosting.Consuming;
+using EventReplay.Security;
 
 namespace EventReplay.Consumers.Balances.Balances;
 
@@ -11,7 +12,7 @@ public static class BalanceEndpoints
 {
     public static IEndpointRouteBuilder MapBalances(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/accounts/{accountId}", GetAsync).WithTags("Balances").Produces<AccountView>();
+        app.MapGet("/api/accounts/{accountId}", GetAsync).WithTags("Balances").Produces<AccountView>().RequireAuthorization(Policies.Read);
         return app;
     }
 

@@ -1,5 +1,6 @@
 using EventReplay.Hosting;
 using EventReplay.Hosting.Consuming;
+using EventReplay.Security;
 
 namespace EventReplay.Consumers.Statistics.Statistics;
 
@@ -14,7 +15,7 @@ public static class StatisticsEndpoints
 
     public static IEndpointRouteBuilder MapStatistics(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/statistics", GetAsync).WithTags("Statistics").Produces<StatisticsView>();
+        app.MapGet("/api/statistics", GetAsync).WithTags("Statistics").Produces<StatisticsView>().RequireAuthorization(Policies.Read);
         return app;
     }
 

@@ -41,7 +41,7 @@ public static class ConsoleLive
                     return ": the monitor's database does not answer; trying again\n\n";
                 }
             });
-        }).ExcludeFromDescription();
+        }).ExcludeFromDescription().RequireAuthorization(EventReplay.Security.Policies.Read);
 
         // The replays' table, every second: progress, rate and ETA move while replays run.
         app.MapGet("/console/live/replays", (HttpContext http, ReplayApi replays, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery,
@@ -63,7 +63,7 @@ public static class ConsoleLive
                     return ": the replay service does not answer; trying again\n\n";
                 }
             });
-        }).ExcludeFromDescription();
+        }).ExcludeFromDescription().RequireAuthorization(EventReplay.Security.Policies.Read);
         return app;
     }
 

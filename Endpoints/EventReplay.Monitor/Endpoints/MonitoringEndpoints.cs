@@ -9,8 +9,9 @@ public static partial class MonitoringEndpoints
     /// <summary>The longest period a series can cover: what is kept.</summary>
     public static readonly TimeSpan MaxPeriod = MetricsStore.Keep;
 
-    public static WebApplication MapMonitoring(this WebApplication app)
+    public static WebApplication MapMonitoring(this WebApplication monitor)
     {
+        var app = monitor.MapGroup("").RequireAuthorization(EventReplay.Security.Policies.Read);
         // Every process heard from in the last day, by endpoint: alive, missing (silent for 15 s) or stopped (said goodbye).
         app.MapGet("/api/monitoring/endpoints", async (EndpointStore store, TimeProvider clock, CancellationToken ct) =>
         {
@@ -63,7 +64,7 @@ public static partial class MonitoringEndpoints
             var points = await store.SeriesAsync(endpoint, now - period.Value, ct);
             return TypedResults.Ok(new { endpoint, period = periods.Count == 1 ? periods[0] : "15m", from = now - period.Value, to = now, points });
         });
-        return app;
+        return monitor;
     }
 
     /// <summary>"90s", "15m", "1h" … from one minute to <see cref="MaxPeriod"/>; null otherwise.</summary>

@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts.Monitoring;
 using EventReplay.Hosting;
+using EventReplay.Hosting.Security;
+using EventReplay.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace EventReplay.Monitor.FailedMessages;
@@ -10,18 +12,17 @@ namespace EventReplay.Monitor.FailedMessages;
 /// <summary>
 /// <c>/api/failed-messages</c>: list and search, groups, one in full, retry (one, bulk as a job, edited), archive and
 /// unarchive (one or a group). Refusals are problem details: 404 unknown, 409 not in a state for it, 400 malformed.
-/// Who acted is the <c>X-Requested-By</c> header (as for replays), else "anonymous".
+/// Operators only; who acted is the caller's token (its name), never a header.
 /// </summary>
 public static class FailedMessageEndpoints
 {
-    public const string RequestedByHeader = "X-Requested-By";
 
     /// <summary>At most this many ids in one bulk retry request; a group has no such limit.</summary>
     public const int MaxIds = 1000;
 
     public static WebApplication MapFailedMessages(this WebApplication app)
     {
-        var messages = app.MapGroup("/api/failed-messages");
+        var messages = app.MapGroup("/api/failed-messages").RequireAuthorization(Policies.Operate);
         messages.MapGet("", ListAsync);
         messages.MapGet("/groups", async (FailedMessageStore store, CancellationToken ct) =>
             TypedResults.Ok(new { groups = await store.GroupsAsync(ct) }));
@@ -45,10 +46,8 @@ public static class FailedMessageEndpoints
         return app;
     }
 
-    private static string Actor(HttpRequest http) =>
-        http.HttpContext.User.Identity?.Name is { Length: > 0 } name ? name
-        : http.Headers[RequestedByHeader].FirstOrDefault() is { Length: > 0 and <= 200 } requestedBy ? requestedBy
-        : "anonymous";
+    // Who acts: the token's name (X-Requested-By is not trusted).
+    private static string Actor(HttpRequest http) => http.HttpContext.Actor();
 
     private static async Task<IResult> ListAsync(HttpRequest http, FailedMessageStore store, CancellationToken cancellationToken)
     {

@@ -5,6 +5,7 @@ using EventReplay.Hosting;
 using EventReplay.Producer.Http;
 using EventReplay.Producer.Idempotency;
 using Microsoft.Net.Http.Headers;
+using EventReplay.Security;
 
 namespace EventReplay.Producer.Accounts;
 
@@ -18,7 +19,7 @@ public static class AccountEndpoints
 {
     public static IEndpointRouteBuilder MapAccounts(this IEndpointRouteBuilder app)
     {
-        var accounts = app.MapGroup("/api/accounts").WithTags("Accounts");
+        var accounts = app.MapGroup("/api/accounts").WithTags("Accounts").RequireAuthorization(Policies.Write);
         accounts.MapPost("/", OpenAsync)
             .Accepts<OpenAccountRequest>("application/json")
             .Produces<AccountRecorded>(StatusCodes.Status201Created);

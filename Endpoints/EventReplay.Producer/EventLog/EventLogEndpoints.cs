@@ -3,6 +3,7 @@ using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
 using EventReplay.Producer.Http;
 using Npgsql;
+using EventReplay.Security;
 
 namespace EventReplay.Producer.EventLog;
 
@@ -17,8 +18,9 @@ public static class EventLogEndpoints
 
     public static IEndpointRouteBuilder MapEventLog(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/events", ReadAllAsync).WithTags("Event store").Produces<EventPage>();
-        app.MapGet("/api/streams/{streamId}/events", ReadStreamAsync).WithTags("Event store").Produces<StreamPage>();
+        app.MapGet("/api/events", ReadAllAsync).WithTags("Event store").Produces<EventPage>().RequireAuthorization(Policies.Read);
+        app.MapGet("/api/streams/{streamId}/events", ReadStreamAsync).WithTags("Event store").Produces<StreamPage>()
+            .RequireAuthorization(Policies.Read);
         return app;
     }
 

@@ -3,6 +3,7 @@ using EventReplay.Contracts.Replays;
 using EventReplay.Hosting;
 using Marten;
 using Wolverine;
+using EventReplay.Security;
 
 namespace EventReplay.Replay.Replays;
 
@@ -44,15 +45,15 @@ public static class ReplayEndpoints
     public static void MapReplays(this WebApplication app)
     {
         var replays = app.MapGroup("/api/replays").WithTags("Replays");
-        replays.MapPost("", StartAsync).Accepts<ReplayRequest>("application/json");
-        replays.MapGet("", ListAsync);
-        replays.MapGet("/{id}", ShowAsync);
+        replays.MapPost("", StartAsync).Accepts<ReplayRequest>("application/json").RequireAuthorization(Policies.Operate);
+        replays.MapGet("", ListAsync).RequireAuthorization(Policies.Read);
+        replays.MapGet("/{id}", ShowAsync).RequireAuthorization(Policies.Read);
         replays.MapPost("/{id}/pause", (string id, IMessageBus bus, IQuerySession session, CancellationToken ct) =>
-            ControlAsync(id, new PauseReplay(id), bus, session, ct));
+            ControlAsync(id, new PauseReplay(id), bus, session, ct)).RequireAuthorization(Policies.Operate);
         replays.MapPost("/{id}/resume", (string id, IMessageBus bus, IQuerySession session, CancellationToken ct) =>
-            ControlAsync(id, new ResumeReplay(id), bus, session, ct));
+            ControlAsync(id, new ResumeReplay(id), bus, session, ct)).RequireAuthorization(Policies.Operate);
         replays.MapPost("/{id}/cancel", (string id, IMessageBus bus, IQuerySession session, CancellationToken ct) =>
-            ControlAsync(id, new CancelReplay(id), bus, session, ct));
+            ControlAsync(id, new CancelReplay(id), bus, session, ct)).RequireAuthorization(Policies.Operate);
     }
 
     private static async Task<IResult> StartAsync(HttpRequest http, IMessageBus bus, IQuerySession session, ReplayLog log,

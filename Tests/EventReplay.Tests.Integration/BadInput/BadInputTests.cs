@@ -45,14 +45,14 @@ public class BadInputTests : StackOverEmptyLog
     [OneTimeSetUp]
     public async Task PrepareTheAccountsAndAReplay()
     {
-        _client = new HttpClient(new SocketsHttpHandler
+        _client = TestTokens.Authorized(new HttpClient(new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
             UseCookies = false,
             // Header values go out byte for byte (the corpus writes non-ASCII and invalid UTF-8 on purpose).
             RequestHeaderEncodingSelector = (_, _) => Encoding.Latin1,
         })
-        { Timeout = TimeSpan.FromSeconds(30) };
+        { Timeout = TimeSpan.FromSeconds(30) });
 
         var open = ProducerApi.NewAccountId();
         var poor = ProducerApi.NewAccountId();

@@ -32,12 +32,15 @@ public sealed partial class GatewayRoutes
     /// <summary>The route that serves this request, or <see cref="WrongMethod"/> or <see cref="NoRoute"/>.</summary>
     public string Match(string method, string pathAndQuery) => Match(method, pathAndQuery, out _);
 
-    /// <summary>As <see cref="Match(string,string)"/>; <paramref name="pathRoute"/> is the route whose path matched, if any.</summary>
-    public string Match(string method, string pathAndQuery, out string? pathRoute)
+    /// <summary>
+    /// As <see cref="Match(string,string)"/>; <paramref name="pathRoutes"/> are the routes whose path matched (one path may
+    /// have a route per method, each with its own policy).
+    /// </summary>
+    public string Match(string method, string pathAndQuery, out IReadOnlyList<string> pathRoutes)
     {
         var segments = Segments(pathAndQuery);
         var byPath = _routes.Where(route => route.Matches(segments)).ToList();
-        pathRoute = byPath.FirstOrDefault()?.Name;
+        pathRoutes = [.. byPath.Select(route => route.Name)];
         if (byPath.Count == 0)
         {
             return NoRoute;

@@ -24,13 +24,13 @@ public sealed record HttpCase(CorpusLine Line, IReadOnlySet<int> Expected, bool 
     /// <summary>The route the gateway serves this request with, as far as its path and method tell (placeholders as sample values).</summary>
     public string Route => GatewayRoutes.Configured.Match(Method, Template.Latin1(Path, HttpRules.SampleValues));
 
-    /// <summary>The route whose path this request's path matches, whatever its method.</summary>
-    public string? PathRoute
+    /// <summary>The routes whose path this request's path matches, whatever their methods.</summary>
+    public IReadOnlyList<string> PathRoutes
     {
         get
         {
-            GatewayRoutes.Configured.Match(Method, Template.Latin1(Path, HttpRules.SampleValues), out var route);
-            return route;
+            GatewayRoutes.Configured.Match(Method, Template.Latin1(Path, HttpRules.SampleValues), out var routes);
+            return routes;
         }
     }
 

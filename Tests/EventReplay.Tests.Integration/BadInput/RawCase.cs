@@ -41,10 +41,26 @@ public sealed record RawCase(CorpusLine Line, IReadOnlySet<int> Expected, bool P
         }
     }
 
+    /// <summary>
+    /// The case's bytes with a valid token after the request line (unless the case has an Authorization header of its
+    /// own): the corpus is about what a caller who may call gets for bad bytes.
+    /// </summary>
+    private static byte[] WithToken(byte[] bytes)
+    {
+        var lineEnd = bytes.AsSpan().IndexOf("\r\n"u8);
+        if (lineEnd < 0 || Encoding.Latin1.GetString(bytes).Contains("\r\nAuthorization:", StringComparison.OrdinalIgnoreCase))
+        {
+            return bytes;
+        }
+
+        return [.. bytes.AsSpan(0, lineEnd + 2), .. Encoding.ASCII.GetBytes($"Authorization: Bearer {Infrastructure.TestTokens.Everyone}\r\n"),
+            .. bytes.AsSpan(lineEnd + 2)];
+    }
+
     /// <summary>Sends the bytes as the mode says and reads the answer.</summary>
     public async Task<RawAnswer> RunAsync(int port, IReadOnlyDictionary<string, string> values)
     {
-        var bytes = WithContentLength(Template.Bytes(Bytes, values));
+        var bytes = WithToken(WithContentLength(Template.Bytes(Bytes, values)));
         var clock = Stopwatch.StartNew();
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var deadline = new CancellationTokenSource(Limit);

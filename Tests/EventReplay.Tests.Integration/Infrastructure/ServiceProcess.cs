@@ -57,7 +57,8 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>How many times the process was started again after exiting on its own.</summary>
     public int Restarts => Volatile.Read(ref _restarts);
 
-    public HttpClient CreateClient() => new() { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    /// <summary>A client of this process alone, with a token of every role (<see cref="TestTokens.Everyone"/>).</summary>
+    public HttpClient CreateClient() => TestTokens.Authorized(new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) });
 
     /// <summary>Starts the process (ending one still running first), waits until it is ready, then supervises it.</summary>
     public async Task StartAsync()
@@ -216,6 +217,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         };
         start.Environment["ASPNETCORE_URLS"] = BaseAddress.ToString();
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["Auth__SigningKeyFile"] = TestTokens.PublicKeyFile;
         foreach (var (name, value) in _environment)
         {
             start.Environment[name] = value;

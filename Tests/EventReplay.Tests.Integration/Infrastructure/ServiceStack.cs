@@ -39,7 +39,8 @@ public sealed class ServiceStack(string? eventStore = null, string? readModels =
 
     private ProducerApi? _api;
 
-    public HttpClient CreateClient() => new() { BaseAddress = LoadBalancer.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    /// <summary>A client of the public API with a token of every role (<see cref="TestTokens.Everyone"/>).</summary>
+    public HttpClient CreateClient() => TestTokens.Authorized(new HttpClient { BaseAddress = LoadBalancer.BaseAddress, Timeout = TimeSpan.FromSeconds(30) });
 
     /// <summary>A client of the public API, through the load balancer; disposed with the stack.</summary>
     public ProducerApi Api => _api ??= new ProducerApi(CreateClient());

@@ -32,6 +32,14 @@ public partial class ConsolePageTests : StackOverEmptyLog
         {
             BaseAddress = Stack.LoadBalancer.BaseAddress,
         };
+        // The console's own sign-in: a token in, its cookie out.
+        var signIn = await client.GetStringAsync(new Uri("/console/sign-in", UriKind.Relative));
+        using var signedIn = await client.PostAsync(new Uri("/console/sign-in", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = TestTokens.For("console operator", EventReplay.Security.Roles.Operator),
+            ["__RequestVerificationToken"] = Token().Match(signIn).Groups[1].Value,
+        }));
+        Assert.That(signedIn.StatusCode, Is.EqualTo(HttpStatusCode.OK), await signedIn.Content.ReadAsStringAsync());
         var detail = await client.GetStringAsync(new Uri($"/console/failed-messages/{id}", UriKind.Relative));
         var token = Token().Match(detail).Groups[1].Value;
         using var archive = await client.PostAsync(new Uri($"/console/failed-messages/{id}?handler=Archive", UriKind.Relative),
@@ -56,7 +64,8 @@ public partial class ConsolePageTests : StackOverEmptyLog
     [Test]
     public async Task The_live_stream_sends_the_endpoints_table()
     {
-        using var client = new HttpClient { BaseAddress = Stack.LoadBalancer.BaseAddress, Timeout = Settle };
+        using var client = TestTokens.Authorized(new HttpClient { BaseAddress = Stack.LoadBalancer.BaseAddress, Timeout = Settle },
+            TestTokens.For("console reader", EventReplay.Security.Roles.Reader));
         using var response = await client.GetAsync(new Uri("/console/live/endpoints", UriKind.Relative), HttpCompletionOption.ResponseHeadersRead);
         Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("text/event-stream"));
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());

@@ -145,7 +145,7 @@ public class FailedMessageTests
         await ExpectAsync(await PostJsonAsync($"/api/failed-messages/{id}/edit-and-retry", """{"body":7}"""), 400);
         Assert.That((await DetailAsync(id)).GetProperty("edits").GetArrayLength(), Is.Zero);
         var edit = JsonSerializer.Serialize(new { body = Deposit(account, position, "7"), headers = new Dictionary<string, string> { ["x-edited"] = "yes" } });
-        await ExpectAsync(await PostJsonAsync($"/api/failed-messages/{id}/edit-and-retry", edit, requestedBy: "ops@example.test"), 202);
+        await ExpectAsync(await PostJsonAsync($"/api/failed-messages/{id}/edit-and-retry", edit, actor: "ops@example.test"), 202);
 
         var applied = await Eventually.Until(() => BalanceAsync(account), b => b?.Version == 2, Settle, "the edited deposit to apply");
         var resolved = await Eventually.Until(() => DetailAsync(id), d => d.GetProperty("status").GetString() == "resolved", Settle,
@@ -356,15 +356,18 @@ public class FailedMessageTests
 
     private Task<HttpResponseMessage> PostAsync(string path) => Http.PostAsync(new Uri(path, UriKind.Relative), content: null);
 
-    private Task<HttpResponseMessage> PostJsonAsync(string path, string json, string? requestedBy = null)
+    /// <summary>A POST of JSON, as <paramref name="actor"/> (a token of theirs) when named; X-Requested-By claims someone else and counts for nothing.</summary>
+    private Task<HttpResponseMessage> PostJsonAsync(string path, string json, string? actor = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path, UriKind.Relative))
         {
             Content = new StringContent(json, Encoding.UTF8, "application/json"),
         };
-        if (requestedBy is not null)
+        if (actor is not null)
         {
-            request.Headers.Add("X-Requested-By", requestedBy);
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+                TestTokens.For(actor, EventReplay.Security.Roles.Operator));
+            request.Headers.Add("X-Requested-By", "someone-else@example.test");
         }
 
         return Http.SendAsync(request);

@@ -55,6 +55,34 @@ public class CliTests : StackOverEmptyLog
         });
     }
 
+    [Test]
+    public async Task Token_prints_one_token_alone_that_carries_its_role_and_nothing_more()
+    {
+        var printed = await RunAsync("token", "--role", "reader", "--name", "alice", "--expires", "30m");
+        var token = printed.Output.TrimEnd('\n');
+        using var reader = TestTokens.Authorized(Stack.CreateClient(), token);
+        using var list = await reader.GetAsync(new Uri("/api/replays", UriKind.Relative));
+        using var start = await reader.PostAsync(new Uri("/api/replays", UriKind.Relative),
+            new StringContent("""{"target":"balances","mode":"redeliver","dryRun":true}""", System.Text.Encoding.UTF8, "application/json"));
+        var refused = await RunAsync("replay", "start", "--target", "balances", "--mode", "redeliver", "--dry-run", "--token", token);
+        var wrongRole = await RunAsync("token", "--role", "admin", "--name", "alice");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(printed.ExitCode, Is.Zero, printed.Error);
+            Assert.That(printed.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(1), "one line, nothing else");
+            Assert.That(token.Split('.'), Has.Length.EqualTo(3), "a JWT");
+            Assert.That(list.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.OK), "a reader reads replays");
+            Assert.That(start.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Forbidden), "a reader does not start them");
+            Assert.That(refused.ExitCode, Is.EqualTo(1));
+            Assert.That(refused.Error, Does.Contain("403"), "the CLI sends the token it is given");
+            Assert.That(wrongRole.ExitCode, Is.Not.Zero, "no role but reader, writer and operator");
+            Assert.That(wrongRole.Error, Does.Contain("admin"), "the refusal names what was wrong");
+            Assert.That(wrongRole.Output.Split('\n').Where(line => line.Count(c => c == '.') == 2 && !line.Contains(' ', StringComparison.Ordinal)),
+                Is.Empty, "no token printed");
+        });
+    }
+
     private async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet", [TestEnvironment.ServiceAssembly("EventReplay.Cli"), "--api", Stack.LoadBalancer.BaseAddress.ToString(), .. args])

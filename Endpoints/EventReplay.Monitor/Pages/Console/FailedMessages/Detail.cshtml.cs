@@ -1,3 +1,4 @@
+using EventReplay.Hosting.Security;
 using System.Text;
 using System.Text.Json;
 using EventReplay.Monitor.Console;
@@ -83,7 +84,7 @@ public sealed class FailedMessageDetailModel(FailedMessageStore store, FailedMes
     private async Task<IActionResult> RetryAsync(Guid id, (byte[] Body, IReadOnlyDictionary<string, string>? Headers)? edit,
         CancellationToken cancellationToken)
     {
-        var outcome = await retrier.RetryAsync(id, ConsoleActor.Of(HttpContext), edit, cancellationToken);
+        var outcome = await retrier.RetryAsync(id, HttpContext.Actor(), edit, cancellationToken);
         if (outcome.Refusal == ClaimRefusal.NotFound)
         {
             return NotFound();
@@ -101,7 +102,7 @@ public sealed class FailedMessageDetailModel(FailedMessageStore store, FailedMes
 
     private async Task<IActionResult> ArchiveAsync(Guid id, bool archived, CancellationToken cancellationToken)
     {
-        var changed = await store.SetArchivedAsync(id, archived, ConsoleActor.Of(HttpContext), cancellationToken);
+        var changed = await store.SetArchivedAsync(id, archived, HttpContext.Actor(), cancellationToken);
         if (changed is null)
         {
             return NotFound();

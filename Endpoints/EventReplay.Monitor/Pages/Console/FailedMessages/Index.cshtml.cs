@@ -1,3 +1,4 @@
+using EventReplay.Hosting.Security;
 using System.Globalization;
 using EventReplay.Monitor.Console;
 using EventReplay.Monitor.FailedMessages;
@@ -88,5 +89,5 @@ public sealed class FailedMessagesModel(FailedMessageStore store, RetryJobStore 
         return RedirectToPage(new { groupId, status = archived ? FailedMessageStatus.Archived : null });
     }
 
-    private string Actor => ConsoleActor.Of(HttpContext);
+    private string Actor => HttpContext.Actor();
 }
