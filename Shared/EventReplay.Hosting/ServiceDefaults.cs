@@ -27,7 +27,12 @@ public static class ServiceDefaults
         // Kestrel counts a chunked body's framing (every chunk's size line) against its limit, so at MaxRequestBodyBytes
         // it refused chunked bodies a few bytes short of it: its limit leaves room for the framing, and whatever reads a
         // body (JsonBody, the gateway's BodyLimit) holds the body itself to MaxRequestBodyBytes.
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = 2 * MaxRequestBodyBytes);
+        // No Server header: what runs behind the API is nobody's business.
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = 2 * MaxRequestBodyBytes;
+            kestrel.AddServerHeader = false;
+        });
         builder.Logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;

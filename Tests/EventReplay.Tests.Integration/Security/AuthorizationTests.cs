@@ -105,6 +105,7 @@ public sealed partial class AuthorizationTests : StackOverEmptyLog
         var expected = Expected(route.Policy, kind);
         Assert.Multiple(() =>
         {
+            Assert.That(response.Headers.Server, Is.Empty, "no Server header");
             Assert.That(route.Policy, Is.AnyOf(Policies.Anonymous, Policies.Read, Policies.Write, Policies.Operate), "every route names its policy");
             if (expected is { } refused)
             {
