@@ -9,6 +9,8 @@ PROJECT="$ROOT/Endpoints/EventReplay.Replay"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 rm -rf "$PROJECT/Internal/Generated"
 dotnet build "$PROJECT" -nologo -v:q -clp:ErrorsOnly
-(cd "$PROJECT" && dotnet run --no-build -- codegen write | tail -n 1)
+# The service will not start without knowing how to check tokens; writing code checks none, so any key file will do.
+(cd "$PROJECT" && Auth__SigningKeyFile=${Auth__SigningKeyFile:-$ROOT/.local/secrets/token-signing.pub.pem} \
+  dotnet run --no-build -- codegen write | tail -n 1)
 dotnet build "$PROJECT" -nologo -v:q -clp:ErrorsOnly
 echo "codegen: wrote $(find "$PROJECT/Internal/Generated" -name '*.cs' | wc -l) files under $PROJECT/Internal/Generated"

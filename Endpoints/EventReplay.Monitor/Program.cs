@@ -1,6 +1,7 @@
 using EventReplay.Hosting;
 using EventReplay.Hosting.Monitoring;
 using EventReplay.Monitor.Alerts;
+using EventReplay.Monitor.Audit;
 using EventReplay.Monitor.Console;
 using EventReplay.Monitor.Endpoints;
 using EventReplay.Monitor.FailedMessages;
@@ -16,6 +17,9 @@ builder.AddPostgres(Databases.ReadModels);
 // tables. Sends: retried messages to the queue that takes them.
 builder.AddHeartbeats("monitor");
 builder.Services.AddSingleton<EndpointStore>();
+// The audit trail of operator actions ("audit.entries"): failed-message and console actions here, replays by the replay
+// service; GET /api/audit reads it.
+builder.Services.AddSingleton<EventReplay.Hosting.Security.AuditLog>();
 builder.Services.AddHostedService<HeartbeatCollector>();
 // Samples every 5 s, kept a day: queues from RabbitMQ's management API, consumers' lag (the event store's head − their
 // checkpoints), and the figures consumers send with their heartbeats.
@@ -61,6 +65,7 @@ await DependencyWait.UntilDoneAsync(async token =>
     await app.Services.GetRequiredService<EndpointStore>().EnsureSchemaAsync(token);
     await app.Services.GetRequiredService<FailedMessageStore>().EnsureSchemaAsync(token);
     await app.Services.GetRequiredService<MetricsStore>().EnsureSchemaAsync(token);
+    await app.Services.GetRequiredService<EventReplay.Hosting.Security.AuditLog>().EnsureSchemaAsync(token);
 }, app.Logger, "create the monitor's tables", app.Lifetime.ApplicationStopping);
 // The console's stylesheet and scripts, before anything asks who calls: the sign-in page needs them too.
 app.UseStaticFiles(new StaticFileOptions
@@ -72,6 +77,7 @@ app.MapOpenApi().AllowAnonymous();
 app.MapDefaultEndpoints();
 app.MapMonitoring();
 app.MapFailedMessages();
+app.MapAudit();
 app.MapRazorPages();
 app.MapConsoleLive();
 

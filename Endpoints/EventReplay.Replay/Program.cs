@@ -28,6 +28,8 @@ builder.AddHeartbeats("replay");
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<ReplayLog>();
 builder.Services.AddSingleton<ReplayBatchPublisher>();
+// Operator actions (start, pause, resume, cancel) go to the audit trail beside the read models ("audit.entries").
+builder.Services.AddSingleton<EventReplay.Hosting.Security.AuditLog>();
 builder.Services.AddOpenApi();
 
 // The Replay saga's state and Wolverine's inbox/outbox live in PostgreSQL, schema "replay".
@@ -73,8 +75,14 @@ builder.UseWolverine(options =>
         .DeadLetterQueueing(new DeadLetterQueue("replay.commands.dead", DeadLetterQueueMode.WolverineStorage))
         // The four commands only: the service's own steps (SendReplayBatches…) sent here were handled too, a replay with
         // no record. Any other AMQP type is unknown here, so the message is a dead letter.
-        .UseInterop((_, mapper) => mapper.MapIncomingProperty(envelope => envelope.MessageType!, (envelope, properties) =>
-            envelope.MessageType = ReplayCommands.Names.Contains(properties.Type ?? "") ? properties.Type : $"not a command: {properties.Type}"));
+        .UseInterop((_, mapper) =>
+        {
+            mapper.MapIncomingProperty(envelope => envelope.MessageType!, (envelope, properties) =>
+                envelope.MessageType = ReplayCommands.Names.Contains(properties.Type ?? "") ? properties.Type : $"not a command: {properties.Type}");
+            // Who published it: the AMQP user_id alone, which RabbitMQ checks against the connection's user (a header
+            // of the same name is not read).
+            mapper.MapIncomingProperty(envelope => envelope.UserName!, (envelope, properties) => envelope.UserName = properties.UserId);
+        });
 
     // Everything that moves a running saga (answers and its own steps) goes through one durable, sequential queue:
     // two such messages of one replay are never handled at once, so they never race for its document. (With two
@@ -112,6 +120,8 @@ var app = builder.Build();
 // The saga's tables, before the host starts: PostgreSQL still booting or too busy to answer in time is waited for.
 await DependencyWait.UntilDoneAsync(_ => app.Services.GetRequiredService<IDocumentStore>().Storage.ApplyAllConfiguredChangesToDatabaseAsync(),
     app.Logger, "create the saga's tables", app.Lifetime.ApplicationStopping);
+await DependencyWait.UntilDoneAsync(cancellationToken => app.Services.GetRequiredService<EventReplay.Hosting.Security.AuditLog>().EnsureSchemaAsync(cancellationToken),
+    app.Logger, "create the audit trail's table", app.Lifetime.ApplicationStopping);
 await DependencyWait.UntilDoneAsync(async cancellationToken =>
 {
     await using var connection = await app.Services.GetRequiredService<IConnectionFactory>().CreateConnectionAsync(cancellationToken);

@@ -40,7 +40,7 @@ public sealed class ReplayApi(IHttpClientFactory http)
     }
 
     /// <summary>Sends a start request (a preview when <paramref name="dryRun"/>); the answer's status and body.</summary>
-    public async Task<(int Status, JsonElement Body)> StartAsync(IReadOnlyDictionary<string, object?> request, bool dryRun, string actor,
+    public async Task<(int Status, JsonElement Body)> StartAsync(IReadOnlyDictionary<string, object?> request, bool dryRun,
         CancellationToken cancellationToken)
     {
         var body = request.Where(field => field.Value is not null).ToDictionary(field => field.Key, field => field.Value);
@@ -49,7 +49,6 @@ public sealed class ReplayApi(IHttpClientFactory http)
         {
             Content = JsonContent.Create(body, options: Json),
         };
-        message.Headers.Add("X-Requested-By", actor);
         return await SendAsync(message, cancellationToken);
     }
 

@@ -28,17 +28,17 @@ public static class FailedMessageEndpoints
             TypedResults.Ok(new { groups = await store.GroupsAsync(ct) }));
         messages.MapGet("/{id}", DetailAsync);
         messages.MapPost("/{id}/retry", (string id, HttpRequest http, FailedMessageRetrier retrier, CancellationToken ct) =>
-            RetryAsync(id, http, retrier, edit: null, ct));
-        messages.MapPost("/{id}/edit-and-retry", EditAndRetryAsync);
+            RetryAsync(id, http, retrier, edit: null, ct)).Audit("failed-message.retry", "id");
+        messages.MapPost("/{id}/edit-and-retry", EditAndRetryAsync).Audit("failed-message.edit-and-retry", "id");
         messages.MapPost("/{id}/archive", (string id, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
-            ArchiveAsync(id, archived: true, http, store, ct));
+            ArchiveAsync(id, archived: true, http, store, ct)).Audit("failed-message.archive", "id");
         messages.MapPost("/{id}/unarchive", (string id, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
-            ArchiveAsync(id, archived: false, http, store, ct));
+            ArchiveAsync(id, archived: false, http, store, ct)).Audit("failed-message.unarchive", "id");
         messages.MapPost("/groups/{groupId}/archive", (string groupId, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
-            ArchiveGroupAsync(groupId, archived: true, http, store, ct));
+            ArchiveGroupAsync(groupId, archived: true, http, store, ct)).Audit("failed-message-group.archive", "groupId");
         messages.MapPost("/groups/{groupId}/unarchive", (string groupId, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
-            ArchiveGroupAsync(groupId, archived: false, http, store, ct));
-        messages.MapPost("/retry", BulkRetryAsync);
+            ArchiveGroupAsync(groupId, archived: false, http, store, ct)).Audit("failed-message-group.unarchive", "groupId");
+        messages.MapPost("/retry", BulkRetryAsync).Audit("failed-messages.bulk-retry");
         messages.MapGet("/retry-jobs/{jobId}", async (string jobId, RetryJobStore jobs, CancellationToken ct) =>
             Guid.TryParse(jobId, out var id) && await jobs.GetAsync(id, ct) is { } job
                 ? (IResult)TypedResults.Ok(JobView(job))

@@ -1,5 +1,6 @@
 using EventReplay.Contracts.Replays;
 using JasperFx;
+using Marten;
 using Wolverine;
 
 namespace EventReplay.Replay.Replays;
@@ -73,6 +74,9 @@ public sealed class Replay : Saga, IRevisioned
 
     public string? RequestedBy { get; set; }
 
+    /// <summary>Whom the requester said it acted for (<c>X-Requested-By</c>, an AMQP body's <c>requestedBy</c>).</summary>
+    public string? OnBehalfOf { get; set; }
+
     public DateTimeOffset RequestedAt { get; set; }
 
     public DateTimeOffset? StartedAt { get; set; }
@@ -99,7 +103,7 @@ public sealed class Replay : Saga, IRevisioned
     /// <summary>A rebuild asked its target to cut over and waits for the answer (attempt number, 0 when not).</summary>
     public int CutOverAttempt { get; set; }
 
-    /// <summary>A cancel that came while the rebuild was cutting over (too late to stop it; see <see cref="Handle(CancelReplay, TimeProvider)"/>).</summary>
+    /// <summary>A cancel that came while the rebuild was cutting over (too late to stop it; see <see cref="Cancel(TimeProvider)"/>).</summary>
     public bool CancelRequested { get; set; }
 
     /// <summary>How many times a rebuild has looked at the head again after sending everything planned.</summary>
@@ -124,8 +128,24 @@ public sealed class Replay : Saga, IRevisioned
     /// <summary>A <see cref="ReplayCheck"/> is pending.</summary>
     public bool CheckScheduled { get; set; }
 
-    public static (Replay, OutgoingMessages) Start(StartReplay command, TimeProvider clock)
+    public static (Replay, OutgoingMessages) Start(StartReplay command, TimeProvider clock, Envelope envelope, IDocumentSession session)
     {
+        if (ReplayAudit.CameOverAmqp(envelope))
+        {
+            // Over AMQP, who asked is the broker's user that published it (RabbitMQ refuses a user_id other than the
+            // connection's); what the body says is kept as whom it acted for. Audited with the saga's own commit.
+            command = command with { RequestedBy = ReplayAudit.AmqpRequester(envelope), OnBehalfOf = command.RequestedBy };
+            ReplayAudit.Queue(session, envelope, "replay.start", command.ReplayId ?? "(none)", command.OnBehalfOf,
+                $"{command.Mode} of {command.Target}{(command.Reason is null ? "" : $": {command.Reason}")}");
+        }
+
+        return Create(command, clock);
+    }
+
+    /// <summary>The replay a start command makes (recorded as failed when it breaks a rule), and what it sends first.</summary>
+    public static (Replay, OutgoingMessages) Create(StartReplay command, TimeProvider clock)
+    {
+
         // POST /api/replays makes an id up when the request has none; a command from AMQP has to name one (the saga is
         // known by it), else it is a dead letter with this reason rather than a NullReferenceException.
         if (command.ReplayId is null)
@@ -142,6 +162,7 @@ public sealed class Replay : Saga, IRevisioned
             MaxEventsPerSecond = command.MaxEventsPerSecond,
             Reason = command.Reason,
             RequestedBy = command.RequestedBy,
+            OnBehalfOf = command.OnBehalfOf,
             RequestedAt = clock.GetUtcNow(),
         };
         var messages = new OutgoingMessages();
@@ -156,6 +177,7 @@ public sealed class Replay : Saga, IRevisioned
             replay.Mode = ReplayModes.All.Contains(replay.Mode) ? replay.Mode : "";
             replay.Reason = errors.ContainsKey("reason") ? null : replay.Reason;
             replay.RequestedBy = errors.ContainsKey("requestedBy") ? null : replay.RequestedBy;
+            replay.OnBehalfOf = errors.ContainsKey("onBehalfOf") ? null : replay.OnBehalfOf;
             replay.Fail(string.Join(" ", errors.SelectMany(error => error.Value)), clock, messages);
             return (replay, messages);
         }
@@ -391,7 +413,13 @@ public sealed class Replay : Saga, IRevisioned
         return messages;
     }
 
-    public OutgoingMessages Handle(PauseReplay pause, TimeProvider clock)
+    public OutgoingMessages Handle(PauseReplay pause, TimeProvider clock, Envelope envelope, IDocumentSession session)
+    {
+        ReplayAudit.QueueIfAmqp(session, envelope, "replay.pause", Id);
+        return Pause(clock);
+    }
+
+    public OutgoingMessages Pause(TimeProvider clock)
     {
         if (Status is ReplayStatus.Running or ReplayStatus.Requested)
         {
@@ -401,7 +429,13 @@ public sealed class Replay : Saga, IRevisioned
         return [];
     }
 
-    public OutgoingMessages Handle(ResumeReplay resume, TimeProvider clock)
+    public OutgoingMessages Handle(ResumeReplay resume, TimeProvider clock, Envelope envelope, IDocumentSession session)
+    {
+        ReplayAudit.QueueIfAmqp(session, envelope, "replay.resume", Id);
+        return Resume(clock);
+    }
+
+    public OutgoingMessages Resume(TimeProvider clock)
     {
         var messages = new OutgoingMessages();
         if (Status == ReplayStatus.Paused)
@@ -413,7 +447,13 @@ public sealed class Replay : Saga, IRevisioned
         return messages;
     }
 
-    public OutgoingMessages Handle(CancelReplay cancel, TimeProvider clock)
+    public OutgoingMessages Handle(CancelReplay cancel, TimeProvider clock, Envelope envelope, IDocumentSession session)
+    {
+        ReplayAudit.QueueIfAmqp(session, envelope, "replay.cancel", Id);
+        return Cancel(clock);
+    }
+
+    public OutgoingMessages Cancel(TimeProvider clock)
     {
         var messages = new OutgoingMessages();
         if (!IsOver && CutOverAttempt > 0)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using EventReplay.Contracts.Replays;
 using EventReplay.Hosting;
+using EventReplay.Hosting.Security;
 using Marten;
 using Wolverine;
 using EventReplay.Security;
@@ -11,7 +12,7 @@ namespace EventReplay.Replay.Replays;
 public sealed record ReplayView(string ReplayId, string Target, string Mode, string Status, long FromPosition, long? ToPosition,
     DateTimeOffset? FromTime, DateTimeOffset? ToTime, string[]? StreamIds, string[]? EventTypes, int BatchSize, int? MaxEventsPerSecond,
     long Position, long EventsTotal, long EventsSent, long EventsApplied, long EventsSkipped, long EventsParked, long EventsRejected,
-    double EventsPerSecond, double? EtaSeconds, string? RequestedBy, string? Reason, DateTimeOffset RequestedAt,
+    double EventsPerSecond, double? EtaSeconds, string? RequestedBy, string? OnBehalfOf, string? Reason, DateTimeOffset RequestedAt,
     DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt, string? Error)
 {
     public static ReplayView Of(Replay replay, DateTimeOffset now)
@@ -25,7 +26,7 @@ public sealed record ReplayView(string ReplayId, string Target, string Mode, str
             replay.BatchSize, replay.MaxEventsPerSecond, replay.Cursor, replay.EventsTotal, replay.EventsSent, replay.EventsApplied,
             replay.EventsSkipped, replay.EventsParked, replay.EventsRejected, Math.Round(rate, 1),
             replay.Status == ReplayStatus.Running && rate > 0 ? Math.Round((replay.EventsTotal - done) / rate, 1) : null,
-            replay.RequestedBy, replay.Reason, replay.RequestedAt, replay.StartedAt, replay.CompletedAt, replay.Error);
+            replay.RequestedBy, replay.OnBehalfOf, replay.Reason, replay.RequestedAt, replay.StartedAt, replay.CompletedAt, replay.Error);
     }
 }
 
@@ -34,8 +35,8 @@ public sealed record ReplayRequest(string? ReplayId, string? Target, string? Mod
     DateTimeOffset? FromTime, DateTimeOffset? ToTime, string[]? StreamIds, string[]? EventTypes, int? BatchSize,
     int? MaxEventsPerSecond, string? Reason, bool DryRun = false)
 {
-    public StartReplay ToCommand(string? requestedBy) => new(ReplayId, Target, Mode, FromPosition, ToPosition, FromTime, ToTime,
-        StreamIds, EventTypes, BatchSize, MaxEventsPerSecond, Reason, requestedBy);
+    public StartReplay ToCommand(string requestedBy, string? onBehalfOf) => new(ReplayId, Target, Mode, FromPosition, ToPosition, FromTime,
+        ToTime, StreamIds, EventTypes, BatchSize, MaxEventsPerSecond, Reason, requestedBy, onBehalfOf);
 }
 
 public static class ReplayEndpoints
@@ -48,15 +49,15 @@ public static class ReplayEndpoints
         replays.MapPost("", StartAsync).Accepts<ReplayRequest>("application/json").RequireAuthorization(Policies.Operate);
         replays.MapGet("", ListAsync).RequireAuthorization(Policies.Read);
         replays.MapGet("/{id}", ShowAsync).RequireAuthorization(Policies.Read);
-        replays.MapPost("/{id}/pause", (string id, IMessageBus bus, IQuerySession session, CancellationToken ct) =>
-            ControlAsync(id, new PauseReplay(id), bus, session, ct)).RequireAuthorization(Policies.Operate);
-        replays.MapPost("/{id}/resume", (string id, IMessageBus bus, IQuerySession session, CancellationToken ct) =>
-            ControlAsync(id, new ResumeReplay(id), bus, session, ct)).RequireAuthorization(Policies.Operate);
-        replays.MapPost("/{id}/cancel", (string id, IMessageBus bus, IQuerySession session, CancellationToken ct) =>
-            ControlAsync(id, new CancelReplay(id), bus, session, ct)).RequireAuthorization(Policies.Operate);
+        replays.MapPost("/{id}/pause", (string id, HttpContext http, IMessageBus bus, IQuerySession session, AuditLog audit, CancellationToken ct) =>
+            ControlAsync(id, "pause", new PauseReplay(id), http, bus, session, audit, ct)).RequireAuthorization(Policies.Operate);
+        replays.MapPost("/{id}/resume", (string id, HttpContext http, IMessageBus bus, IQuerySession session, AuditLog audit, CancellationToken ct) =>
+            ControlAsync(id, "resume", new ResumeReplay(id), http, bus, session, audit, ct)).RequireAuthorization(Policies.Operate);
+        replays.MapPost("/{id}/cancel", (string id, HttpContext http, IMessageBus bus, IQuerySession session, AuditLog audit, CancellationToken ct) =>
+            ControlAsync(id, "cancel", new CancelReplay(id), http, bus, session, audit, ct)).RequireAuthorization(Policies.Operate);
     }
 
-    private static async Task<IResult> StartAsync(HttpRequest http, IMessageBus bus, IQuerySession session, ReplayLog log,
+    private static async Task<IResult> StartAsync(HttpRequest http, IMessageBus bus, IQuerySession session, ReplayLog log, AuditLog audit,
         TimeProvider clock, CancellationToken cancellationToken)
     {
         var (request, problem) = await JsonBody.ReadAsync<ReplayRequest>(http, cancellationToken);
@@ -65,7 +66,7 @@ public static class ReplayEndpoints
             return problem;
         }
 
-        var command = request!.ToCommand(http.Headers[RequestedByHeader].FirstOrDefault());
+        var command = request!.ToCommand(ReplayRules.Requester(http.HttpContext.Actor()), http.Headers[RequestedByHeader].FirstOrDefault());
         var errors = ReplayRules.Validate(command);
         if (errors.Count > 0)
         {
@@ -99,6 +100,8 @@ public static class ReplayEndpoints
 
         command = command with { ReplayId = command.ReplayId ?? Guid.NewGuid().ToString("N") };
         await bus.InvokeAsync(command, cancellationToken);
+        await audit.RecordAsync(AuditEntry.Of(http.HttpContext, "replay.start", command.ReplayId!,
+            $"{command.Mode} of {command.Target}{(command.Reason is null ? "" : $": {command.Reason}")}"), cancellationToken);
         var started = await session.LoadAsync<Replay>(command.ReplayId!, cancellationToken);
         return TypedResults.Accepted($"/api/replays/{command.ReplayId}", started is null ? null : ReplayView.Of(started, clock.GetUtcNow()));
     }
@@ -130,8 +133,8 @@ public static class ReplayEndpoints
             ? TypedResults.Ok(ReplayView.Of(replay, clock.GetUtcNow()))
             : TypedResults.Problem(statusCode: 404, title: "No such replay.", detail: $"Replay {id} does not exist.");
 
-    private static async Task<IResult> ControlAsync(string id, object command, IMessageBus bus, IQuerySession session,
-        CancellationToken cancellationToken)
+    private static async Task<IResult> ControlAsync(string id, string action, object command, HttpContext http, IMessageBus bus,
+        IQuerySession session, AuditLog audit, CancellationToken cancellationToken)
     {
         if (await session.LoadAsync<Replay>(id, cancellationToken) is null)
         {
@@ -139,6 +142,7 @@ public static class ReplayEndpoints
         }
 
         await bus.InvokeAsync(command, cancellationToken);
+        await audit.RecordAsync(AuditEntry.Of(http, $"replay.{action}", id), cancellationToken);
         return TypedResults.Accepted($"/api/replays/{id}");
     }
 

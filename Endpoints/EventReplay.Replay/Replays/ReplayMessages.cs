@@ -6,7 +6,11 @@ namespace EventReplay.Replay.Replays;
 // The replay service's own messages. Commands carry short wire names so any AMQP client can send them with the
 // `type` property alone; they live here rather than in Contracts because the names come from Wolverine's attribute.
 
-/// <summary>Starts a replay (the body of <c>POST /api/replays</c>, or raw JSON on <c>replay.commands</c>).</summary>
+/// <summary>
+/// Starts a replay (the body of <c>POST /api/replays</c>, or raw JSON on <c>replay.commands</c>). Who asked is not the
+/// sender's to say: over HTTP it is the token's name, over AMQP the broker's validated <c>user_id</c>; what the sender
+/// says (<c>X-Requested-By</c>, a body's <c>requestedBy</c>) is kept as <see cref="OnBehalfOf"/>.
+/// </summary>
 [MessageIdentity("StartReplay")]
 public sealed record StartReplay(
     string? ReplayId,
@@ -21,7 +25,8 @@ public sealed record StartReplay(
     int? BatchSize = null,
     int? MaxEventsPerSecond = null,
     string? Reason = null,
-    string? RequestedBy = null);
+    string? RequestedBy = null,
+    string? OnBehalfOf = null);
 
 [MessageIdentity("PauseReplay")]
 public sealed record PauseReplay(string ReplayId);

@@ -98,10 +98,22 @@ public static partial class ReplayRules
 
         if (!IsText(request.RequestedBy, MaxRequestedByLength))
         {
-            Add("requestedBy", $"The requester (X-Requested-By) is at most {MaxRequestedByLength} characters, without control characters.");
+            Add("requestedBy", $"requestedBy is at most {MaxRequestedByLength} characters, without control characters.");
+        }
+
+        if (!IsText(request.OnBehalfOf, MaxRequestedByLength))
+        {
+            Add("onBehalfOf", $"The requester named in X-Requested-By is at most {MaxRequestedByLength} characters, without control characters.");
         }
 
         return errors;
+    }
+
+    /// <summary>A caller's name as a replay keeps it: without control characters, at most <see cref="MaxRequestedByLength"/> characters.</summary>
+    public static string Requester(string name)
+    {
+        var clean = new string([.. name.Where(c => !char.IsControl(c))]);
+        return clean.Length <= MaxRequestedByLength ? clean : clean[..MaxRequestedByLength];
     }
 
     /// <summary>A replay id a request may choose.</summary>

@@ -31,7 +31,7 @@ public sealed class ReplayWarmUp(IDocumentStore store, NpgsqlDataSource dataSour
             await ReplayEndpoints.NewestAsync(query, 1, cancellationToken);
         }
 
-        var (replay, _) = Replay.Start(new StartReplay(absent, target, ReplayModes.Redeliver), clock);
+        var (replay, _) = Replay.Create(new StartReplay(absent, target, ReplayModes.Redeliver), clock);
         await using (var connection = await dataSource.OpenConnectionAsync(cancellationToken))
         await using (var transaction = await connection.BeginTransactionAsync(cancellationToken))
         await using (var session = store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(transaction)))

@@ -174,7 +174,11 @@ public sealed partial class StoreEpochWatch(
         await using var connection = await rabbit.CreateConnectionAsync(cancellationToken);
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
-        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = "StartReplay", MessageId = replayId };
+        // user_id: the broker checks it is this connection's user, and the replay service records it as the requester.
+        var properties = new BasicProperties
+        {
+            Persistent = true, ContentType = "application/json", Type = "StartReplay", MessageId = replayId, UserId = rabbit.UserName,
+        };
         await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
             await channel.BasicPublishAsync("", Topology.ReplayCommandsQueue, mandatory: false, properties,
                 JsonSerializer.SerializeToUtf8Bytes(command, Json), deadline), cancellationToken);

@@ -35,6 +35,7 @@ public class BodyLimitTests : StackOverEmptyLog
         ("monitoring-queues", "GET", "/api/monitoring/queues"),
         ("console", "GET", "/console/"),
         ("console", "POST", "/console/failed-messages?handler=RetryGroup"),
+        ("audit", "GET", "/api/audit"),
         ("console-sign-in", "GET", "/console/sign-in"),
         ("console-sign-in", "POST", "/console/sign-in"),
         ("console-stylesheet", "GET", "/console/console.css"),

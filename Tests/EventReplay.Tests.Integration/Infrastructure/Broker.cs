@@ -22,12 +22,16 @@ public static class Broker
         }
     }
 
+    /// <summary>
+    /// Publishes one message, confirmed. <paramref name="userId"/> sets the AMQP <c>user_id</c> property, which RabbitMQ
+    /// accepts only when it is the connection's user.
+    /// </summary>
     public static async Task SendAsync(string queue, string body, string? type = Topology.RecordedEventType,
-        IDictionary<string, object?>? headers = null)
+        IDictionary<string, object?>? headers = null, string? userId = null)
     {
         await using var connection = await ConnectAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
-        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = type, Headers = headers };
+        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = type, Headers = headers, UserId = userId };
         await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
     }
 

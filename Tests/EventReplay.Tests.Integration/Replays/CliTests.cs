@@ -27,7 +27,8 @@ public class CliTests : StackOverEmptyLog
             Assert.That(list.Output, Does.Contain(id));
         });
         var replay = await ReplayApi.ShowAsync(Stack.Api, id);
-        Assert.That((replay?.GetProperty("requestedBy").GetString(), replay?.GetProperty("reason").GetString()), Is.EqualTo(("operator", "from the cli")));
+        Assert.That((replay?.GetProperty("requestedBy").GetString(), replay?.GetProperty("onBehalfOf").GetString(), replay?.GetProperty("reason").GetString()),
+            Is.EqualTo((Environment.UserName, "operator", "from the cli")), "the CLI's own token names the user; --requested-by is whom it acts for");
     }
 
     [Test]

@@ -33,7 +33,8 @@ public class ReplayTests : StackOverEmptyLog
             Assert.That(replay.GetProperty("eventsApplied").GetInt64(), Is.Zero);
             Assert.That(replay.GetProperty("eventsSkipped").GetInt64(), Is.EqualTo(replay.GetProperty("eventsTotal").GetInt64()));
             Assert.That(replay.GetProperty("reason").GetString(), Is.EqualTo("healthy check"));
-            Assert.That(replay.GetProperty("requestedBy").GetString(), Is.EqualTo("replay-tests"));
+            Assert.That(replay.GetProperty("requestedBy").GetString(), Is.EqualTo("tests"), "the token's name");
+            Assert.That(replay.GetProperty("onBehalfOf").GetString(), Is.EqualTo("replay-tests"), "X-Requested-By, kept beside it");
             Assert.That(await BalancesAsync(), Is.EquivalentTo(before));
         });
     }

@@ -94,7 +94,7 @@ public class ReplayRulesTests
     [Test]
     public void A_refused_AMQP_start_records_what_it_can_store_under_a_valid_id()
     {
-        var (replay, _) = ReplaySaga.Start(Valid with
+        var (replay, _) = ReplaySaga.Create(Valid with
         {
             ReplayId = "r1\u0000",
             Target = "nobody\u0000",
@@ -115,14 +115,14 @@ public class ReplayRulesTests
     [Test]
     public void An_AMQP_start_without_an_id_is_refused_with_the_reason()
     {
-        Assert.That(() => ReplaySaga.Start(Valid with { ReplayId = null }, TimeProvider.System),
+        Assert.That(() => ReplaySaga.Create(Valid with { ReplayId = null }, TimeProvider.System),
             Throws.ArgumentException.With.Message.Contains("must name its replayId"));
     }
 
     [Test]
     public void A_refused_AMQP_start_keeps_its_valid_id_and_values()
     {
-        var (replay, _) = ReplaySaga.Start(Valid with { BatchSize = 0, Reason = "why", RequestedBy = "ops" }, TimeProvider.System);
+        var (replay, _) = ReplaySaga.Create(Valid with { BatchSize = 0, Reason = "why", RequestedBy = "ops" }, TimeProvider.System);
 
         Assert.That((replay.Status, replay.Id, replay.Target, replay.Mode, replay.Reason, replay.RequestedBy),
             Is.EqualTo((ReplayStatus.Failed, "r1", "balances", ReplayModes.Redeliver, "why", "ops")));

@@ -13,7 +13,7 @@ public class ReplaySagaTests
     [Test]
     public void A_valid_start_is_requested_and_asks_for_a_plan()
     {
-        var (replay, messages) = ReplaySaga.Start(Command(), _clock);
+        var (replay, messages) = ReplaySaga.Create(Command(), _clock);
 
         Assert.Multiple(() =>
         {
@@ -27,7 +27,7 @@ public class ReplaySagaTests
     [Test]
     public void An_invalid_start_from_AMQP_is_recorded_as_failed_with_the_reason()
     {
-        var (replay, messages) = ReplaySaga.Start(Command() with { Target = "nobody" }, _clock);
+        var (replay, messages) = ReplaySaga.Create(Command() with { Target = "nobody" }, _clock);
 
         Assert.Multiple(() =>
         {
@@ -52,7 +52,7 @@ public class ReplaySagaTests
     [Test]
     public void One_read_asks_for_as_many_batches_as_may_be_in_flight_then_half_a_window_at_a_time()
     {
-        var (replay, _) = ReplaySaga.Start(Command(), _clock);
+        var (replay, _) = ReplaySaga.Create(Command(), _clock);
         var first = replay.Handle(new ReplayPlanned("r1", 1000, 1000), _clock).OfType<SendReplayBatches>().Single();
         var batches = Enumerable.Range(1, ReplaySaga.MaxInFlight).Select(n => new SentBatch(n, (n - 1) * 10, n * 10, 10)).ToList();
         var full = replay.Handle(new ReplayBatchesSent("r1", 1, batches), _clock);
@@ -76,7 +76,7 @@ public class ReplaySagaTests
     [Test]
     public void Answers_that_come_before_their_read_is_recorded_ask_for_the_next_read_after_the_whole_read()
     {
-        var (replay, _) = ReplaySaga.Start(Command(), _clock);
+        var (replay, _) = ReplaySaga.Create(Command(), _clock);
         replay.Handle(new ReplayPlanned("r1", 1000, 1000), _clock);
         var batches = Enumerable.Range(1, ReplaySaga.MaxInFlight).Select(n => new SentBatch(n, (n - 1) * 10, n * 10, 10)).ToList();
         // A fast consumer answers every batch of the read before the saga hears that the read went out.
@@ -102,7 +102,7 @@ public class ReplaySagaTests
     [Test]
     public void Large_batches_get_a_window_of_as_many_events_not_as_many_batches()
     {
-        var (replay, _) = ReplaySaga.Start(Command() with { BatchSize = 4000 }, _clock);
+        var (replay, _) = ReplaySaga.Create(Command() with { BatchSize = 4000 }, _clock);
         var first = replay.Handle(new ReplayPlanned("r1", 1_000_000, 1_000_000), _clock).OfType<SendReplayBatches>().Single();
 
         Assert.That(first.Batches * first.BatchSize, Is.EqualTo(ReplaySaga.MaxEventsInFlight));
@@ -112,7 +112,7 @@ public class ReplaySagaTests
     public void A_paused_replay_shows_paused_only_once_the_read_under_way_is_sent()
     {
         var replay = Planned(to: 100, total: 100);
-        replay.Handle(new PauseReplay("r1"), _clock);
+        replay.Pause(_clock);
         Assert.That(replay.VisibleStatus(_clock.GetUtcNow()), Is.EqualTo(ReplayStatus.Running), "a read is under way");
 
         replay.Handle(Sent(1, 0, 10, 10), _clock);
@@ -126,10 +126,10 @@ public class ReplaySagaTests
     [Test]
     public void A_paused_replay_whose_read_waits_for_the_rate_limit_shows_paused_at_once()
     {
-        var (replay, _) = ReplaySaga.Start(Command() with { MaxEventsPerSecond = 10 }, _clock);
+        var (replay, _) = ReplaySaga.Create(Command() with { MaxEventsPerSecond = 10 }, _clock);
         replay.Handle(new ReplayPlanned("r1", 100, 100), _clock);
         replay.Handle(Sent(1, 0, 10, 10), _clock); // the next read waits a second for its turn
-        replay.Handle(new PauseReplay("r1"), _clock);
+        replay.Pause(_clock);
 
         Assert.That((replay.Reading, replay.VisibleStatus(_clock.GetUtcNow())), Is.EqualTo((true, ReplayStatus.Paused)));
     }
@@ -290,9 +290,9 @@ public class ReplaySagaTests
     public void A_read_held_because_the_replay_was_paused_is_asked_for_again_on_resume()
     {
         var replay = Planned(to: 100, total: 100);
-        replay.Handle(new PauseReplay("r1"), _clock);
+        replay.Pause(_clock);
         var held = replay.Handle(new ReplayBatchesSent("r1", 1, [], Held: true), _clock);
-        var resumed = replay.Handle(new ResumeReplay("r1"), _clock);
+        var resumed = replay.Resume(_clock);
 
         Assert.Multiple(() =>
         {
@@ -307,7 +307,7 @@ public class ReplaySagaTests
     {
         var replay = Planned(to: 100, total: 100);
         replay.Handle(Sent(1, 0, 10, 10), _clock);
-        var cancelled = replay.Handle(new CancelReplay("r1"), _clock);
+        var cancelled = replay.Cancel(_clock);
         var after = replay.Handle(new ReplayBatchApplied("r1", 1, 10, 0, 0, 0, 10), _clock);
 
         Assert.Multiple(() =>
@@ -335,7 +335,7 @@ public class ReplaySagaTests
     [Test]
     public void The_rate_limit_delays_the_next_read()
     {
-        var (replay, _) = ReplaySaga.Start(Command() with { MaxEventsPerSecond = 10 }, _clock);
+        var (replay, _) = ReplaySaga.Create(Command() with { MaxEventsPerSecond = 10 }, _clock);
         replay.Handle(new ReplayPlanned("r1", 100, 100), _clock);
         var next = replay.Handle(Sent(1, 0, 20, 20), _clock);
 
@@ -400,7 +400,7 @@ public class ReplaySagaTests
     public void A_cancel_that_comes_during_the_cut_over_waits_for_its_answer_and_a_done_swap_completes_the_rebuild()
     {
         var replay = AtCutOver();
-        var cancel = replay.Handle(new CancelReplay("r1"), _clock);
+        var cancel = replay.Cancel(_clock);
         var statusMeanwhile = replay.Status;
         var done = replay.Handle(new RebuildCutOverDone("r1", 10), _clock);
 
@@ -419,7 +419,7 @@ public class ReplaySagaTests
     public void A_cancel_during_a_cut_over_that_is_never_confirmed_ends_failed_and_drops_the_copy()
     {
         var replay = AtCutOver();
-        replay.Handle(new CancelReplay("r1"), _clock);
+        replay.Cancel(_clock);
         var last = new OutgoingMessages();
         for (var attempt = 1; attempt <= ReplaySaga.MaxCutOverAttempts; attempt++)
         {
@@ -438,7 +438,7 @@ public class ReplaySagaTests
     public void A_cancelled_rebuild_tells_the_target_to_drop_its_fresh_copy()
     {
         var replay = Planned(to: 100, total: 100, ReplayModes.Rebuild);
-        var cancelled = replay.Handle(new CancelReplay("r1"), _clock);
+        var cancelled = replay.Cancel(_clock);
 
         Assert.That(cancelled.OfType<AbandonRebuild>().Single(), Is.EqualTo(new AbandonRebuild("r1", "balances")));
     }
@@ -446,7 +446,7 @@ public class ReplaySagaTests
     [Test]
     public void A_refused_plan_fails_the_replay_with_the_reason()
     {
-        var (replay, _) = ReplaySaga.Start(Command() with { Mode = ReplayModes.Rebuild }, _clock);
+        var (replay, _) = ReplaySaga.Create(Command() with { Mode = ReplayModes.Rebuild }, _clock);
         replay.Handle(new ReplayRefused("r1", "Rebuild r0 of balances is still running."), _clock);
 
         Assert.That((replay.Status, replay.Error), Is.EqualTo((ReplayStatus.Failed, "Rebuild r0 of balances is still running.")));
@@ -475,7 +475,7 @@ public class ReplaySagaTests
 
     private ReplaySaga Planned(long to, long total, string mode = ReplayModes.Redeliver)
     {
-        var (replay, _) = ReplaySaga.Start(Command() with { Mode = mode }, _clock);
+        var (replay, _) = ReplaySaga.Create(Command() with { Mode = mode }, _clock);
         replay.Handle(new ReplayPlanned("r1", to, total), _clock);
         return replay;
     }

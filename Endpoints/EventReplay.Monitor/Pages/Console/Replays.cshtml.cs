@@ -1,4 +1,3 @@
-using EventReplay.Hosting.Security;
 using System.Globalization;
 using System.Text.Json;
 using EventReplay.Monitor.Console;
@@ -63,7 +62,7 @@ public sealed class ReplaysModel(ReplayApi replays) : PageModel
             ["streamIds"] = StreamIds is { Length: > 0 } ids ? ids.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null,
             ["batchSize"] = BatchSize, ["maxEventsPerSecond"] = MaxEventsPerSecond, ["reason"] = Reason is { Length: > 0 } ? Reason : null,
         };
-        var (status, body) = await replays.StartAsync(request, dryRun, HttpContext.Actor(), cancellationToken);
+        var (status, body) = await replays.StartAsync(request, dryRun, cancellationToken);
         if (dryRun)
         {
             // The form stays filled in, with what the replay would send.

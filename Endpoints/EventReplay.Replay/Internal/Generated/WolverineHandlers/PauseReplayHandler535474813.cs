@@ -54,7 +54,7 @@ namespace Internal.Generated.WolverineHandlers
                 Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.saga.type", "EventReplay.Replay.Replays.Replay");
                 
                 // The actual message execution
-                var outgoing1 = replay_sagaId.Handle(pauseReplay, _timeProvider);
+                var outgoing1 = replay_sagaId.Handle(pauseReplay, _timeProvider, context.Envelope, documentSession);
 
                 
                 // Outgoing, cascaded message

@@ -31,7 +31,7 @@ namespace Internal.Generated.WolverineHandlers
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("handler.type", "EventReplay.Replay.Replays.Replay");
             
             // The actual message execution
-            (var outgoing1, var outgoing2) = EventReplay.Replay.Replays.Replay.Start(startReplay, _timeProvider);
+            (var outgoing1, var outgoing2) = EventReplay.Replay.Replays.Replay.Start(startReplay, _timeProvider, context.Envelope, documentSession);
 
             context.SetSagaId(startReplay.ReplayId);
             Wolverine.Runtime.WolverineTracing.MessageActivity(context.Envelope)?.SetTag("wolverine.saga.id", startReplay.ReplayId.ToString());
