@@ -43,7 +43,10 @@ public static class TestEnvironment
     /// <summary>The RabbitMQ queue type the tests' services use: the system's default unless EVENTREPLAY_TEST_QUEUE_TYPE says.</summary>
     public static Hosting.QueueType QueueType { get; } = Hosting.BrokerTopology.Parse(Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_QUEUE_TYPE")).Type;
 
-    /// <summary>The connection strings (and queue type) a service process of the tests gets, each overridable.</summary>
+    /// <summary>
+    /// The connection strings, queue type and token key a service process of the tests gets (every one checks the
+    /// tokens of the local signing key), each overridable.
+    /// </summary>
     public static Dictionary<string, string> ServiceConnections(string? eventStore = null, string? readModels = null, string? redis = null,
         string? rabbitmq = null) => new()
     {
@@ -52,6 +55,7 @@ public static class TestEnvironment
         ["ConnectionStrings__rabbitmq"] = rabbitmq ?? RabbitMqConnectionString,
         ["ConnectionStrings__redis"] = redis ?? RedisConnectionString,
         ["RabbitMq__QueueType"] = QueueType.ToString().ToLowerInvariant(),
+        ["Auth__SigningKeyFile"] = TestTokens.PublicKeyFile,
     };
 
     public static string LogDirectory { get; } = Directory.CreateDirectory(Path.Combine(RepoRoot, ".local", "logs", "tests")).FullName;
