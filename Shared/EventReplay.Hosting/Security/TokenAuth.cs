@@ -115,6 +115,7 @@ public static class TokenAuth
                 },
             };
         });
+        builder.Services.AddHostedService<TokenWarmUp>();
         builder.Services.AddAuthorizationBuilder()
             .SetFallbackPolicy(new AuthorizationPolicyBuilder(JwtBearerDefaults.AuthenticationScheme).RequireAuthenticatedUser().Build())
             .AddPolicy(Policies.Read, policy => policy.RequireAuthenticatedUser().RequireRole(Policies.RolesOf(Policies.Read)))
