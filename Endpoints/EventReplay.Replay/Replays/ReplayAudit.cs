@@ -17,9 +17,11 @@ public static class ReplayAudit
     public static string AmqpRequester(Envelope envelope) =>
         $"amqp:{(string.IsNullOrEmpty(envelope.UserName) ? "unknown" : ReplayRules.Requester(envelope.UserName))}";
 
+    /// <summary>The entry, written with the saga's commit; what the sender wrote is kept as the trail keeps values (<see cref="AuditEntry.Kept"/>).</summary>
     public static void Queue(IDocumentSession session, Envelope envelope, string action, string target, string? onBehalfOf, string? detail = null) =>
-        session.QueueSqlCommand(AuditLog.InsertSql, AmqpRequester(envelope), (object?)onBehalfOf ?? DBNull.Value, action, target, "amqp",
-            DBNull.Value, (object?)envelope.CorrelationId ?? DBNull.Value, (object?)detail ?? DBNull.Value);
+        session.QueueSqlCommand(AuditLog.InsertSql, AuditEntry.Kept(AmqpRequester(envelope))!, (object?)AuditEntry.Kept(onBehalfOf) ?? DBNull.Value,
+            action, AuditEntry.Kept(target)!, "amqp", DBNull.Value, (object?)AuditEntry.Kept(envelope.CorrelationId) ?? DBNull.Value,
+            (object?)AuditEntry.Kept(detail) ?? DBNull.Value);
 
     public static void QueueIfAmqp(IDocumentSession session, Envelope envelope, string action, string replayId)
     {

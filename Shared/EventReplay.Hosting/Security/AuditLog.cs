@@ -9,6 +9,16 @@ namespace EventReplay.Hosting.Security;
 public sealed record AuditEntry(string Actor, string? OnBehalfOf, string Action, string Target, string Via, string? Address,
     string? CorrelationId, string? Detail = null)
 {
+    /// <summary>
+    /// A value as the trail keeps it: without NUL (PostgreSQL text cannot hold one; what a caller sent may) and at most
+    /// 1,000 characters.
+    /// </summary>
+    public static string? Kept(string? value)
+    {
+        var clean = value?.Replace("\0", "", StringComparison.Ordinal);
+        return clean is { Length: > 1000 } ? clean[..1000] : clean;
+    }
+
     /// <summary>An action of the caller of <paramref name="http"/>: its token's name, its address, its correlation id.</summary>
     public static AuditEntry Of(HttpContext http, string action, string target, string? detail = null) => new(
         http.Actor(), OnBehalfOfHeader(http), action, target, TokenAuth.IsConsole(http.Request) ? "console" : "http",
@@ -83,14 +93,14 @@ public sealed class AuditLog(NpgsqlDataSource dataSource)
             insert into audit.entries (actor, on_behalf_of, action, target, via, address, correlation_id, detail)
             values (@actor, @behalf, @action, @target, @via, @address, @correlation, @detail)
             """);
-        command.Parameters.AddWithValue("actor", entry.Actor);
-        command.Parameters.Add(new NpgsqlParameter<string?>("behalf", entry.OnBehalfOf));
-        command.Parameters.AddWithValue("action", entry.Action);
-        command.Parameters.AddWithValue("target", entry.Target);
+        command.Parameters.AddWithValue("actor", AuditEntry.Kept(entry.Actor)!);
+        command.Parameters.Add(new NpgsqlParameter<string?>("behalf", AuditEntry.Kept(entry.OnBehalfOf)));
+        command.Parameters.AddWithValue("action", AuditEntry.Kept(entry.Action)!);
+        command.Parameters.AddWithValue("target", AuditEntry.Kept(entry.Target)!);
         command.Parameters.AddWithValue("via", entry.Via);
-        command.Parameters.Add(new NpgsqlParameter<string?>("address", entry.Address));
-        command.Parameters.Add(new NpgsqlParameter<string?>("correlation", entry.CorrelationId));
-        command.Parameters.Add(new NpgsqlParameter<string?>("detail", entry.Detail));
+        command.Parameters.Add(new NpgsqlParameter<string?>("address", AuditEntry.Kept(entry.Address)));
+        command.Parameters.Add(new NpgsqlParameter<string?>("correlation", AuditEntry.Kept(entry.CorrelationId)));
+        command.Parameters.Add(new NpgsqlParameter<string?>("detail", AuditEntry.Kept(entry.Detail)));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -107,8 +117,9 @@ public sealed class AuditLog(NpgsqlDataSource dataSource)
             """);
         command.Parameters.Add(new NpgsqlParameter<string?>("actor", actor));
         command.Parameters.Add(new NpgsqlParameter<string?>("action", action));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("from", from));
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("to", to));
+        // PostgreSQL takes instants in UTC only: 2026-12-31T00:00:00+01:00 is that instant.
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("from", from?.ToUniversalTime()));
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset?>("to", to?.ToUniversalTime()));
         command.Parameters.Add(new NpgsqlParameter<long?>("before", before));
         command.Parameters.AddWithValue("limit", limit);
         var records = new List<AuditRecord>();
