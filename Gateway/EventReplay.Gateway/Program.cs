@@ -6,6 +6,8 @@ using EventReplay.Hosting.Monitoring;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddHeartbeats("gateway");
+// Per-client limits, named by each route ("RateLimiterPolicy" in appsettings; "RateLimits" for the figures).
+builder.AddClientRateLimits();
 // Routes (path and method) and backend clusters live in configuration: see appsettings.json, "ReverseProxy".
 builder.Services.AddReverseProxy()
     .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))
@@ -22,6 +24,8 @@ app.UseProblemResponses();
 app.UseCorrelationId();
 // Tokens are checked here and again by the service: each route names its policy ("AuthorizationPolicy" in appsettings).
 app.UseAuthentication();
+// After authentication (a client is its token's subject), before authorization: floods of bad tokens count too.
+app.UseRateLimiter();
 app.UseAuthorization();
 app.MapDefaultEndpoints();
 app.MapReverseProxy(proxy =>

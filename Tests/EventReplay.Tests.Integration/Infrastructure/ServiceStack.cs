@@ -76,6 +76,14 @@ public sealed class ServiceStack(string? eventStore = null, string? readModels =
             ["ReverseProxy__Clusters__monitor__Destinations__m1__Address"] = Monitor.BaseAddress.ToString(),
             ["ConnectionStrings__rabbitmq"] = _connections["ConnectionStrings__rabbitmq"],
         };
+        // The tests drive one client (one token) far harder than any real one: its limits are out of reach unless a
+        // test sets its own (RateLimitTests).
+        foreach (var kind in new[] { "Commands", "Reads", "Replays" })
+        {
+            backends[$"RateLimits__{kind}__PerSecond"] = "1000000";
+            backends[$"RateLimits__{kind}__Burst"] = "1000000";
+        }
+
         foreach (var (name, value) in _environment)
         {
             backends[name] = value;

@@ -1,0 +1,93 @@
+using System.Globalization;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.RateLimiting;
+
+namespace EventReplay.Gateway.Proxy;
+
+/// <summary>One limit: a sustained rate and the burst a client may take at once above it.</summary>
+public sealed class ClientLimit
+{
+    /// <summary>Requests a second, sustained.</summary>
+    public double PerSecond { get; set; }
+
+    /// <summary>Requests at once before the rate applies.</summary>
+    public int Burst { get; set; }
+}
+
+/// <summary>
+/// Per-client limits at the gateway (<c>RateLimits</c>; each route names one as its <c>RateLimiterPolicy</c>): account
+/// commands and operator actions (<see cref="Commands"/>), reads (<see cref="Reads"/>), and replay starts with dry runs,
+/// which count the log (<see cref="Replays"/>). A client is its token's subject, else its address.
+/// </summary>
+public sealed class RateLimitOptions
+{
+    public const string CommandsPolicy = "commands";
+
+    public const string ReadsPolicy = "reads";
+
+    public const string ReplaysPolicy = "replays";
+
+    public ClientLimit Commands { get; set; } = new() { PerSecond = 200, Burst = 400 };
+
+    public ClientLimit Reads { get; set; } = new() { PerSecond = 1000, Burst = 2000 };
+
+    public ClientLimit Replays { get; set; } = new() { PerSecond = 10.0 / 60, Burst = 10 };
+}
+
+public static class RateLimits
+{
+    public static WebApplicationBuilder AddClientRateLimits(this WebApplicationBuilder builder)
+    {
+        var options = builder.Configuration.GetSection("RateLimits").Get<RateLimitOptions>() ?? new RateLimitOptions();
+        foreach (var (name, limit) in new[] { ("Commands", options.Commands), ("Reads", options.Reads), ("Replays", options.Replays) })
+        {
+            if (limit.PerSecond <= 0 || limit.Burst < 1)
+            {
+                throw new InvalidOperationException($"RateLimits:{name} needs PerSecond > 0 and Burst >= 1.");
+            }
+        }
+
+        builder.Services.AddRateLimiter(limiter =>
+        {
+            limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            limiter.AddPolicy(RateLimitOptions.CommandsPolicy, context => Bucket(context, RateLimitOptions.CommandsPolicy, options.Commands));
+            limiter.AddPolicy(RateLimitOptions.ReadsPolicy, context => Bucket(context, RateLimitOptions.ReadsPolicy, options.Reads));
+            limiter.AddPolicy(RateLimitOptions.ReplaysPolicy, context => Bucket(context, RateLimitOptions.ReplaysPolicy, options.Replays));
+            limiter.OnRejected = async (rejected, cancellationToken) =>
+            {
+                var http = rejected.HttpContext;
+                var wait = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1);
+                var seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+                http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = http,
+                    ProblemDetails =
+                    {
+                        Status = StatusCodes.Status429TooManyRequests,
+                        Title = "Too many requests",
+                        Detail = $"This client is over its limit for this kind of request; try again in {seconds} s.",
+                    },
+                });
+            };
+        });
+        return builder;
+    }
+
+    // Each client has its own bucket per kind of request: one client's flood takes nothing from another's.
+    private static RateLimitPartition<string> Bucket(HttpContext context, string policy, ClientLimit limit)
+    {
+        var client = context.User.FindFirst("sub")?.Value is { Length: > 0 } subject
+            ? "sub:" + subject
+            : "address:" + context.Connection.RemoteIpAddress;
+        return RateLimitPartition.GetTokenBucketLimiter($"{policy}|{client}", _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = limit.Burst,
+            // Refilled every 100 ms (at least one token a refill, so slow rates refill less often).
+            ReplenishmentPeriod = TimeSpan.FromMilliseconds(Math.Max(100, 1000 / limit.PerSecond)),
+            TokensPerPeriod = Math.Max(1, (int)Math.Round(limit.PerSecond * Math.Max(100, 1000 / limit.PerSecond) / 1000)),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        });
+    }
+}
