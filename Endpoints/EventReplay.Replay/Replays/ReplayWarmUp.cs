@@ -2,11 +2,13 @@ using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
 using EventReplay.Hosting;
+using EventReplay.Hosting.Security;
 using Marten;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Wolverine;
+using Wolverine.Marten.Publishing;
 
 namespace EventReplay.Replay.Replays;
 
@@ -14,11 +16,12 @@ namespace EventReplay.Replay.Replays;
 /// The one-time work of the first replay requests, done at start (see <see cref="IWarmUp"/>): the first
 /// <c>POST /api/replays</c> after a start compiled ~1,900 methods and built Marten's storage for <see cref="Replay"/>,
 /// 0.3-0.6 CPU s against 0.03 warm, and on a busy machine it ran past the 4 s deadline (503). Nothing is left
-/// behind: the reads look for a replay that does not exist, the saga's insert and revisioned update are rolled back,
-/// and the pause is for a replay that does not exist (the saga's <c>NotFound</c>, which writes nothing).
+/// behind: the reads look for a replay that does not exist, the saga's insert and revisioned update and the audit
+/// entry are rolled back, and the pause and the plan (sent through the outbox, as a start's is) are for a replay that
+/// does not exist (the saga's <c>NotFound</c>, which writes nothing; the plan reads one absent stream).
 /// </summary>
 public sealed class ReplayWarmUp(IDocumentStore store, NpgsqlDataSource dataSource, IServiceScopeFactory scopes,
-    IOptions<JsonOptions> json, TimeProvider clock) : IWarmUp
+    AuditLog audit, IOptions<JsonOptions> json, TimeProvider clock) : IWarmUp
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -45,8 +48,15 @@ public sealed class ReplayWarmUp(IDocumentStore store, NpgsqlDataSource dataSour
 
         await using (var scope = scopes.CreateAsyncScope())
         {
-            await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(new PauseReplay(absent), cancellationToken);
+            var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
+            await bus.InvokeAsync(new PauseReplay(absent), cancellationToken);
+            await using var session = scope.ServiceProvider.GetRequiredService<OutboxedSessionFactory>().OpenSession(bus);
+            var plan = new StartReplay(absent, target, ReplayModes.Redeliver, StreamIds: [absent]);
+            await bus.PublishAsync(new PlanReplay(absent, ReplayRules.Selection(plan, long.MaxValue)));
+            await session.SaveChangesAsync(cancellationToken);
         }
+
+        await audit.WarmUpAsync(cancellationToken);
 
         // Request and response bodies, with the options the endpoints use (they cache each type's metadata).
         JsonSerializer.Deserialize<ReplayRequest>($$"""{"target":"{{target}}","mode":"{{ReplayModes.Redeliver}}"}""",
