@@ -61,6 +61,8 @@ defaults
 
 frontend api
     bind 127.0.0.1:$port
+    # The gateways believe this hop alone: the scheme is ours, and the client is the X-Forwarded-For we add last.
+    http-request set-header X-Forwarded-Proto http
     default_backend gateways
 
 backend gateways

@@ -8,9 +8,12 @@ builder.AddServiceDefaults();
 builder.AddHeartbeats("gateway");
 // Per-client limits, named by each route ("RateLimiterPolicy" in appsettings; "RateLimits" for the figures).
 builder.AddClientRateLimits();
+// Trusted load balancers, HSTS, CORS ("Edge" in configuration).
+builder.AddEdge();
 // Routes (path and method) and backend clusters live in configuration: see appsettings.json, "ReverseProxy".
 builder.Services.AddReverseProxy()
     .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))
+    .GuardForwardedHeaders()
     .ConfigureHttpClient((_, handler) =>
     {
         handler.ConnectTimeout = TimeSpan.FromSeconds(2);
@@ -20,8 +23,10 @@ builder.Services.AddReverseProxy()
     });
 
 var app = builder.Build();
+app.UseEdge();
 app.UseProblemResponses();
-app.UseCorrelationId();
+// The gateway's own for every request (from the trace id, which a caller may carry in traceparent).
+app.UseCorrelationId(fromCaller: false);
 // Tokens are checked here and again by the service: each route names its policy ("AuthorizationPolicy" in appsettings).
 app.UseAuthentication();
 // After authentication (a client is its token's subject), before authorization: floods of bad tokens count too.

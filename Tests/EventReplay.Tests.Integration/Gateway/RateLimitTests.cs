@@ -74,6 +74,37 @@ public sealed class RateLimitTests
     }
 
     [Test]
+    public async Task Clients_without_a_token_are_told_apart_by_their_address_which_they_cannot_make_up()
+    {
+        // Connections from two loopback addresses through HAProxy: the gateways see each client's own, whatever
+        // X-Forwarded-For it sends (a fresh one per request does not get it fresh limits).
+        using var flooder = LoopbackClient.From("127.0.0.2", _stack.LoadBalancer.BaseAddress);
+        using var quiet = LoopbackClient.From("127.0.0.3", _stack.LoadBalancer.BaseAddress);
+        var flood = Enumerable.Range(0, 60).Select(n =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, "/api/statistics");
+            request.Headers.Add("X-Forwarded-For", $"198.51.100.{n}");
+            return flooder.SendAsync(request);
+        }).ToList();
+        var answers = await Task.WhenAll(flood);
+        using var served = await quiet.GetAsync(new Uri("/api/statistics", UriKind.Relative));
+
+        var statuses = answers.Select(a => a.StatusCode).ToList();
+        await TestContext.Out.WriteLineAsync($"flooder: {statuses.Count(s => s == HttpStatusCode.Unauthorized)} 401, "
+            + $"{statuses.Count(s => s == HttpStatusCode.TooManyRequests)} 429; quiet: {(int)served.StatusCode}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(statuses.Count(s => s == HttpStatusCode.TooManyRequests), Is.GreaterThanOrEqualTo(40), "one bucket (5 + 5 a second, two gateways)");
+            Assert.That(statuses, Is.All.AnyOf(HttpStatusCode.Unauthorized, HttpStatusCode.TooManyRequests));
+            Assert.That(served.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), "the other address has its own bucket");
+        });
+        foreach (var answer in answers)
+        {
+            answer.Dispose();
+        }
+    }
+
+    [Test]
     public async Task Replay_starts_and_dry_runs_have_a_tighter_limit_held_within_twice_it_behind_two_gateways()
     {
         using var operatorClient = TestTokens.Authorized(_stack.CreateClient(), TestTokens.For("replay-limit", Roles.Operator));
