@@ -81,6 +81,15 @@ trap 'stop_all $?' EXIT
 
 echo "run: building"
 dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
+# Each service connects to RabbitMQ as its own user (eng/broker-users.sh; eng/services.sh made them), unless the
+# environment names a broker (see the README, "Pointing at existing services"). Sets AMQP.
+source eng/broker-users.sh
+amqp() {  # amqp USER
+  AMQP=()
+  [[ -z ${ConnectionStrings__rabbitmq:-} ]] || return 0
+  AMQP=("ConnectionStrings__rabbitmq=$(broker_url "$1" "127.0.0.1:${ER_AMQP_PORT:-5672}")")
+}
+
 if (( DASHBOARD == 1 )); then
   # The dashboard is a self-contained executable in a NuGet package: fetched into the NuGet cache, run from there.
   dotnet restore eng/dashboard/dashboard.proj -nologo -v:q
@@ -178,16 +187,17 @@ if (( DASHBOARD == 1 )); then
 else
   TRACES=()
 fi
-eventstore 50; start_service producer "$PRODUCER" Endpoints/EventReplay.Producer "${EVENTSTORE[@]}"
-eventstore 10; start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances "${EVENTSTORE[@]}"
-eventstore 10; start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics "${EVENTSTORE[@]}"
-eventstore 30; start_service replay "$REPLAY" Endpoints/EventReplay.Replay "${EVENTSTORE[@]}"
-eventstore 5; start_service monitor "$MONITOR" Endpoints/EventReplay.Monitor "${EVENTSTORE[@]}" "Monitoring__ReplayApi=$REPLAY/" "${TRACES[@]}"
+eventstore 50; amqp er-producer; start_service producer "$PRODUCER" Endpoints/EventReplay.Producer "${EVENTSTORE[@]}" "${AMQP[@]}"
+eventstore 10; amqp er-balances; start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances "${EVENTSTORE[@]}" "${AMQP[@]}"
+eventstore 10; amqp er-statistics; start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics "${EVENTSTORE[@]}" "${AMQP[@]}"
+eventstore 30; amqp er-replay; start_service replay "$REPLAY" Endpoints/EventReplay.Replay "${EVENTSTORE[@]}" "${AMQP[@]}"
+eventstore 5; amqp er-monitor; start_service monitor "$MONITOR" Endpoints/EventReplay.Monitor "${EVENTSTORE[@]}" "${AMQP[@]}" "Monitoring__ReplayApi=$REPLAY/" "${TRACES[@]}"
+amqp er-gateway
 n=0
 gateway_checks=()
 for gateway in "${GATEWAYS[@]}"; do
   n=$((n + 1))
-  start_service "gateway$n" "http://$gateway" Gateway/EventReplay.Gateway \
+  start_service "gateway$n" "http://$gateway" Gateway/EventReplay.Gateway "${AMQP[@]}" \
     "ReverseProxy__Clusters__producer__Destinations__p1__Address=$PRODUCER/" \
     "ReverseProxy__Clusters__balances__Destinations__b1__Address=$BALANCES/" \
     "ReverseProxy__Clusters__statistics__Destinations__s1__Address=$STATISTICS/" \

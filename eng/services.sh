@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# eng/services.sh start|stop|status [eventstore|readmodels|rabbitmq|redis] | switchover
+# eng/services.sh start|stop|status [eventstore|readmodels|rabbitmq|redis] | env | switchover
 #
 # Local backing services for eventreplay development and tests, run as plain
 # background processes (no systemd, no Docker), loopback only, with data and
@@ -25,6 +25,9 @@
 #        reuses a compatible server already listening on a port, is idempotent.
 # stop   stops only what this script started (.local/ instances).
 # status one line per service; exits non-zero if any service is down.
+# env    prints export lines with the administrator's connection details: ER_EVENTSTORE_URL, ER_READMODELS_URL
+#        (postgresql:// URLs of the owner role), ER_AMQP_URL, ER_RABBIT_MGMT_URL, ER_RABBIT_MGMT_USER,
+#        ER_RABBIT_MGMT_PASSWORD, ER_REDIS_URL (eval "$(eng/services.sh env)").
 # switchover  with the event store's formation running: its secondary becomes the primary (planned maintenance).
 # A name after the command limits it to that service: `stop eventstore` stops the event store's cluster alone
 # (everything else keeps running), `start eventstore` starts it again.
@@ -37,6 +40,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd -P)
 LOCAL="$REPO_ROOT/.local"
 LOGS="$LOCAL/logs"
 source "$SCRIPT_DIR/backup/lib.sh"
+source "$SCRIPT_DIR/broker-users.sh"
 # The event store's backups: its WAL is archived into this pgBackRest repository (see eng/backup.sh, eng/restore.sh).
 BACKUP_CONFIG="$LOCAL/pgbackrest/pgbackrest.conf"
 BACKUP_STANZA=eventstore
@@ -294,7 +298,8 @@ rmq_provision_api() {
   local perms='{"configure":".*","write":".*","read":".*"}'
   rmq_api PUT "vhosts/$ER_TEST_VHOST" '{}' \
     && rmq_api PUT "permissions/%2F/$ER_USER" "$perms" \
-    && rmq_api PUT "permissions/$ER_TEST_VHOST/$ER_USER" "$perms"
+    && rmq_api PUT "permissions/$ER_TEST_VHOST/$ER_USER" "$perms" \
+    && rmq_api POST definitions "$(broker_definitions / --tests "$ER_TEST_VHOST")"
 }
 
 rmq_provision_ctl() {
@@ -307,6 +312,13 @@ rmq_provision_ctl() {
   grep -qx "$ER_TEST_VHOST" <<<"$vhosts" || rmqctl -q add_vhost "$ER_TEST_VHOST" >/dev/null
   rmqctl -q set_permissions -p / "$ER_USER" '.*' '.*' '.*' >/dev/null
   rmqctl -q set_permissions -p "$ER_TEST_VHOST" "$ER_USER" '.*' '.*' '.*' >/dev/null
+  # The services' own users (eng/broker-users.sh), in one call.
+  local definitions
+  definitions=$(mktemp)
+  broker_definitions / --tests "$ER_TEST_VHOST" >"$definitions"
+  chmod 644 "$definitions"
+  rmqctl -q import_definitions "$definitions" >/dev/null
+  rm -f "$definitions"
 }
 
 rmq_finish() {
@@ -351,7 +363,7 @@ rmq_finish() {
     rmq_api GET overview || die "rabbitmq: management API on 127.0.0.1:$MGMT_PORT not answering"
   fi
   port_open "$AMQP_PORT" || die "rabbitmq: AMQP port $AMQP_PORT not listening"
-  say "rabbitmq: up on 127.0.0.1:$AMQP_PORT (mgmt http://127.0.0.1:$MGMT_PORT, user $ER_USER, vhosts / and $ER_TEST_VHOST)"
+  say "rabbitmq: up on 127.0.0.1:$AMQP_PORT (mgmt http://127.0.0.1:$MGMT_PORT, user $ER_USER, vhosts / and $ER_TEST_VHOST; service users er-* with passwords in ${BROKER_SECRETS#"$REPO_ROOT"/})"
 }
 
 rmq_stop() {
@@ -718,6 +730,22 @@ cmd_status() {
   return $down
 }
 
+# The administrator's connection details, as export lines for operators and scripts (eval "$(eng/services.sh env)"):
+# the owner role's postgresql:// URLs of both databases of the run, the broker's administrator, Redis.
+cmd_env() {
+  local eventstore="127.0.0.1:$EVENTSTORE_PORT"
+  (( EVENTSTORE_HA == 1 )) && eventstore="127.0.0.1:$((HA_PORT + 1)),127.0.0.1:$((HA_PORT + 2))"
+  local query=""
+  (( EVENTSTORE_HA == 1 )) && query="?target_session_attrs=read-write"
+  printf 'export ER_EVENTSTORE_URL=%q\n' "postgresql://$ER_USER:$ER_PASS@$eventstore/${ER_DBS[0]}$query"
+  printf 'export ER_READMODELS_URL=%q\n' "postgresql://$ER_USER:$ER_PASS@127.0.0.1:$READMODELS_PORT/${ER_DBS[0]}"
+  printf 'export ER_AMQP_URL=%q\n' "amqp://$ER_USER:$ER_PASS@127.0.0.1:$AMQP_PORT/"
+  printf 'export ER_RABBIT_MGMT_URL=%q\n' "http://127.0.0.1:$MGMT_PORT/"
+  printf 'export ER_RABBIT_MGMT_USER=%q\n' "$ER_USER"
+  printf 'export ER_RABBIT_MGMT_PASSWORD=%q\n' "$ER_PASS"
+  printf 'export ER_REDIS_URL=%q\n' "redis://127.0.0.1:$REDIS_PORT/0"
+}
+
 main() {
   check_port_var ER_PG_PORT "$READMODELS_PORT"
   check_port_var ER_PG_EVENTSTORE_PORT "$EVENTSTORE_PORT"
@@ -735,11 +763,12 @@ main() {
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
+    env) cmd_env ;;
     switchover)
       # Planned: the formation's secondary becomes its primary (writes are refused for a few seconds).
       formation_running || die "no pg_auto_failover formation runs (ER_EVENTSTORE_HA=1 eng/services.sh start, or eng/run.sh --ha)"
       formation switchover ;;
-    *) echo "usage: $0 start|stop|status [${SERVICES[*]}] | switchover" >&2; exit 2 ;;
+    *) echo "usage: $0 start|stop|status [${SERVICES[*]}] | env | switchover" >&2; exit 2 ;;
   esac
 }
 

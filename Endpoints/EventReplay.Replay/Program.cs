@@ -52,7 +52,9 @@ builder.UseWolverine(options =>
     // One replay service instance: after a crash it takes over every message the previous process had persisted
     // (inbox, outbox, scheduled timeouts) at once, instead of waiting for a dead node to be detected.
     options.Durability.Mode = DurabilityMode.Solo;
-    options.UseRabbitMq(new Uri(builder.RequiredConnectionString("rabbitmq")));
+    // No request/reply over the broker (InvokeAsync is local here): without its reply queue, the service's broker user
+    // needs no permission beyond its own queues (eng/broker-users.sh).
+    options.UseRabbitMq(new Uri(builder.RequiredConnectionString("rabbitmq"))).DisableSystemRequestReplyQueueDeclaration();
     // Commands and answers from any AMQP client: one with a property given twice is dead-lettered, not half-read, and a
     // command's JSON is read as strictly as the body of POST /api/replays (no comments, trailing commas or numbers in strings).
     options.UseSystemTextJsonForSerialization(json =>
@@ -125,7 +127,7 @@ await DependencyWait.UntilDoneAsync(cancellationToken => app.Services.GetRequire
 await DependencyWait.UntilDoneAsync(async cancellationToken =>
 {
     await using var connection = await app.Services.GetRequiredService<IConnectionFactory>().CreateConnectionAsync(cancellationToken);
-    await app.Services.GetRequiredService<BrokerTopology>().DeclareAsync(connection, cancellationToken);
+    await app.Services.GetRequiredService<BrokerTopology>().DeclareAsync(connection, BrokerTopology.ReplayOwns, cancellationToken);
 }, app.Logger, "declare the queues", app.Lifetime.ApplicationStopping);
 
 app.UseServiceDefaults();

@@ -23,6 +23,12 @@ public static class Topology
     /// <summary>The replay service's command queue: <c>StartReplay</c>, <c>PauseReplay</c>, <c>ResumeReplay</c>, <c>CancelReplay</c>.</summary>
     public const string ReplayCommandsQueue = "replay.commands";
 
+    /// <summary>
+    /// The exchange in front of <see cref="ReplayCommandsQueue"/> (fanout, same name): the way the broker's operator user,
+    /// which may publish to it and nothing else, sends replay commands.
+    /// </summary>
+    public const string ReplayCommandsExchange = "replay.commands";
+
     /// <summary>Where consumers answer replay batches (<see cref="Replays.ReplayBatchApplied"/>).</summary>
     public const string ReplayAcksQueue = "replay.acks";
 

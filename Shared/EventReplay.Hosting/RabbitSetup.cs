@@ -25,6 +25,7 @@ public static class RabbitSetup
             AutomaticRecoveryEnabled = false,
         });
         builder.Services.TryAddSingleton(BrokerTopology.From(builder.Configuration));
+        builder.Services.TryAddSingleton(BrokerUsers.From(builder.Configuration));
         return builder;
     }
 }
@@ -78,14 +79,25 @@ public sealed class BrokerTopology(QueueType type)
     /// while others publish could drop events, so the error names the queue and the way out (eng/services.sh replaces
     /// empty queues of the wrong type before any service starts).
     /// </summary>
-    public async Task DeclareAsync(IConnection connection, CancellationToken cancellationToken)
+    public Task DeclareAsync(IConnection connection, CancellationToken cancellationToken) =>
+        DeclareAsync(connection, _ => true, cancellationToken);
+
+    /// <summary>
+    /// Declares the part of the topology a service owns (<paramref name="owns"/> by name: <see cref="ProducerOwns"/>,
+    /// <see cref="ConsumerOwns"/>, <see cref="ReplayOwns"/>, <see cref="MonitorOwns"/>), which its broker user may
+    /// configure (eng/broker-users.sh): each declares what it sends to or reads from, so no message is lost to a queue
+    /// that does not exist yet whichever starts first.
+    /// </summary>
+    public async Task DeclareAsync(IConnection connection, Func<string, bool> owns, CancellationToken cancellationToken)
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-        await channel.ExchangeDeclareAsync(Topology.EventsExchange, ExchangeType.Fanout, durable: true, autoDelete: false,
-            cancellationToken: cancellationToken);
-        await channel.ExchangeDeclareAsync(Topology.ReplayEventsExchange, ExchangeType.Fanout, durable: true, autoDelete: false,
-            cancellationToken: cancellationToken);
-        foreach (var (queue, arguments) in Queues())
+        foreach (var exchange in new[] { Topology.EventsExchange, Topology.ReplayEventsExchange, Topology.ReplayCommandsExchange }.Where(owns))
+        {
+            await channel.ExchangeDeclareAsync(exchange, ExchangeType.Fanout, durable: true, autoDelete: false,
+                cancellationToken: cancellationToken);
+        }
+
+        foreach (var (queue, arguments) in Queues().Where(queue => owns(queue.Queue)))
         {
             try
             {
@@ -101,12 +113,36 @@ public sealed class BrokerTopology(QueueType type)
             }
         }
 
-        foreach (var consumer in Topology.Consumers)
+        foreach (var consumer in Topology.Consumers.Where(consumer => owns(Topology.LiveQueue(consumer))))
         {
             await channel.QueueBindAsync(Topology.LiveQueue(consumer), Topology.EventsExchange, routingKey: "",
                 cancellationToken: cancellationToken);
         }
+
+        if (owns(Topology.ReplayCommandsQueue))
+        {
+            await channel.QueueBindAsync(Topology.ReplayCommandsQueue, Topology.ReplayCommandsExchange, routingKey: "",
+                cancellationToken: cancellationToken);
+        }
     }
+
+    /// <summary>The producer's: the events exchange and the live queues it feeds.</summary>
+    public static bool ProducerOwns(string name) =>
+        name == Topology.EventsExchange || Topology.Consumers.Any(consumer => name == Topology.LiveQueue(consumer));
+
+    /// <summary>A consumer's: the events exchange and its own queues.</summary>
+    public static Func<string, bool> ConsumerOwns(string consumer) => name =>
+        name == Topology.EventsExchange || name == Topology.LiveQueue(consumer) || name == Topology.ReplayQueue(consumer)
+        || name == Topology.DeadLetterQueue(consumer);
+
+    /// <summary>The replay service's: its queues and exchanges, and the replay queues it sends batches to.</summary>
+    public static bool ReplayOwns(string name) =>
+        name.StartsWith("replay.", StringComparison.Ordinal) || Topology.Consumers.Any(consumer => name == Topology.ReplayQueue(consumer));
+
+    /// <summary>The monitor's: the dead-letter queues it collects and the replay events it watches.</summary>
+    public static bool MonitorOwns(string name) =>
+        name == Topology.ReplayEventsExchange || name == Topology.ReplayDeadLetterQueue
+        || Topology.Consumers.Any(consumer => name == Topology.DeadLetterQueue(consumer));
 
     /// <summary>
     /// A queue's arguments for this queue type: for quorum, its type, one active consumer when <paramref name="ordered"/>,

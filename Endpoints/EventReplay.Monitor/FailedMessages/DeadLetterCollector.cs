@@ -31,7 +31,7 @@ public sealed partial class DeadLetterCollector(IConnectionFactory rabbit, Broke
     {
         await QueueListener.ListenAsync(rabbit, async (connection, channel, cancellationToken) =>
         {
-            await topology.DeclareAsync(connection, cancellationToken);
+            await topology.DeclareAsync(connection, BrokerTopology.MonitorOwns, cancellationToken);
             await channel.ExchangeDeclareAsync(Topology.FailedMessageOutcomesExchange, ExchangeType.Fanout, durable: true,
                 cancellationToken: cancellationToken);
             await channel.QueueDeclareAsync(Topology.MonitorOutcomesQueue, durable: true, exclusive: false, autoDelete: false,

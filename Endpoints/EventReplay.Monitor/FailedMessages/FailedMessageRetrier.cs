@@ -113,7 +113,7 @@ public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConn
         _channel.PublishAsync("", claim.Queue, mandatory: true, Properties(claim), claim.Body, cancellationToken, TimeSpan.FromSeconds(5));
 
     /// <summary>The message's own headers (not those added when it was set aside), the failed message's id and the attempt.</summary>
-    private static BasicProperties Properties(RetryClaim claim)
+    private BasicProperties Properties(RetryClaim claim)
     {
         var headers = new Dictionary<string, object?>();
         foreach (var (name, value) in claim.Headers)
@@ -134,6 +134,8 @@ public sealed partial class FailedMessageRetrier(FailedMessageStore store, IConn
             // The replay service's framework takes this as the envelope's id: a retry that fails there again is found by it.
             MessageId = claim.RetryMessageId.ToString(),
             Headers = headers,
+            // The monitor's own user (the broker refuses another): consumers take a retry from it as from the original sender.
+            UserId = rabbit.UserName,
         };
     }
 

@@ -55,7 +55,7 @@ public sealed partial class EventPublisher(
 
         await EnsureCheckpointAsync(leadership, stoppingToken);
         await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, "the event publisher");
-        await topology.DeclareAsync(connection, stoppingToken);
+        await topology.DeclareAsync(connection, BrokerTopology.ProducerOwns, stoppingToken);
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);
@@ -89,7 +89,7 @@ public sealed partial class EventPublisher(
                     {
                         using var activity = StartPublishActivity(recorded, traceParent);
                         confirms.Add(channel.BasicPublishAsync(Topology.EventsExchange, routingKey: "", mandatory: false,
-                            Properties(recorded, activity?.Id ?? traceParent, epoch), JsonSerializer.SerializeToUtf8Bytes(recorded, Json),
+                            Properties(recorded, activity?.Id ?? traceParent, epoch, rabbit.UserName), JsonSerializer.SerializeToUtf8Bytes(recorded, Json),
                             deadline));
                     }
 
@@ -124,8 +124,10 @@ public sealed partial class EventPublisher(
         }
     }
 
-    private static BasicProperties Properties(RecordedEvent recorded, string? traceParent, string? epoch) => new()
+    // user_id: the broker checks it is this connection's user, and consumers take live events from the producer's only.
+    private static BasicProperties Properties(RecordedEvent recorded, string? traceParent, string? epoch, string userId) => new()
     {
+        UserId = userId,
         Persistent = true,
         ContentType = "application/json",
         Type = Topology.RecordedEventType,

@@ -52,6 +52,8 @@ public sealed class ReplayBatchPublisher(IConnectionFactory rabbit, BrokerTopolo
                             ContentType = "application/json",
                             Type = message.Type,
                             MessageId = message.MessageId,
+                            // Checked by the broker; consumers take batches and cut-overs from the replay service's user only.
+                            UserId = rabbit.UserName,
                         }, message.Body, deadline).AsTask()).ToList();
                     await Task.WhenAll(confirms);
                 }, cancellationToken);
@@ -83,7 +85,7 @@ public sealed class ReplayBatchPublisher(IConnectionFactory rabbit, BrokerTopolo
 
         await ResetAsync();
         _connection = (await rabbit.CreateConnectionAsync(cancellationToken)).LogBlocking(logger, "the replay batch publisher");
-        await topology.DeclareAsync(_connection, cancellationToken);
+        await topology.DeclareAsync(_connection, BrokerTopology.ReplayOwns, cancellationToken);
         _channel = await _connection.CreateChannelAsync(new CreateChannelOptions(true, true), cancellationToken);
         return _channel;
     }

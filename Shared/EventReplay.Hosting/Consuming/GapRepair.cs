@@ -18,7 +18,7 @@ namespace EventReplay.Hosting.Consuming;
 /// is asked for once per gap, also across restarts; one whose message the broker did not confirm is sent again (the
 /// replay id names the gap, so the replay service starts it once however often it is asked).
 /// </summary>
-public sealed partial class GapRepair(string consumer, NpgsqlDataSource dataSource, ILogger<GapRepair> logger)
+public sealed partial class GapRepair(string consumer, NpgsqlDataSource dataSource, IConnectionFactory rabbit, ILogger<GapRepair> logger)
 {
     private const int MaxRequestsPerBatch = 100;
 
@@ -84,7 +84,7 @@ public sealed partial class GapRepair(string consumer, NpgsqlDataSource dataSour
                 reason = $"Gap repair: version {version} of {stream} waits for an earlier version.",
                 requestedBy = consumer,
             };
-            var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = "StartReplay" };
+            var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = "StartReplay", UserId = rabbit.UserName };
             var body = JsonSerializer.SerializeToUtf8Bytes(start, Json);
             await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
                 await channel.BasicPublishAsync("", Topology.ReplayCommandsQueue, mandatory: false, properties, body, deadline),

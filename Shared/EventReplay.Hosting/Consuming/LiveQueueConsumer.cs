@@ -19,7 +19,8 @@ namespace EventReplay.Hosting.Consuming;
 /// </summary>
 public sealed partial class LiveQueueConsumer(
     string consumer, IEventBatchHandler handler, ReadModelCopies copies, GapRepair repair, IConnectionFactory rabbit,
-    BrokerTopology topology, LastAppliedEvent last, StoreEpochWatch epochs, ConsumerMetrics metrics, ILogger<LiveQueueConsumer> logger)
+    BrokerTopology topology, BrokerUsers users, LastAppliedEvent last, StoreEpochWatch epochs, ConsumerMetrics metrics,
+    ILogger<LiveQueueConsumer> logger)
     : BackgroundService
 {
     public const int BatchSize = 500;
@@ -37,7 +38,7 @@ public sealed partial class LiveQueueConsumer(
     private long _maintained = Stopwatch.GetTimestamp();
 
     private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent, string? Epoch,
-        IDictionary<string, object?>? Headers)
+        IDictionary<string, object?>? Headers, string? UserId)
     {
         /// <summary>Set on a message the monitor sent again: the failed message it is.</summary>
         public string? FailedMessageId => FailedMessageHeaders.Text(Headers, FailedMessageHeaders.FailedMessageId);
@@ -50,7 +51,7 @@ public sealed partial class LiveQueueConsumer(
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {
         await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, Topology.LiveQueue(consumer));
-        await topology.DeclareAsync(connection, stoppingToken);
+        await topology.DeclareAsync(connection, BrokerTopology.ConsumerOwns(consumer), stoppingToken);
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);
@@ -61,7 +62,7 @@ public sealed partial class LiveQueueConsumer(
         listener.ReceivedAsync += async (_, message) =>
             await inbox.Writer.WriteAsync(new Delivery(message.DeliveryTag, message.Body.ToArray(), message.BasicProperties.Type,
                 Telemetry.TraceParentOf(message.BasicProperties.Headers), EpochHeader.Of(message.BasicProperties.Headers),
-                message.BasicProperties.Headers), stoppingToken);
+                message.BasicProperties.Headers, message.BasicProperties.UserId), stoppingToken);
         channel.ChannelShutdownAsync += (_, _) =>
         {
             inbox.Writer.TryComplete();
@@ -125,8 +126,9 @@ public sealed partial class LiveQueueConsumer(
     /// a run of the live copy's epoch applies; of the store's newer epoch, applies once the rebuilt copy is live; of
     /// another, is acknowledged unapplied (see <see cref="StoreEpochWatch"/>).
     /// </summary>
-    private async Task ProcessByEpochAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
+    private async Task ProcessByEpochAsync(IChannel channel, List<Delivery> delivered, CancellationToken stoppingToken)
     {
+        var batch = await SetAsideForgedAsync(channel, delivered, stoppingToken);
         for (var start = 0; start < batch.Count;)
         {
             var epoch = batch[start].Epoch;
@@ -148,6 +150,30 @@ public sealed partial class LiveQueueConsumer(
 
             start = end;
         }
+
+        if (batch.Count == 0 || batch[^1].Tag != delivered[^1].Tag)
+        {
+            await channel.BasicAckAsync(delivered[^1].Tag, multiple: true, stoppingToken);
+        }
+    }
+
+    /// <summary>
+    /// Sets aside, as failed messages with the reason, deliveries that the producer did not publish (nor the monitor
+    /// as a retry): their AMQP <c>user_id</c>, which the broker checked, says who did. The rest, in order.
+    /// </summary>
+    private async Task<List<Delivery>> SetAsideForgedAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
+    {
+        if (batch.TrueForAll(delivery => users.RefusesLive(delivery.UserId, delivery.FailedMessageId is not null) is null))
+        {
+            return batch;
+        }
+
+        var forged = batch.Select(delivery => (Delivery: delivery, Reason: users.RefusesLive(delivery.UserId, delivery.FailedMessageId is not null)))
+            .Where(entry => entry.Reason is not null).ToList();
+        LogForged(consumer, forged.Count, forged[0].Delivery.UserId ?? "(none)");
+        await _applier.DeadLetterAsync(channel, forged.Select(entry =>
+            new DeadLetter(entry.Delivery.Body, entry.Reason!, Topology.LiveQueue(consumer), entry.Delivery.Type, entry.Delivery.Headers)), stoppingToken);
+        return [.. batch.Where(delivery => users.RefusesLive(delivery.UserId, delivery.FailedMessageId is not null) is null)];
     }
 
     private async Task ProcessAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
@@ -290,6 +316,9 @@ public sealed partial class LiveQueueConsumer(
             return false;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Consumer}: {Count} live message(s) not published by the producer set aside (user_id {UserId})")]
+    private partial void LogForged(string consumer, int count, string userId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Consuming {Consumer} live events")]
     private partial void LogListening(string consumer);

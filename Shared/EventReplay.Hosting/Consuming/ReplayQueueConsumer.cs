@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
+using EventReplay.Contracts.Monitoring;
 using EventReplay.Contracts.Replays;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -22,7 +23,7 @@ namespace EventReplay.Hosting.Consuming;
 /// </summary>
 public sealed partial class ReplayQueueConsumer(
     string consumer, IEventBatchHandler handler, ReadModelCopies copies, IConnectionFactory rabbit, BrokerTopology topology,
-    ILogger<ReplayQueueConsumer> logger)
+    BrokerUsers users, ILogger<ReplayQueueConsumer> logger)
     : BackgroundService
 {
     private static readonly JsonSerializerOptions Json = StrictJson.Options;
@@ -53,7 +54,7 @@ public sealed partial class ReplayQueueConsumer(
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {
         await using var connection = (await rabbit.CreateConnectionAsync(stoppingToken)).LogBlocking(logger, Topology.ReplayQueue(consumer));
-        await topology.DeclareAsync(connection, stoppingToken);
+        await topology.DeclareAsync(connection, BrokerTopology.ConsumerOwns(consumer), stoppingToken);
         await using var channel = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
             stoppingToken);
@@ -72,8 +73,14 @@ public sealed partial class ReplayQueueConsumer(
         {
             var body = MemoryOwner<byte>.Allocate(message.Body.Length, Bodies, AllocationMode.Default);
             message.Body.CopyTo(body.Memory);
-            var delivery = new Delivery(message.DeliveryTag, message.BasicProperties.Type, body, message.Redelivered);
-            TryReadBatch(delivery);
+            // Who sent it is the broker-checked user_id: the replay service's (or the monitor's, sending a failed one again).
+            var refusal = users.RefusesControl(message.BasicProperties.UserId,
+                FailedMessageHeaders.Text(message.BasicProperties.Headers, FailedMessageHeaders.FailedMessageId) is not null);
+            var delivery = new Delivery(message.DeliveryTag, message.BasicProperties.Type, body, message.Redelivered, refusal);
+            if (refusal is null)
+            {
+                TryReadBatch(delivery);
+            }
             await inbox.Writer.WriteAsync(delivery, stoppingToken);
         };
         await channel.BasicConsumeAsync(Topology.ReplayQueue(consumer), autoAck: false, listener, stoppingToken);
@@ -112,7 +119,7 @@ public sealed partial class ReplayQueueConsumer(
     }
 
     /// <summary>A message as it arrived: its body (a pooled copy) and, when the message is a readable batch, the batch read from it.</summary>
-    private sealed class Delivery(ulong tag, string? type, MemoryOwner<byte> body, bool redelivered)
+    private sealed class Delivery(ulong tag, string? type, MemoryOwner<byte> body, bool redelivered, string? refusal)
     {
         private IDisposable? _document;
 
@@ -123,6 +130,9 @@ public sealed partial class ReplayQueueConsumer(
         public ReadOnlyMemory<byte> Body => body.Memory;
 
         public bool Redelivered => redelivered;
+
+        /// <summary>Why the message is not taken whatever it holds (its sender), else null.</summary>
+        public string? Refusal => refusal;
 
         /// <summary>The batch, read on arrival (null: anything else).</summary>
         public ReplayBatch? Batch { get; private set; }
@@ -179,9 +189,11 @@ public sealed partial class ReplayQueueConsumer(
         try
         {
             await WithRetriesAsync(channel, delivery.Tag, [(delivery.Body, delivery.Type)],
-                async () => delivery.Batch is { } batch
-                    ? await ApplyAsync(channel, [batch], stoppingToken)
-                    : await DispatchAsync(channel, delivery.Type, delivery.Body, stoppingToken),
+                async () => delivery.Refusal is { } refusal
+                    ? throw new InvalidOperationException(refusal)
+                    : delivery.Batch is { } batch
+                        ? await ApplyAsync(channel, [batch], stoppingToken)
+                        : await DispatchAsync(channel, delivery.Type, delivery.Body, stoppingToken),
                 stoppingToken);
         }
         finally

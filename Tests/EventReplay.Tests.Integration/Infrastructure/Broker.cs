@@ -23,24 +23,45 @@ public static class Broker
     }
 
     /// <summary>
-    /// Publishes one message, confirmed. <paramref name="userId"/> sets the AMQP <c>user_id</c> property, which RabbitMQ
-    /// accepts only when it is the connection's user.
+    /// Publishes one message, confirmed, as the system's own sender to that queue would (see <see cref="SenderOf"/>:
+    /// as that broker user, its <c>user_id</c> set), unless <paramref name="as"/> names another user (with
+    /// <see cref="BrokerAccounts.Administrator"/>, no <c>user_id</c> unless <paramref name="userId"/> gives one, which
+    /// RabbitMQ accepts only when it is the connection's user).
     /// </summary>
     public static async Task SendAsync(string queue, string body, string? type = Topology.RecordedEventType,
-        IDictionary<string, object?>? headers = null, string? userId = null)
+        IDictionary<string, object?>? headers = null, string? userId = null, string? @as = null)
     {
-        await using var connection = await ConnectAsync();
+        var sender = @as ?? SenderOf(queue);
+        await using var connection = await ConnectAsync(sender);
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
-        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = type, Headers = headers, UserId = userId };
+        var properties = new BasicProperties
+        {
+            Persistent = true, ContentType = "application/json", Type = type, Headers = headers,
+            UserId = userId ?? (sender == BrokerAccounts.Administrator ? null : sender),
+        };
         await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
     }
 
-    /// <summary>Publishes many messages of one type on one channel, each confirmed.</summary>
+    /// <summary>
+    /// The broker user that sends to <paramref name="queue"/> in the system: the producer to live queues, the replay
+    /// service to replay queues (consumers take nothing else there); the administrator to any other.
+    /// </summary>
+    public static string SenderOf(string queue) =>
+        Topology.Consumers.Any(consumer => queue == Topology.LiveQueue(consumer)) ? BrokerUsers.DefaultProducer
+        : Topology.Consumers.Any(consumer => queue == Topology.ReplayQueue(consumer)) ? BrokerUsers.DefaultReplay
+        : BrokerAccounts.Administrator;
+
+    /// <summary>Publishes many messages of one type on one channel, each confirmed, as <see cref="SendAsync"/> does.</summary>
     public static async Task SendManyAsync(string queue, IEnumerable<string> bodies, string? type)
     {
-        await using var connection = await ConnectAsync();
+        var sender = SenderOf(queue);
+        await using var connection = await ConnectAsync(sender);
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
-        var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = type };
+        var properties = new BasicProperties
+        {
+            Persistent = true, ContentType = "application/json", Type = type,
+            UserId = sender == BrokerAccounts.Administrator ? null : sender,
+        };
         foreach (var body in bodies)
         {
             await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
@@ -93,6 +114,9 @@ public static class Broker
     {
         await using var connection = await ConnectAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
+        // Put back by the queue's own sender: their user_id is its user, which the broker checks against the connection.
+        await using var senderConnection = await ConnectAsync(SenderOf(queue));
+        await using var sender = await senderConnection.CreateChannelAsync(new CreateChannelOptions(true, true));
         var taken = await TakeAsync(channel, queue);
         var removed = 0;
         foreach (var (_, properties, body) in taken)
@@ -103,7 +127,7 @@ public static class Broker
                 continue;
             }
 
-            await channel.BasicPublishAsync("", queue, mandatory: true, properties, body);
+            await sender.BasicPublishAsync("", queue, mandatory: true, properties, body);
         }
 
         if (taken.Count > 0)
@@ -145,6 +169,12 @@ public static class Broker
         return taken;
     }
 
-    private static Task<IConnection> ConnectAsync() =>
-        new ConnectionFactory { Uri = new Uri(TestEnvironment.RabbitMqConnectionString) }.CreateConnectionAsync();
+    /// <summary>A connection to the tests' vhost as <paramref name="user"/> (a service's user, or the administrator).</summary>
+    public static Task<IConnection> ConnectAsync(string? user = null) =>
+        new ConnectionFactory
+        {
+            Uri = new Uri(user is null || user == BrokerAccounts.Administrator
+                ? TestEnvironment.RabbitMqConnectionString
+                : BrokerAccounts.As(TestEnvironment.RabbitMqConnectionString, user)),
+        }.CreateConnectionAsync();
 }

@@ -30,7 +30,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     public ServiceProcess(string project, IReadOnlyDictionary<string, string> environment, int? port = null)
     {
         _project = project;
-        _environment = environment;
+        _environment = BrokerAccounts.ForService(project, environment);
         Port = port ?? TestEnvironment.FreePort();
         BaseAddress = new Uri($"http://127.0.0.1:{Port}");
         LogPath = Path.Combine(TestEnvironment.LogDirectory, $"{project}-{Port}.log");
