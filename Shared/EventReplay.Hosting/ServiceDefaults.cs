@@ -24,6 +24,8 @@ public static class ServiceDefaults
     /// <summary>Hosting concerns every service shares: limits, problem details, health, telemetry.</summary>
     public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder)
     {
+        // NAME_FILE=/path sets NAME from a file (secrets). Before anything reads the configuration.
+        builder.Configuration.AddSecretFiles();
         // Kestrel counts a chunked body's framing (every chunk's size line) against its limit, so at MaxRequestBodyBytes
         // it refused chunked bodies a few bytes short of it: its limit leaves room for the framing, and whatever reads a
         // body (JsonBody, the gateway's BodyLimit) holds the body itself to MaxRequestBodyBytes.

@@ -1,0 +1,43 @@
+using System.Collections;
+using Microsoft.Extensions.Configuration;
+
+namespace EventReplay.Hosting;
+
+/// <summary>
+/// Settings whose value is a file's content, as Docker secrets and systemd credentials hand them over: an environment
+/// variable <c>NAME_FILE=/run/secrets/x</c> sets <c>NAME</c> (e.g. <c>ConnectionStrings__rabbitmq_FILE</c> the broker URL
+/// with its password), so a password never has to be in a committed file or in the environment itself.
+/// </summary>
+public static class SecretFiles
+{
+    private const string Suffix = "_FILE";
+
+    public static IConfigurationBuilder AddSecretFiles(this IConfigurationBuilder configuration) =>
+        configuration.AddInMemoryCollection(Read(Environment.GetEnvironmentVariables()));
+
+    /// <summary>The settings named by <paramref name="environment"/>'s <c>*_FILE</c> variables, each the file's content without its final line break.</summary>
+    public static Dictionary<string, string?> Read(IDictionary environment)
+    {
+        var settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (DictionaryEntry variable in environment)
+        {
+            if (variable.Key is not string name || !name.EndsWith(Suffix, StringComparison.Ordinal) || name.Length == Suffix.Length
+                || variable.Value is not string path || path.Length == 0)
+            {
+                continue;
+            }
+
+            var key = name[..^Suffix.Length].Replace("__", ConfigurationPath.KeyDelimiter, StringComparison.Ordinal);
+            try
+            {
+                settings[key] = File.ReadAllText(path).TrimEnd('\r', '\n');
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException($"{name} names {path}, which cannot be read: {exception.Message}", exception);
+            }
+        }
+
+        return settings;
+    }
+}
