@@ -4,6 +4,9 @@
 #
 #   broker_definitions VHOST...   prints RabbitMQ definitions (users, vhosts, permissions on each VHOST) to import
 #   broker_url USER HOST:PORT [VHOST]   prints the amqp:// URL of USER (its password made if missing)
+#   broker_url_file USER HOST:PORT      writes that URL to .local/secrets/rabbitmq/USER.url (0600) and prints the file's
+#                                       path: a service reads it (ConnectionStrings__rabbitmq_FILE), so the password is
+#                                       in no process's arguments or environment
 #
 # Permissions are regular expressions over exchange and queue names (RabbitMQ does not tell the two apart):
 # configure = declare or delete, write = publish to an exchange or bind a queue, read = consume a queue or bind from an
@@ -43,8 +46,9 @@ broker_password() {
 
 # RabbitMQ's default password hash (rabbit_password_hashing_sha256): base64(salt ++ sha256(salt ++ password)).
 broker_hash() {
-  perl -MDigest::SHA=sha256 -MMIME::Base64 -e \
-    'my $salt = pack("N", int(rand(4294967295))); print encode_base64($salt . sha256($salt . $ARGV[0]), "")' "$1"
+  # The password goes in the environment, which only its owner can read, not in the arguments, which anyone can.
+  BROKER_PASSWORD=$1 perl -MDigest::SHA=sha256 -MMIME::Base64 -e \
+    'my $salt = pack("N", int(rand(4294967295))); print encode_base64($salt . sha256($salt . $ENV{BROKER_PASSWORD}), "")'
 }
 
 # A vhost given after --tests is the tests' own: there the producer's user may also publish through the default exchange,
@@ -86,4 +90,11 @@ broker_definitions() {  # broker_definitions VHOST... [--tests VHOST...]
 broker_url() {  # broker_url USER HOST:PORT [VHOST]
   local vhost=${3:-}
   echo "amqp://$1:$(broker_password "$1")@$2/${vhost//\//%2F}"
+}
+
+broker_url_file() {  # broker_url_file USER HOST:PORT
+  local file="$BROKER_SECRETS/$1.url" url
+  url=$(broker_url "$1" "$2")
+  (umask 077; printf '%s\n' "$url" >"$file.tmp") && mv "$file.tmp" "$file"
+  echo "$file"
 }

@@ -87,7 +87,7 @@ source eng/broker-users.sh
 amqp() {  # amqp USER
   AMQP=()
   [[ -z ${ConnectionStrings__rabbitmq:-} ]] || return 0
-  AMQP=("ConnectionStrings__rabbitmq=$(broker_url "$1" "127.0.0.1:${ER_AMQP_PORT:-5672}")")
+  AMQP=("ConnectionStrings__rabbitmq_FILE=$(broker_url_file "$1" "127.0.0.1:${ER_AMQP_PORT:-5672}")")
 }
 
 if (( DASHBOARD == 1 )); then

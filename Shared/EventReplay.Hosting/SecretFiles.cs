@@ -5,8 +5,10 @@ namespace EventReplay.Hosting;
 
 /// <summary>
 /// Settings whose value is a file's content, as Docker secrets and systemd credentials hand them over: an environment
-/// variable <c>NAME_FILE=/run/secrets/x</c> sets <c>NAME</c> (e.g. <c>ConnectionStrings__rabbitmq_FILE</c> the broker URL
-/// with its password), so a password never has to be in a committed file or in the environment itself.
+/// variable <c>SECTION__NAME_FILE=/run/secrets/x</c> sets <c>SECTION:NAME</c> (e.g. <c>ConnectionStrings__rabbitmq_FILE</c>
+/// the broker URL with its password), so a password never has to be in a committed file or in the environment itself.
+/// Only names of a setting in a section (with <c>__</c>) count: other programs' variables end in <c>_FILE</c> too
+/// (<c>TF_CLI_CONFIG_FILE</c>).
 /// </summary>
 public static class SecretFiles
 {
@@ -21,8 +23,8 @@ public static class SecretFiles
         var settings = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (DictionaryEntry variable in environment)
         {
-            if (variable.Key is not string name || !name.EndsWith(Suffix, StringComparison.Ordinal) || name.Length == Suffix.Length
-                || variable.Value is not string path || path.Length == 0)
+            if (variable.Key is not string name || !name.EndsWith(Suffix, StringComparison.Ordinal)
+                || !name[..^Suffix.Length].Contains("__", StringComparison.Ordinal) || variable.Value is not string path || path.Length == 0)
             {
                 continue;
             }

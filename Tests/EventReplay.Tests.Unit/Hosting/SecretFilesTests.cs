@@ -25,16 +25,18 @@ public class SecretFilesTests
         var settings = SecretFiles.Read(new Hashtable
         {
             ["ConnectionStrings__rabbitmq_FILE"] = url,
-            ["Auth_Password_FILE"] = password,
+            ["Auth__Password_FILE"] = password,
             ["PATH"] = "/usr/bin",
             ["_FILE"] = url,
-            ["Empty_FILE"] = "",
+            ["Section__Empty_FILE"] = "",
+            // Another program's: not a setting of ours (no section), and its file need not exist.
+            ["TF_CLI_CONFIG_FILE"] = Path.Combine(_directory, "missing"),
         });
 
         Assert.That(settings, Is.EquivalentTo(new Dictionary<string, string?>
         {
             ["ConnectionStrings:rabbitmq"] = "amqp://er-producer:s3cret@mq:5672/",
-            ["Auth_Password"] = "two\nlines",
+            ["Auth:Password"] = "two\nlines",
         }));
     }
 
