@@ -186,7 +186,7 @@ public sealed class CommandLoad : IAsyncDisposable
     {
         if (_options.CommandsPerSecond is not { } rate)
         {
-            await Task.Delay(_options.Pace);
+            await Task.Delay(_options.Pace); // pacing the load (see above), not waiting for something to happen
             return;
         }
 

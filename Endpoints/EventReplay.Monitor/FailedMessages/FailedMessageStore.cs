@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using EventReplay.Hosting;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -43,7 +44,7 @@ public sealed record FailedMessageQuery(
 
     public string? GroupId { get; init; } = WithoutNul(GroupId);
 
-    public static string? WithoutNul(string? text) => text?.Replace("\0", "", StringComparison.Ordinal);
+    public static string? WithoutNul(string? text) => StoredText.WithoutNul(text);
 }
 
 /// <summary>What a retry sends: the queue, type, body and headers (an edit's when edited), and the attempt it is.</summary>

@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Accounts;
 using EventReplay.Contracts.Replays;
+using EventReplay.Hosting;
 using Marten;
 
 namespace EventReplay.Replay.Replays;
@@ -110,11 +111,7 @@ public static partial class ReplayRules
     }
 
     /// <summary>A caller's name as a replay keeps it: without control characters, at most <see cref="MaxRequestedByLength"/> characters.</summary>
-    public static string Requester(string name)
-    {
-        var clean = new string([.. name.Where(c => !char.IsControl(c))]);
-        return clean.Length <= MaxRequestedByLength ? clean : clean[..MaxRequestedByLength];
-    }
+    public static string Requester(string name) => StoredText.Name(name, MaxRequestedByLength);
 
     /// <summary>A replay id a request may choose.</summary>
     public static bool IsId(string? id) => id is not null && IdPattern().IsMatch(id);

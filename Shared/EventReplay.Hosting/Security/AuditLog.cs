@@ -13,11 +13,7 @@ public sealed record AuditEntry(string Actor, string? OnBehalfOf, string Action,
     /// A value as the trail keeps it: without NUL (PostgreSQL text cannot hold one; what a caller sent may) and at most
     /// 1,000 characters.
     /// </summary>
-    public static string? Kept(string? value)
-    {
-        var clean = value?.Replace("\0", "", StringComparison.Ordinal);
-        return clean is { Length: > 1000 } ? clean[..1000] : clean;
-    }
+    public static string? Kept(string? value) => StoredText.Kept(value, 1000);
 
     /// <summary>An action of the caller of <paramref name="http"/>: its token's name, its address, its correlation id.</summary>
     public static AuditEntry Of(HttpContext http, string action, string target, string? detail = null) => new(

@@ -19,9 +19,19 @@ public sealed partial class GatewayRoutes
 
     private readonly List<Route> _routes;
 
-    private GatewayRoutes(List<Route> routes) => _routes = routes;
+    private GatewayRoutes(IReadOnlyList<Declaration> declarations)
+    {
+        Declarations = declarations;
+        _routes = [.. declarations.Select(declared => new Route(declared.Name, declared.Path, declared.Methods))];
+    }
 
     public static GatewayRoutes Configured { get; } = Load();
+
+    /// <summary>A route as appsettings.json declares it: its cluster, path template, methods and the policies it names.</summary>
+    public sealed record Declaration(string Name, string Cluster, string Path, string[] Methods, string? AuthorizationPolicy,
+        string? RateLimiterPolicy);
+
+    public IReadOnlyList<Declaration> Declarations { get; }
 
     /// <summary>Every route with each of its methods.</summary>
     public IEnumerable<(string Route, string Method)> RouteMethods =>
@@ -83,12 +93,15 @@ public sealed partial class GatewayRoutes
     {
         var path = Path.Combine(TestEnvironment.RepoRoot, "Gateway", "EventReplay.Gateway", "appsettings.json");
         using var settings = JsonDocument.Parse(File.ReadAllText(path));
-        var routes = settings.RootElement.GetProperty("ReverseProxy").GetProperty("Routes").EnumerateObject()
-            .Select(route => new Route(route.Name, route.Value.GetProperty("Match").GetProperty("Path").GetString()!,
-                [.. route.Value.GetProperty("Match").GetProperty("Methods").EnumerateArray().Select(method => method.GetString()!)]))
-            .ToList();
-        return new GatewayRoutes(routes);
+        return new GatewayRoutes([.. settings.RootElement.GetProperty("ReverseProxy").GetProperty("Routes").EnumerateObject()
+            .Select(route => new Declaration(route.Name, route.Value.GetProperty("ClusterId").GetString()!,
+                route.Value.GetProperty("Match").GetProperty("Path").GetString()!,
+                [.. route.Value.GetProperty("Match").GetProperty("Methods").EnumerateArray().Select(method => method.GetString()!)],
+                Text(route.Value, "AuthorizationPolicy"), Text(route.Value, "RateLimiterPolicy")))]);
     }
+
+    private static string? Text(JsonElement route, string property) =>
+        route.TryGetProperty(property, out var value) ? value.GetString() : null;
 
     private sealed partial class Route
     {

@@ -19,14 +19,9 @@ public sealed partial class AuthorizationTests : StackOverEmptyLog
 {
     private sealed record PublicRoute(string Name, string Cluster, string Path, string Method, string Policy);
 
-    private static IReadOnlyList<PublicRoute> Routes()
-    {
-        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestEnvironment.RepoRoot, "Gateway", "EventReplay.Gateway", "appsettings.json")));
-        return [.. settings.RootElement.GetProperty("ReverseProxy").GetProperty("Routes").EnumerateObject().SelectMany(route =>
-            route.Value.GetProperty("Match").GetProperty("Methods").EnumerateArray().Select(method => new PublicRoute(route.Name,
-                route.Value.GetProperty("ClusterId").GetString()!, Concrete(route.Value.GetProperty("Match").GetProperty("Path").GetString()!),
-                method.GetString()!, route.Value.TryGetProperty("AuthorizationPolicy", out var policy) ? policy.GetString()! : "(none)")))];
-    }
+    private static IReadOnlyList<PublicRoute> Routes() =>
+        [.. BadInput.GatewayRoutes.Configured.Declarations.SelectMany(route => route.Methods.Select(method =>
+            new PublicRoute(route.Name, route.Cluster, Concrete(route.Path), method, route.AuthorizationPolicy ?? "(none)")))];
 
     // A path the route serves: each parameter given a value its constraint takes (nothing that exists: no side effects).
     private static string Concrete(string template) => Parameter().Replace(template, match => match.Groups[2].Success
