@@ -10,7 +10,8 @@
 #
 # Permissions are regular expressions over exchange and queue names (RabbitMQ does not tell the two apart):
 # configure = declare or delete, write = publish to an exchange or bind a queue, read = consume a queue or bind from an
-# exchange. Publishing through the default exchange (amq.default) reaches any queue; only services that send to
+# exchange. Creating a queue with a dead-letter exchange also wants read on it, so each queue is declared by its own
+# consumer. Publishing through the default exchange (amq.default) reaches any queue; only services that send to
 # queues have it, and what a queue takes is checked by the AMQP user_id at its consumer (live events from the producer,
 # batches and cut-overs from the replay service). The operator user may publish to the replay.commands exchange only.
 # Keep the consumers' names in step with Topology.Consumers (BrokerPermissionTests runs every service with these).
@@ -20,14 +21,13 @@ BROKER_CONSUMERS=(balances statistics)
 
 # user configure write read [tags], one user a line
 broker_user_table() {
-  local consumers live c
+  local consumers c
   consumers=$(IFS='|'; echo "${BROKER_CONSUMERS[*]}")
-  live="($consumers)\\.live"
-  echo "er-producer ^(events|$live|monitoring\\.heartbeats)\$ ^(events|$live|monitoring\\.heartbeats)\$ ^events\$"
+  echo "er-producer ^(events|monitoring\\.heartbeats)\$ ^(events|monitoring\\.heartbeats)\$ ^\$"
   for c in "${BROKER_CONSUMERS[@]}"; do
     echo "er-$c ^(events|$c\\.(live|replay|dead)|monitoring\\.(heartbeats|outcomes))\$ ^(amq\\.default|$c\\.live|monitoring\\.(heartbeats|outcomes))\$ ^(events|$c\\.(live|replay))\$"
   done
-  echo "er-replay ^(replay\\.(commands|acks|dead|events)|($consumers)\\.replay|monitoring\\.heartbeats)\$ ^(amq\\.default|replay\\.(commands|acks|events)|monitoring\\.heartbeats)\$ ^replay\\.(commands|acks)\$"
+  echo "er-replay ^(replay\\.(commands|acks|dead|events)|monitoring\\.heartbeats)\$ ^(amq\\.default|replay\\.(commands|acks|events)|monitoring\\.heartbeats)\$ ^replay\\.(commands|acks)\$"
   echo "er-monitor ^(monitor\\..*|monitoring\\.(heartbeats|outcomes)|replay\\.(events|dead)|($consumers)\\.dead)\$ ^(amq\\.default|monitor\\..*|monitoring\\.(heartbeats|outcomes))\$ ^(monitor\\..*|monitoring\\.(heartbeats|outcomes)|replay\\.(events|dead)|($consumers)\\.dead)\$ monitoring"
   echo "er-gateway ^monitoring\\.heartbeats\$ ^monitoring\\.heartbeats\$ ^\$"
   echo "er-operator ^\$ ^replay\\.commands\$ ^\$ management"

@@ -85,8 +85,10 @@ public sealed class BrokerTopology(QueueType type)
     /// <summary>
     /// Declares the part of the topology a service owns (<paramref name="owns"/> by name: <see cref="ProducerOwns"/>,
     /// <see cref="ConsumerOwns"/>, <see cref="ReplayOwns"/>, <see cref="MonitorOwns"/>), which its broker user may
-    /// configure (eng/broker-users.sh): each declares what it sends to or reads from, so no message is lost to a queue
-    /// that does not exist yet whichever starts first.
+    /// configure (eng/broker-users.sh). A queue with a dead-letter exchange is declared by its own consumer: RabbitMQ
+    /// wants read permission on such a queue (and write on the dead-letter exchange) to create it. So a queue exists once
+    /// its consumer first started; what the producer published before that is found by the consumer's gap repair, and a
+    /// replay batch sent before it is sent again when its answer does not come.
     /// </summary>
     public async Task DeclareAsync(IConnection connection, Func<string, bool> owns, CancellationToken cancellationToken)
     {
@@ -126,18 +128,16 @@ public sealed class BrokerTopology(QueueType type)
         }
     }
 
-    /// <summary>The producer's: the events exchange and the live queues it feeds.</summary>
-    public static bool ProducerOwns(string name) =>
-        name == Topology.EventsExchange || Topology.Consumers.Any(consumer => name == Topology.LiveQueue(consumer));
+    /// <summary>The producer's: the events exchange (the live queues are their consumers').</summary>
+    public static bool ProducerOwns(string name) => name == Topology.EventsExchange;
 
     /// <summary>A consumer's: the events exchange and its own queues.</summary>
     public static Func<string, bool> ConsumerOwns(string consumer) => name =>
         name == Topology.EventsExchange || name == Topology.LiveQueue(consumer) || name == Topology.ReplayQueue(consumer)
         || name == Topology.DeadLetterQueue(consumer);
 
-    /// <summary>The replay service's: its queues and exchanges, and the replay queues it sends batches to.</summary>
-    public static bool ReplayOwns(string name) =>
-        name.StartsWith("replay.", StringComparison.Ordinal) || Topology.Consumers.Any(consumer => name == Topology.ReplayQueue(consumer));
+    /// <summary>The replay service's: its queues and exchanges (the replay queues it sends batches to are their consumers').</summary>
+    public static bool ReplayOwns(string name) => name.StartsWith("replay.", StringComparison.Ordinal);
 
     /// <summary>The monitor's: the dead-letter queues it collects and the replay events it watches.</summary>
     public static bool MonitorOwns(string name) =>

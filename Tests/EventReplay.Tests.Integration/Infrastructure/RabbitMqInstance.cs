@@ -11,7 +11,16 @@ public sealed class RabbitMqInstance : IAsyncDisposable
 
     public string ConnectionString => $"amqp://eventreplay:eventreplay@127.0.0.1:{Port}/";
 
-    public Task StartAsync() => RunAsync("start");
+    /// <summary>
+    /// Starts the node and declares the system's topology as the administrator, as the tests' shared vhost has it
+    /// before a stack starts (each service declares only what it consumes).
+    /// </summary>
+    public async Task StartAsync()
+    {
+        await RunAsync("start");
+        await using var connection = await new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(ConnectionString) }.CreateConnectionAsync();
+        await Broker.SystemTopology.DeclareAsync(connection, CancellationToken.None);
+    }
 
     public Task StopAsync() => RunAsync("stop");
 
