@@ -1,4 +1,4 @@
-using EventReplay.Contracts;
+using EventReplay.Contracts.Monitoring;
 using Microsoft.Extensions.Configuration;
 
 namespace EventReplay.Hosting;
@@ -31,17 +31,21 @@ public sealed record BrokerUsers(string Producer, string Replay, string Monitor)
         configuration["Broker:Users:Replay"] ?? DefaultReplay,
         configuration["Broker:Users:Monitor"] ?? DefaultMonitor);
 
-    /// <summary>Why a live event from <paramref name="userId"/> is not taken (null: it is).</summary>
-    public string? RefusesLive(string? userId, bool retry) =>
-        userId == Producer || (retry && userId == Monitor)
+    /// <summary>Why a live event from <paramref name="userId"/> with these headers is not taken (null: it is).</summary>
+    public string? RefusesLive(string? userId, IDictionary<string, object?>? headers) =>
+        Takes(Producer, userId, headers)
             ? null
             : $"Not published by the producer: user_id {Describe(userId)} (live events are taken from '{Producer}' only).";
 
-    /// <summary>Why a message of a consumer's replay queue from <paramref name="userId"/> is not taken (null: it is).</summary>
-    public string? RefusesControl(string? userId, bool retry) =>
-        userId == Replay || (retry && userId == Monitor)
+    /// <summary>Why a message of a consumer's replay queue from <paramref name="userId"/> with these headers is not taken (null: it is).</summary>
+    public string? RefusesControl(string? userId, IDictionary<string, object?>? headers) =>
+        Takes(Replay, userId, headers)
             ? null
             : $"Not sent by the replay service: user_id {Describe(userId)} (batches and cut-overs are taken from '{Replay}' only).";
+
+    // The sender's own user; the monitor's when it sends a failed message again (its headers say which one: read only then).
+    private bool Takes(string sender, string? userId, IDictionary<string, object?>? headers) =>
+        userId == sender || (userId == Monitor && FailedMessageHeaders.Text(headers, FailedMessageHeaders.FailedMessageId) is not null);
 
     private static string Describe(string? userId) => userId is null ? "not set" : $"'{userId}'";
 }

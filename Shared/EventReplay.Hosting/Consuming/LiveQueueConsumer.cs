@@ -38,7 +38,7 @@ public sealed partial class LiveQueueConsumer(
     private long _maintained = Stopwatch.GetTimestamp();
 
     private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent, string? Epoch,
-        IDictionary<string, object?>? Headers, string? UserId)
+        IDictionary<string, object?>? Headers, string? UserId, string? Refusal)
     {
         /// <summary>Set on a message the monitor sent again: the failed message it is.</summary>
         public string? FailedMessageId => FailedMessageHeaders.Text(Headers, FailedMessageHeaders.FailedMessageId);
@@ -62,7 +62,8 @@ public sealed partial class LiveQueueConsumer(
         listener.ReceivedAsync += async (_, message) =>
             await inbox.Writer.WriteAsync(new Delivery(message.DeliveryTag, message.Body.ToArray(), message.BasicProperties.Type,
                 Telemetry.TraceParentOf(message.BasicProperties.Headers), EpochHeader.Of(message.BasicProperties.Headers),
-                message.BasicProperties.Headers, message.BasicProperties.UserId), stoppingToken);
+                message.BasicProperties.Headers, message.BasicProperties.UserId,
+                users.RefusesLive(message.BasicProperties.UserId, message.BasicProperties.Headers)), stoppingToken);
         channel.ChannelShutdownAsync += (_, _) =>
         {
             inbox.Writer.TryComplete();
@@ -163,17 +164,16 @@ public sealed partial class LiveQueueConsumer(
     /// </summary>
     private async Task<List<Delivery>> SetAsideForgedAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
     {
-        if (batch.TrueForAll(delivery => users.RefusesLive(delivery.UserId, delivery.FailedMessageId is not null) is null))
+        if (batch.TrueForAll(delivery => delivery.Refusal is null))
         {
             return batch;
         }
 
-        var forged = batch.Select(delivery => (Delivery: delivery, Reason: users.RefusesLive(delivery.UserId, delivery.FailedMessageId is not null)))
-            .Where(entry => entry.Reason is not null).ToList();
-        LogForged(consumer, forged.Count, forged[0].Delivery.UserId ?? "(none)");
-        await _applier.DeadLetterAsync(channel, forged.Select(entry =>
-            new DeadLetter(entry.Delivery.Body, entry.Reason!, Topology.LiveQueue(consumer), entry.Delivery.Type, entry.Delivery.Headers)), stoppingToken);
-        return [.. batch.Where(delivery => users.RefusesLive(delivery.UserId, delivery.FailedMessageId is not null) is null)];
+        var forged = batch.FindAll(delivery => delivery.Refusal is not null);
+        LogForged(consumer, forged.Count, forged[0].UserId ?? "(none)");
+        await _applier.DeadLetterAsync(channel, forged.Select(delivery =>
+            new DeadLetter(delivery.Body, delivery.Refusal!, Topology.LiveQueue(consumer), delivery.Type, delivery.Headers)), stoppingToken);
+        return batch.FindAll(delivery => delivery.Refusal is null);
     }
 
     private async Task ProcessAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)

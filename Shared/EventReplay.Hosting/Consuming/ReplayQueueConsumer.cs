@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Threading.Channels;
 using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
-using EventReplay.Contracts.Monitoring;
 using EventReplay.Contracts.Replays;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -74,8 +73,7 @@ public sealed partial class ReplayQueueConsumer(
             var body = MemoryOwner<byte>.Allocate(message.Body.Length, Bodies, AllocationMode.Default);
             message.Body.CopyTo(body.Memory);
             // Who sent it is the broker-checked user_id: the replay service's (or the monitor's, sending a failed one again).
-            var refusal = users.RefusesControl(message.BasicProperties.UserId,
-                FailedMessageHeaders.Text(message.BasicProperties.Headers, FailedMessageHeaders.FailedMessageId) is not null);
+            var refusal = users.RefusesControl(message.BasicProperties.UserId, message.BasicProperties.Headers);
             var delivery = new Delivery(message.DeliveryTag, message.BasicProperties.Type, body, message.Redelivered, refusal);
             if (refusal is null)
             {

@@ -37,7 +37,7 @@ public static class Broker
         var properties = new BasicProperties
         {
             Persistent = true, ContentType = "application/json", Type = type, Headers = headers,
-            UserId = userId ?? (sender == BrokerAccounts.Administrator ? null : sender),
+            UserId = userId ?? UserIdOf(sender),
         };
         await channel.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(body));
     }
@@ -51,6 +51,9 @@ public static class Broker
         : Topology.Consumers.Any(consumer => queue == Topology.ReplayQueue(consumer)) ? BrokerUsers.DefaultReplay
         : BrokerAccounts.Administrator;
 
+    // A service's user sets user_id, as the service does; the administrator sends none unless asked.
+    private static string? UserIdOf(string sender) => sender == BrokerAccounts.Administrator ? null : sender;
+
     /// <summary>Publishes many messages of one type on one channel, each confirmed, as <see cref="SendAsync"/> does.</summary>
     public static async Task SendManyAsync(string queue, IEnumerable<string> bodies, string? type)
     {
@@ -60,7 +63,7 @@ public static class Broker
         var properties = new BasicProperties
         {
             Persistent = true, ContentType = "application/json", Type = type,
-            UserId = sender == BrokerAccounts.Administrator ? null : sender,
+            UserId = UserIdOf(sender),
         };
         foreach (var body in bodies)
         {
