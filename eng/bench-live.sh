@@ -17,7 +17,7 @@ for consumer in balances statistics; do
   name=${consumer^}
   bench backlog --consumer "$consumer" --events "$EVENTS" --accounts "$ACCOUNTS" \
     --service "$ROOT/Endpoints/EventReplay.Consumers.$name/bin/Release/net10.0/EventReplay.Consumers.$name.dll" \
-    --readmodels "$ConnectionStrings__readmodels" --rabbitmq "$ConnectionStrings__rabbitmq" --redis "$ConnectionStrings__redis"
+    --readmodels "$ConnectionStrings__readmodels" --rabbitmq "$BENCH_AMQP" --redis "$BENCH_REDIS"
 done
 
 # The backlog left the read models ahead of an empty log; start the system from a clean state.

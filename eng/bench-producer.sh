@@ -12,7 +12,7 @@ ACCOUNTS=${ACCOUNTS:-1000}
 PORT=${BENCH_PORT:-5199}
 DB=eventreplay_bench
 PG_PORT=${ER_PG_EVENTSTORE_PORT:-5433}   # the producer needs the event store alone
-PG="Host=127.0.0.1;Port=$PG_PORT;Username=eventreplay;Password=eventreplay"
+PG="Host=127.0.0.1;Port=$PG_PORT;Username=eventreplay"
 API="http://127.0.0.1:$PORT"
 
 command -v wrk >/dev/null || { [[ $EUID -eq 0 ]] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
@@ -20,7 +20,10 @@ command -v wrk >/dev/null || { [[ $EUID -eq 0 ]] && DEBIAN_FRONTEND=noninteracti
 eng/services.sh start >/dev/null
 dotnet build Endpoints/EventReplay.Producer -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
 
-export PGPASSWORD=eventreplay
+# The role's password: the local password file (eng/secrets.sh).
+source eng/secrets.sh
+PGPASSFILE=$(secret_pgpass)
+export PGPASSFILE
 psql -h 127.0.0.1 -p "$PG_PORT" -U eventreplay -d eventreplay -XqAt \
   -c "drop database if exists $DB with (force)" -c "create database $DB"
 

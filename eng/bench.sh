@@ -30,7 +30,7 @@ RUNS="$OUT/runs-$LAYOUT.jsonl"
 : > "$RUNS"
 has_leg() { [[ ",$LEGS," == *",$1,"* ]]; }
 leg() { bench leg --leg "$1" --out "$RUNS" --url "http://127.0.0.1:$PORT" --eventstore "$BENCH_EVENTSTORE" --readmodels "$BENCH_READMODELS" \
-  --redis "$ConnectionStrings__redis" --batch-size "$BATCH" --seconds "$LIVE_SECONDS" --concurrency "$LIVE_CONCURRENCY" "${@:2}"; }
+  --redis "$BENCH_REDIS" --batch-size "$BATCH" --seconds "$LIVE_SECONDS" --concurrency "$LIVE_CONCURRENCY" "${@:2}"; }
 # Every leg repeats inside one harness process: like the system of the replay leg, which stays up between its runs,
 # the harness's first run is cold and the others warm, and Marten's rebuild runs warm in its own process the same way.
 repeat() { leg "$1" --repeat "$REPEAT"; }

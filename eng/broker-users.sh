@@ -4,7 +4,7 @@
 #
 #   broker_definitions VHOST...   prints RabbitMQ definitions (users, vhosts, permissions on each VHOST) to import
 #   broker_url USER HOST:PORT [VHOST]   prints the amqp:// URL of USER (its password made if missing)
-#   broker_url_file USER HOST:PORT      writes that URL to .local/secrets/rabbitmq/USER.url (0600) and prints the file's
+#   broker_url_file USER HOST:PORT [VHOST]  writes that URL to .local/secrets/rabbitmq/USER.url (0600) and prints the file's
 #                                       path: a service reads it (ConnectionStrings__rabbitmq_FILE), so the password is
 #                                       in no process's arguments or environment
 #
@@ -16,7 +16,8 @@
 # batches and cut-overs from the replay service). The operator user may publish to the replay.commands exchange only.
 # Keep the consumers' names in step with Topology.Consumers (BrokerPermissionTests runs every service with these).
 
-BROKER_SECRETS="${BROKER_SECRETS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)/.local/secrets/rabbitmq}"
+source "$(dirname "${BASH_SOURCE[0]}")/secrets.sh"
+BROKER_SECRETS="$SECRETS_DIR/rabbitmq"
 BROKER_CONSUMERS=(balances statistics)
 
 # user configure write read [tags], one user a line
@@ -31,18 +32,12 @@ broker_user_table() {
   echo "er-monitor ^(monitor\\..*|monitoring\\.(heartbeats|outcomes)|replay\\.(events|dead)|($consumers)\\.dead)\$ ^(amq\\.default|monitor\\..*|monitoring\\.(heartbeats|outcomes))\$ ^(monitor\\..*|monitoring\\.(heartbeats|outcomes)|replay\\.(events|dead)|($consumers)\\.dead)\$ monitoring"
   echo "er-gateway ^monitoring\\.heartbeats\$ ^monitoring\\.heartbeats\$ ^\$"
   echo "er-operator ^\$ ^replay\\.commands\$ ^\$ management"
+  # An administrator for people, where no other tool makes one (docker-compose.yml's broker: eng/compose-secrets.sh).
+  if [[ -n ${BROKER_ADMIN:-} ]]; then echo "$BROKER_ADMIN .* .* .* administrator"; fi
 }
 
-# The password of USER: made once (hex, so it needs no escaping in a URL or a connection string).
-broker_password() {
-  local file="$BROKER_SECRETS/$1"
-  if [[ ! -s $file ]]; then
-    mkdir -p "$BROKER_SECRETS"
-    chmod 700 "$BROKER_SECRETS"
-    (umask 077; openssl rand -hex 24 >"$file.tmp") && mv "$file.tmp" "$file"
-  fi
-  cat "$file"
-}
+# The password of USER (eng/secrets.sh: made once; hex, so it needs no escaping in a URL or a connection string).
+broker_password() { secret "rabbitmq/$1"; }
 
 # RabbitMQ's default password hash (rabbit_password_hashing_sha256): base64(salt ++ sha256(salt ++ password)).
 broker_hash() {
@@ -92,9 +87,9 @@ broker_url() {  # broker_url USER HOST:PORT [VHOST]
   echo "amqp://$1:$(broker_password "$1")@$2/${vhost//\//%2F}"
 }
 
-broker_url_file() {  # broker_url_file USER HOST:PORT
+broker_url_file() {  # broker_url_file USER HOST:PORT [VHOST]
   local file="$BROKER_SECRETS/$1.url" url
-  url=$(broker_url "$1" "$2")
+  url=$(broker_url "$1" "$2" "${3:-}")
   (umask 077; printf '%s\n' "$url" >"$file.tmp") && mv "$file.tmp" "$file"
   echo "$file"
 }

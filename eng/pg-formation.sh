@@ -3,7 +3,7 @@
 #
 # A highly available PostgreSQL 15 for the event store: a pg_auto_failover formation of a monitor and two nodes
 # (node1, node2) on loopback ports, with synchronous replication (an acknowledged commit is on both nodes), data and
-# logs in DIR. Role and databases as eng/services.sh makes them: eventreplay/eventreplay, databases eventreplay and
+# logs in DIR. Role and databases as eng/services.sh makes them: the role eventreplay (password: eng/secrets.sh), databases eventreplay and
 # eventreplay_tests (plus any named in FORMATION_DATABASES). The monitor is tuned to fail over in about 15 s after the
 # primary dies (pg_auto_failover's defaults take about 50 s): see /docs or the README, "Failure and recovery".
 #
@@ -28,6 +28,7 @@
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 source "$(dirname "${BASH_SOURCE[0]}")/backup/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/secrets.sh"
 
 usage="usage: $0 start|stop|status|uri|primary|kill9 NODE|run NODE|switchover|wait|events DIR MONITOR_PORT NODE1_PORT NODE2_PORT [NODE]"
 action=${1:?$usage}
@@ -205,7 +206,7 @@ provision_node1() {
   local db
   sql "$node1_port" postgres "do \$\$begin
       if not exists (select from pg_roles where rolname = 'eventreplay') then
-        create role eventreplay login createdb password 'eventreplay';
+        create role eventreplay login createdb password '$(secret postgres/eventreplay)';
       end if; end\$\$;" >/dev/null
   for db in "${databases[@]}"; do
     if [[ -z $(sql "$node1_port" postgres "select 1 from pg_database where datname = '$db'") ]]; then
@@ -317,7 +318,7 @@ case "$action" in
     [[ -n $(primary) ]]
     ;;
   uri)
-    echo "Host=127.0.0.1:$node1_port,127.0.0.1:$node2_port;Database=${FORMATION_DB:-eventreplay};Username=eventreplay;Password=eventreplay;Target Session Attributes=primary;Host Recheck Seconds=1;Timeout=3;Command Timeout=4"
+    echo "Host=127.0.0.1:$node1_port,127.0.0.1:$node2_port;Database=${FORMATION_DB:-eventreplay};Username=eventreplay;Target Session Attributes=primary;Host Recheck Seconds=1;Timeout=3;Command Timeout=4"
     ;;
   primary) primary ;;
   kill9) [[ -n $node ]] || die "$usage"; node_port "$node" >/dev/null; cmd_kill9 ;;

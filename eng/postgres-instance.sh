@@ -4,7 +4,7 @@
 #
 # A throwaway PostgreSQL 15 server for tests that must stop and restart the database (outage tests),
 # so they never touch the shared server that eng/services.sh runs. Loopback only, role and database
-# `eventreplay` (password `eventreplay`), data in DIR. fsync is off: the data is disposable.
+# `eventreplay` (its password that of the shared clusters' role, eng/secrets.sh: .local/secrets/pgpass has it), data in DIR. fsync is off: the data is disposable.
 # --archive (at the first start) archives its WAL into a pgBackRest repository of its own, as the event store's
 # cluster does: configuration DIR/pgbackrest/pgbackrest.conf, stanza `eventstore`, repository DIR/backups; the
 # stanza is created at start. eng/backup.sh and eng/restore.sh take that configuration with --config.
@@ -14,6 +14,7 @@
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 source "$(dirname "${BASH_SOURCE[0]}")/backup/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/secrets.sh"
 
 usage="usage: $0 start|stop|kill|kill9|pause|resume|snapshot|rollback DIR PORT [--archive] | sync-standby DIR PORT [NAME]"
 action=${1:?$usage}
@@ -51,7 +52,7 @@ case "$action" in
       fi
       as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
       as_pg "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -XqAt -v ON_ERROR_STOP=1 \
-        -c "create role eventreplay login password 'eventreplay'" -c "create database eventreplay owner eventreplay" >/dev/null
+        -c "create role eventreplay login password '$(secret postgres/eventreplay)'" -c "create database eventreplay owner eventreplay" >/dev/null
     else
       as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
     fi

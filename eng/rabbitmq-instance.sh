@@ -2,8 +2,8 @@
 # eng/rabbitmq-instance.sh start|stop|kill|alarms DIR PORT
 # eng/rabbitmq-instance.sh ctl DIR PORT COMMAND [ARGS...]
 #
-# A RabbitMQ node of a test's own (loopback AMQP on PORT, no management plugin, administrator user and password
-# `eventreplay` and the services' own users of eng/broker-users.sh, data in DIR), so a test can stop, kill and restart the broker without touching the shared one.
+# A RabbitMQ node of a test's own (loopback AMQP on PORT, no management plugin, administrator user
+# `eventreplay` with the shared broker's administrator password (eng/secrets.sh) and the services' own users of eng/broker-users.sh, data in DIR), so a test can stop, kill and restart the broker without touching the shared one.
 # Durable queues and persistent messages survive a stop and start.
 #   kill    SIGKILL of the node's Erlang VM (beam.smp), like a crash: no shutdown, connections drop
 #   alarms  prints the node's resource alarms (memory, disk), one a line, or that there are none
@@ -42,11 +42,12 @@ case "$action" in
     fi
     echo "[]." >"$RABBITMQ_ENABLED_PLUGINS_FILE"
     : >"$RABBITMQ_CONF_ENV_FILE"
-    cat >"$RABBITMQ_CONFIG_FILE" <<CONF
+    source "$(dirname "${BASH_SOURCE[0]}")/broker-users.sh"
+    (umask 077; cat >"$RABBITMQ_CONFIG_FILE") <<CONF
 listeners.tcp.default = 127.0.0.1:$port
 loopback_users = none
 default_user = eventreplay
-default_pass = eventreplay
+default_pass = $(broker_password eventreplay)
 default_user_tags.administrator = true
 default_permissions.configure = .*
 default_permissions.read = .*
@@ -60,7 +61,6 @@ CONF
     done
     "$bin/rabbitmqctl" -n "$node" -q await_startup --timeout 60 >/dev/null
     # The services' own users and permissions, as on the shared broker (eng/broker-users.sh).
-    source "$(dirname "${BASH_SOURCE[0]}")/broker-users.sh"
     broker_definitions --tests / >"$dir/definitions.json"
     "$bin/rabbitmqctl" -n "$node" -q import_definitions "$dir/definitions.json" >/dev/null
     rm -f "$dir/definitions.json"

@@ -54,6 +54,11 @@ services_were_up=false
 if eng/services.sh status >/dev/null 2>&1; then services_were_up=true; fi
 eng/services.sh start
 mkdir -p "$LOGS"
+# The services find their database roles' passwords in the local password file (eng/secrets.sh), never in a
+# connection string.
+source eng/secrets.sh
+PGPASSFILE=$(secret_pgpass)
+export PGPASSFILE
 # Who may call what: tokens of the local signing key (eng/eventreplay token), unless an OpenID Connect authority is named.
 [[ -n ${Auth__Authority:-} ]] || export Auth__SigningKeyFile="$ROOT/.local/secrets/token-signing.pub.pem"
 
@@ -82,12 +87,21 @@ trap 'stop_all $?' EXIT
 echo "run: building"
 dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
 # Each service connects to RabbitMQ as its own user (eng/broker-users.sh; eng/services.sh made them), unless the
-# environment names a broker (see the README, "Pointing at existing services"). Sets AMQP.
+# environment names a broker (see the README, "Pointing at existing services"); on the vhost ER_AMQP_VHOST, if set (its
+# users made with broker_definitions, as eng/bench/lib.sh does), else /. Sets AMQP.
 source eng/broker-users.sh
 amqp() {  # amqp USER
   AMQP=()
   [[ -z ${ConnectionStrings__rabbitmq:-} ]] || return 0
-  AMQP=("ConnectionStrings__rabbitmq_FILE=$(broker_url_file "$1" "127.0.0.1:${ER_AMQP_PORT:-5672}")")
+  AMQP=("ConnectionStrings__rabbitmq_FILE=$(broker_url_file "$1" "127.0.0.1:${ER_AMQP_PORT:-5672}" "${ER_AMQP_VHOST:-}")")
+}
+
+# Each consumer connects to Redis as its own user, limited to its keys (eng/secrets.sh), on database ER_REDIS_DB (0 unless
+# set), unless the environment names a Redis. Sets REDIS.
+redis() {  # redis USER
+  REDIS=()
+  [[ -z ${ConnectionStrings__redis:-} ]] || return 0
+  REDIS=("ConnectionStrings__redis_FILE=$(secret_redis_connection "$1" "127.0.0.1:${ER_REDIS_PORT:-6379}" "${ER_REDIS_DB:-0}")")
 }
 
 if (( DASHBOARD == 1 )); then
@@ -174,7 +188,7 @@ eventstore() {  # eventstore POOL
   # An event store named in the environment is used as it is (see the README, "Pointing at existing services").
   (( HA == 1 )) && [[ -z ${ConnectionStrings__eventstore:-} ]] || return 0
   local ha_port=${ER_PG_HA_PORT:-5440}
-  EVENTSTORE=("ConnectionStrings__eventstore=Host=127.0.0.1:$((ha_port + 1)),127.0.0.1:$((ha_port + 2));Target Session Attributes=primary;Host Recheck Seconds=1;Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10;Maximum Pool Size=$1")
+  EVENTSTORE=("ConnectionStrings__eventstore=Host=127.0.0.1:$((ha_port + 1)),127.0.0.1:$((ha_port + 2));Target Session Attributes=primary;Host Recheck Seconds=1;Database=eventreplay;Username=eventreplay;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10;Maximum Pool Size=$1")
 }
 
 if (( DASHBOARD == 1 )); then
@@ -188,8 +202,10 @@ else
   TRACES=()
 fi
 eventstore 50; amqp er-producer; start_service producer "$PRODUCER" Endpoints/EventReplay.Producer "${EVENTSTORE[@]}" "${AMQP[@]}"
-eventstore 10; amqp er-balances; start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances "${EVENTSTORE[@]}" "${AMQP[@]}"
-eventstore 10; amqp er-statistics; start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics "${EVENTSTORE[@]}" "${AMQP[@]}"
+eventstore 10; amqp er-balances; redis er-balances
+start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances "${EVENTSTORE[@]}" "${AMQP[@]}" "${REDIS[@]}"
+eventstore 10; amqp er-statistics; redis er-statistics
+start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics "${EVENTSTORE[@]}" "${AMQP[@]}" "${REDIS[@]}"
 eventstore 30; amqp er-replay; start_service replay "$REPLAY" Endpoints/EventReplay.Replay "${EVENTSTORE[@]}" "${AMQP[@]}"
 eventstore 5; amqp er-monitor; start_service monitor "$MONITOR" Endpoints/EventReplay.Monitor "${EVENTSTORE[@]}" "${AMQP[@]}" "Monitoring__ReplayApi=$REPLAY/" "${TRACES[@]}"
 amqp er-gateway
@@ -224,7 +240,7 @@ cat <<INFO
   failed msgs    http://127.0.0.1:$PORT/api/failed-messages/groups  (everything set aside; retry, edit, archive)
   console        http://127.0.0.1:$PORT/console/   (dashboard, endpoints, failed messages, queues, replays, events)
   queues         http://127.0.0.1:$PORT/api/monitoring/queues       (length, rates, consumers' lag; series: /api/monitoring/endpoints/balances/metrics)
-  RabbitMQ UI    http://127.0.0.1:15672 (eventreplay / eventreplay)
+  RabbitMQ UI    http://127.0.0.1:15672 (administrator eventreplay, password in .local/secrets/rabbitmq/eventreplay)
   traces         $( (( DASHBOARD == 1 )) && echo "$DASHBOARD_UI (Aspire dashboard: traces, metrics, logs of every service)" || echo "eng/run.sh --dashboard runs the Aspire dashboard as the services' OTLP receiver")
   event store    $( (( HA == 1 )) && echo "pg_auto_failover formation: eng/services.sh status eventstore; switchover: eng/services.sh switchover" || echo "one server on 127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433} (eng/run.sh --ha for a formation)")
   logs           $LOGS

@@ -5,8 +5,8 @@
 # background processes (no systemd, no Docker), loopback only, with data and
 # logs under the repo's git-ignored .local/ folder:
 #
-#   PostgreSQL 15, two clusters, each with role/password eventreplay/eventreplay and databases
-#                  eventreplay, eventreplay_tests:
+#   PostgreSQL 15, two clusters, each with the role eventreplay (password in .local/secrets/postgres/eventreplay, and
+#                  for psql and the services in .local/secrets/pgpass) and databases eventreplay, eventreplay_tests:
 #     readmodels   127.0.0.1:${ER_PG_PORT:-5432}      read models, replay sagas (.local/postgres)
 #     eventstore   127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433}  the event store alone (.local/postgres-eventstore), its WAL
 #                  archived with pgBackRest (stanza eventstore, repository .local/backups, configuration
@@ -16,9 +16,10 @@
 #                  archives its WAL into the same repository, stanza eventstore-ha (configuration
 #                  .local/eventstore-ha/pgbackrest/pgbackrest.conf: eng/backup.sh and eng/restore.sh take it when
 #                  ER_EVENTSTORE_HA=1)
-#   RabbitMQ 3.10  127.0.0.1:${ER_AMQP_PORT:-5672}    user eventreplay/eventreplay (administrator),
+#   RabbitMQ 3.10  127.0.0.1:${ER_AMQP_PORT:-5672}    administrator eventreplay (password in .local/secrets/rabbitmq/),
 #                  mgmt 127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}, vhosts / and eventreplay_tests
-#   Redis 7        127.0.0.1:${ER_REDIS_PORT:-6379}
+#   Redis 7        127.0.0.1:${ER_REDIS_PORT:-6379}    administrator eventreplay, a user per consumer limited to its keys
+#                  (eng/secrets.sh; passwords in .local/secrets/redis/, ACL file .local/redis/users.acl)
 #
 # start  installs missing packages (apt, root only; with HAProxy for eng/lb.sh and docker-compose, which a
 #        test uses to validate docker-compose.yml), starts what is not running,
@@ -40,6 +41,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd -P)
 LOCAL="$REPO_ROOT/.local"
 LOGS="$LOCAL/logs"
 source "$SCRIPT_DIR/backup/lib.sh"
+source "$SCRIPT_DIR/secrets.sh"
 source "$SCRIPT_DIR/broker-users.sh"
 # The event store's backups: its WAL is archived into this pgBackRest repository (see eng/backup.sh, eng/restore.sh).
 BACKUP_CONFIG="$LOCAL/pgbackrest/pgbackrest.conf"
@@ -55,8 +57,14 @@ AMQP_PORT=${ER_AMQP_PORT:-5672}
 MGMT_PORT=${ER_RABBIT_MGMT_PORT:-15672}
 REDIS_PORT=${ER_REDIS_PORT:-6379}
 
+# The administrator (an owner role in PostgreSQL, the broker's administrator): its passwords are made once into
+# .local/secrets/ (eng/secrets.sh), as are the services' own.
 ER_USER=eventreplay
-ER_PASS=eventreplay
+PG_PASS=$(secret "postgres/$ER_USER")
+RMQ_PASS=$(secret "rabbitmq/$ER_USER")
+# psql and the services read the local roles' passwords from here (a connection string names the role only).
+PGPASSFILE=$(secret_pgpass)
+export PGPASSFILE
 ER_DBS=(eventreplay eventreplay_tests)
 ER_TEST_VHOST=eventreplay_tests
 
@@ -151,14 +159,14 @@ rmqctl() { env "${RMQ_ENV[@]}" "$RMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" "$@"; }
 have_curl() { command -v curl >/dev/null 2>&1; }
 
 rmq_api() {  # rmq_api METHOD PATH [JSON]  (quiet; status only)
-  local args=(-fsS -o /dev/null --max-time 10 -u "$ER_USER:$ER_PASS" -X "$1"
+  local args=(-fsS -o /dev/null --max-time 10 -u "$ER_USER:$RMQ_PASS" -X "$1"
               "http://127.0.0.1:$MGMT_PORT/api/$2")
   [[ $# -ge 3 ]] && args+=(-H 'content-type: application/json' -d "$3")
   curl "${args[@]}" 2>/dev/null
 }
 
 pg_login_ok() {  # pg_login_ok DB
-  PGPASSWORD=$ER_PASS PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" \
+  PGPASSWORD=$PG_PASS PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" \
     -U "$ER_USER" -d "$1" -XAtqc 'select 1' >/dev/null 2>&1
 }
 
@@ -217,12 +225,13 @@ management.tcp.port = $MGMT_PORT
 loopback_users = none
 # only applied when the node boots with an empty database
 default_user = $ER_USER
-default_pass = $ER_PASS
+default_pass = $RMQ_PASS
 default_user_tags.administrator = true
 default_permissions.configure = .*
 default_permissions.read = .*
 default_permissions.write = .*
 EOF
+  chmod 600 "$RMQ_DIR/rabbitmq.conf"
   echo '[rabbitmq_management].' >"$RMQ_DIR/enabled_plugins"
   echo '# intentionally empty: isolates this node from /etc/rabbitmq/rabbitmq-env.conf' \
     >"$RMQ_DIR/rabbitmq-env.conf"
@@ -263,7 +272,7 @@ rmq_reuse_external() {
     say "rabbitmq: reusing existing server on 127.0.0.1:$AMQP_PORT (mgmt :$MGMT_PORT accepts $ER_USER; not started by this script)"
     return 0
   fi
-  die "rabbitmq: port $AMQP_PORT or $MGMT_PORT is in use by something that is not a usable RabbitMQ (management API at 127.0.0.1:$MGMT_PORT rejects $ER_USER/$ER_PASS). Stop it (a Debian-started broker: rabbitmqctl stop) or set ER_AMQP_PORT/ER_RABBIT_MGMT_PORT."
+  die "rabbitmq: port $AMQP_PORT or $MGMT_PORT is in use by something that is not a usable RabbitMQ (management API at 127.0.0.1:$MGMT_PORT rejects $ER_USER with its password in ${SECRETS_DIR#"$REPO_ROOT"/}/rabbitmq/$ER_USER). Stop it (a Debian-started broker: rabbitmqctl stop) or set ER_AMQP_PORT/ER_RABBIT_MGMT_PORT."
 }
 
 # Decide ours / external / fresh before launching anything, so a port clash
@@ -303,9 +312,9 @@ rmq_provision_api() {
 }
 
 rmq_provision_ctl() {
-  rmqctl -q authenticate_user "$ER_USER" "$ER_PASS" >/dev/null 2>&1 \
-    || rmqctl -q add_user "$ER_USER" "$ER_PASS" >/dev/null 2>&1 \
-    || rmqctl -q change_password "$ER_USER" "$ER_PASS" >/dev/null
+  rmqctl -q authenticate_user "$ER_USER" "$RMQ_PASS" >/dev/null 2>&1 \
+    || rmqctl -q add_user "$ER_USER" "$RMQ_PASS" >/dev/null 2>&1 \
+    || rmqctl -q change_password "$ER_USER" "$RMQ_PASS" >/dev/null
   rmqctl -q set_user_tags "$ER_USER" administrator >/dev/null
   local vhosts
   vhosts=$(rmqctl -s list_vhosts name 2>/dev/null || true)
@@ -345,12 +354,12 @@ rmq_finish() {
   local code="" me=""
   if have_curl; then
     for _ in $(seq 1 40); do   # the HTTP listener can lag await_startup slightly
-      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -u "$ER_USER:$ER_PASS" \
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -u "$ER_USER:$RMQ_PASS" \
                "http://127.0.0.1:$MGMT_PORT/api/whoami" 2>/dev/null || true)
       [[ $code == 000 || -z $code ]] || break
       sleep 0.5
     done
-    [[ $code == 200 ]] && me=$(curl -fsS --max-time 5 -u "$ER_USER:$ER_PASS" \
+    [[ $code == 200 ]] && me=$(curl -fsS --max-time 5 -u "$ER_USER:$RMQ_PASS" \
                "http://127.0.0.1:$MGMT_PORT/api/whoami" 2>/dev/null || true)
   fi
   if [[ $me == *administrator* ]] && rmq_provision_api; then
@@ -409,9 +418,9 @@ pg_provision() {  # pg_provision SOCKET_DIR -- ensure role + databases (as super
     -XqAt -v ON_ERROR_STOP=1 >/dev/null <<SQL
 DO \$\$BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ER_USER') THEN
-    CREATE ROLE $ER_USER LOGIN CREATEDB PASSWORD '$ER_PASS';
+    CREATE ROLE $ER_USER LOGIN CREATEDB PASSWORD '$PG_PASS';
   ELSE
-    ALTER ROLE $ER_USER LOGIN CREATEDB PASSWORD '$ER_PASS';
+    ALTER ROLE $ER_USER LOGIN CREATEDB PASSWORD '$PG_PASS';
   END IF;
 END\$\$;
 SELECT format('CREATE DATABASE %I OWNER $ER_USER', d)
@@ -433,13 +442,13 @@ pg_reuse_external() {
   fi
   if pg_login_ok "${ER_DBS[0]}"; then
     # CREATEDB lets our role add the test database itself if it is missing.
-    pg_login_ok "${ER_DBS[1]}" || PGPASSWORD=$ER_PASS "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" \
+    pg_login_ok "${ER_DBS[1]}" || PGPASSWORD=$PG_PASS "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" \
       -U "$ER_USER" -d "${ER_DBS[0]}" -XAtqc "CREATE DATABASE ${ER_DBS[1]}" >/dev/null 2>&1 || true
   elif [[ $EUID -eq 0 && -S /var/run/postgresql/.s.PGSQL.$PG_PORT ]]; then
     # e.g. the Debian cluster started by the package's postinst: make it usable.
     PG_SUPER=postgres pg_provision /var/run/postgresql >/dev/null 2>&1 || true
   fi
-  pg_verify || die "postgres $PG_NAME: port $PG_PORT is served by a PostgreSQL this script did not start, and $ER_USER/$ER_PASS cannot use databases ${ER_DBS[*]}. Stop it (e.g. pg_ctlcluster 15 main stop) or set $(pg_port_var)."
+  pg_verify || die "postgres $PG_NAME: port $PG_PORT is served by a PostgreSQL this script did not start, and $ER_USER (password in ${SECRETS_DIR#"$REPO_ROOT"/}/postgres/$ER_USER) cannot use databases ${ER_DBS[*]}. Stop it (e.g. pg_ctlcluster 15 main stop) or set $(pg_port_var)."
   say "postgres $PG_NAME: reusing existing server on 127.0.0.1:$PG_PORT (not started by this script)"
 }
 
@@ -549,37 +558,48 @@ pg_stop() {
 
 # ------------------------------------------------------------------ redis ---
 REDIS_STATE=""   # ours | external | (empty: to be started)
+REDIS_ACL="$REDIS_DIR/users.acl"
+# redis-cli as the administrator (its password in the environment, not the arguments).
+redis_admin() { REDISCLI_AUTH=$(secret redis/eventreplay) redis-cli --user eventreplay -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+redis_ping() { [[ $(redis_admin ping 2>/dev/null) == PONG ]]; }
 redis_preflight() {
   if pidfile_alive "$REDIS_PID_FILE" redis-server >/dev/null; then
     REDIS_STATE=ours
+    # A server of ours from before it had users (anyone may use it): start it again with them.
+    if [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; then
+      say "redis: our server has no users yet; restarting it with its ACL file"
+      redis_stop >/dev/null
+      REDIS_STATE=""
+    fi
   elif port_open "$REDIS_PORT"; then
-    [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] \
-      || die "redis: port $REDIS_PORT is in use by something that does not answer PING with PONG. Stop it or set ER_REDIS_PORT."
+    redis_ping \
+      || die "redis: port $REDIS_PORT is in use by something that does not answer PING as the user eventreplay (its password in ${SECRETS_DIR#"$REPO_ROOT"/}/redis/eventreplay). Stop it or set ER_REDIS_PORT."
     say "redis: reusing existing server on 127.0.0.1:$REDIS_PORT (not started by this script)"
     REDIS_STATE=external
   fi
 }
 
 redis_start() {
+  mkdir -p "$REDIS_DIR"
+  secret_redis_acl "$REDIS_ACL"
   if [[ $REDIS_STATE == external ]]; then
     return 0
   elif [[ $REDIS_STATE == ours ]]; then
-    say "redis: already running (pid $(pidfile_alive "$REDIS_PID_FILE" redis-server))"
+    redis_admin acl load >/dev/null || die "redis: loading $REDIS_ACL failed; see $LOGS/redis.log"
+    say "redis: already running (pid $(pidfile_alive "$REDIS_PID_FILE" redis-server)); users loaded again"
   else
-    mkdir -p "$REDIS_DIR"
     rm -f "$REDIS_PID_FILE"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
       --dir "$REDIS_DIR" --pidfile "$REDIS_PID_FILE" --logfile "$LOGS/redis.log" \
-      --appendonly yes </dev/null >/dev/null \
+      --appendonly yes --aclfile "$REDIS_ACL" </dev/null >/dev/null \
       || die "redis: failed to start; see $LOGS/redis.log"
   fi
   for _ in $(seq 1 40); do
-    [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] && break
+    redis_ping && break
     sleep 0.25
   done
-  [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] \
-    || { tail -n 20 "$LOGS/redis.log" >&2 || true; die "redis: not answering on 127.0.0.1:$REDIS_PORT"; }
-  say "redis: up on 127.0.0.1:$REDIS_PORT"
+  redis_ping || { tail -n 20 "$LOGS/redis.log" >&2 || true; die "redis: not answering on 127.0.0.1:$REDIS_PORT"; }
+  say "redis: up on 127.0.0.1:$REDIS_PORT (administrator eventreplay; users er-balances, er-statistics; passwords in ${SECRETS_DIR#"$REPO_ROOT"/}/redis)"
 }
 
 redis_stop() {
@@ -589,7 +609,8 @@ redis_stop() {
     else say "redis: not running"; fi
     return 0
   fi
-  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  { redis_admin shutdown nosave || redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave; } >/dev/null 2>&1 \
+    || kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 40); do pid_alive "$pid" || break; sleep 0.25; done
   pid_alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; }
   rm -f "$REDIS_PID_FILE"
@@ -604,7 +625,7 @@ rmq_queue_type() {
   local want=${RabbitMq__QueueType:-quorum} vhost listing name type messages
   want=${want,,}
   for vhost in %2F "$ER_TEST_VHOST"; do
-    listing=$(curl -fsS --max-time 10 -u "$ER_USER:$ER_PASS" \
+    listing=$(curl -fsS --max-time 10 -u "$ER_USER:$RMQ_PASS" \
       "http://127.0.0.1:$MGMT_PORT/api/queues/$vhost?columns=name,type,messages" 2>/dev/null) || continue
     # One queue per line from [{"messages":0,"name":"…","type":"…"},…] (no JSON tool needed).
     while read -r entry; do
@@ -634,27 +655,12 @@ SERVICES=(readmodels eventstore rabbitmq redis)
 WANT=""   # one service named after the command, or all of them
 wants() { [[ -z $WANT || $WANT == "$1" ]]; }
 
-# The local token signing key (ECDSA P-256), made once: the private half for whoever mints tokens (eng/eventreplay
-# token, the tests), mode 0600; the public half for the services (Auth__SigningKeyFile). Never committed (.local/).
-SECRETS="$LOCAL/secrets"
-ensure_signing_key() {
-  [[ -s "$SECRETS/token-signing.pem" && -s "$SECRETS/token-signing.pub.pem" ]] && return 0
-  command -v openssl >/dev/null 2>&1 || die "openssl is missing: it makes the local token signing key (apt-get install openssl)"
-  mkdir -p "$SECRETS"
-  chmod 700 "$SECRETS"
-  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$SECRETS/token-signing.pem.tmp" 2>/dev/null)
-  openssl pkey -in "$SECRETS/token-signing.pem.tmp" -pubout -out "$SECRETS/token-signing.pub.pem" 2>/dev/null
-  chmod 644 "$SECRETS/token-signing.pub.pem"
-  mv "$SECRETS/token-signing.pem.tmp" "$SECRETS/token-signing.pem"
-  say "secrets: made the local token signing key (${SECRETS#"$REPO_ROOT"/}/token-signing.pem, .pub.pem)"
-}
-
 cmd_start() {
   local t0; t0=$(now_ms)
   ensure_installed
   mkdir -p "$LOGS"
   chmod 755 "$LOCAL" "$LOGS"
-  ensure_signing_key
+  secret_signing_key
   # Reuse or reject anything already on our ports before spawning anything.
   local cluster
   for cluster in readmodels eventstore; do
@@ -721,7 +727,7 @@ cmd_status() {
     fi
   fi
   if wants redis; then
-    if [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; then
+    if redis_ping; then
       say "redis      up    127.0.0.1:$REDIS_PORT$(owner_note "$REDIS_PID_FILE" redis-server)"
     else
       say "redis      down  127.0.0.1:$REDIS_PORT"; down=1
@@ -737,13 +743,13 @@ cmd_env() {
   (( EVENTSTORE_HA == 1 )) && eventstore="127.0.0.1:$((HA_PORT + 1)),127.0.0.1:$((HA_PORT + 2))"
   local query=""
   (( EVENTSTORE_HA == 1 )) && query="?target_session_attrs=read-write"
-  printf 'export ER_EVENTSTORE_URL=%q\n' "postgresql://$ER_USER:$ER_PASS@$eventstore/${ER_DBS[0]}$query"
-  printf 'export ER_READMODELS_URL=%q\n' "postgresql://$ER_USER:$ER_PASS@127.0.0.1:$READMODELS_PORT/${ER_DBS[0]}"
-  printf 'export ER_AMQP_URL=%q\n' "amqp://$ER_USER:$ER_PASS@127.0.0.1:$AMQP_PORT/"
+  printf 'export ER_EVENTSTORE_URL=%q\n' "postgresql://$ER_USER:$PG_PASS@$eventstore/${ER_DBS[0]}$query"
+  printf 'export ER_READMODELS_URL=%q\n' "postgresql://$ER_USER:$PG_PASS@127.0.0.1:$READMODELS_PORT/${ER_DBS[0]}"
+  printf 'export ER_AMQP_URL=%q\n' "amqp://$ER_USER:$RMQ_PASS@127.0.0.1:$AMQP_PORT/"
   printf 'export ER_RABBIT_MGMT_URL=%q\n' "http://127.0.0.1:$MGMT_PORT/"
   printf 'export ER_RABBIT_MGMT_USER=%q\n' "$ER_USER"
-  printf 'export ER_RABBIT_MGMT_PASSWORD=%q\n' "$ER_PASS"
-  printf 'export ER_REDIS_URL=%q\n' "redis://127.0.0.1:$REDIS_PORT/0"
+  printf 'export ER_RABBIT_MGMT_PASSWORD=%q\n' "$RMQ_PASS"
+  printf 'export ER_REDIS_URL=%q\n' "redis://eventreplay:$(secret redis/eventreplay)@127.0.0.1:$REDIS_PORT/0"
 }
 
 main() {

@@ -29,13 +29,13 @@ began=$SECONDS
 bench_prepare
 # Its own Redis database, emptied like the database and the vhost: a cache left by an earlier run would hold versions
 # and totals the fresh database has not reached yet, and a newer version in the cache is never overwritten.
-redis-cli -h 127.0.0.1 -p "${ER_REDIS_PORT:-6379}" -n "$REDIS_DB" flushdb >/dev/null
+REDISCLI_AUTH=$(secret redis/eventreplay) redis-cli --user eventreplay -h 127.0.0.1 -p "${ER_REDIS_PORT:-6379}" -n "$REDIS_DB" flushdb >/dev/null
 prepared=$SECONDS
 bench_start_system
 echo "soak: system up (build and preparation $((prepared - began)) s, start $((SECONDS - prepared)) s); running $MINUTES min"
 status=0
 bench soak --url "http://127.0.0.1:$PORT" --eventstore "$BENCH_EVENTSTORE" --readmodels "$BENCH_READMODELS" --database "$DB" \
-  --redis "$ConnectionStrings__redis" --eventstore-port "$EVENTSTORE_PORT" --readmodels-port "$READMODELS_PORT" --amqp-port "${ER_AMQP_PORT:-5672}" --redis-port "${ER_REDIS_PORT:-6379}" \
+  --redis "$BENCH_REDIS" --eventstore-port "$EVENTSTORE_PORT" --readmodels-port "$READMODELS_PORT" --amqp-port "${ER_AMQP_PORT:-5672}" --redis-port "${ER_REDIS_PORT:-6379}" \
   --minutes "$MINUTES" --out "$OUT" "${options[@]}" || status=$?
 stopping=$SECONDS
 bench_stop_system

@@ -21,6 +21,10 @@ public static class RedisSetup
         options.ConnectRetry = 1;
         // While disconnected, fail at once instead of queueing commands until a timeout.
         options.BacklogPolicy = BacklogPolicy.FailFast;
+        // One server, no primary to elect: no tie-breaker key to read and no configuration channel to subscribe to, which
+        // a service's Redis user (its own keys only, no channels) may not.
+        options.TieBreaker = "";
+        options.ConfigurationChannel = "";
         builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(options));
         builder.Services.AddSingleton<VersionedCache>();
         builder.Services.ConfigureOpenTelemetryTracerProvider(tracing => tracing.AddRedisInstrumentation());

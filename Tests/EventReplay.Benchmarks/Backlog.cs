@@ -40,13 +40,16 @@ public static class Backlog
             }
         }
 
+        // The harness publishes the backlog as the broker user of the URL it was given, and the consumer takes live events
+        // from that user as from the producer (Broker:Users:Producer).
         var factory = new ConnectionFactory { Uri = new Uri(rabbitmq) };
+        var publisher = factory.UserName;
         await using (var connection = await factory.CreateConnectionAsync())
         await using (var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true)))
         {
             await BrokerTopology.From(new ConfigurationBuilder().AddEnvironmentVariables().Build()).DeclareAsync(connection, CancellationToken.None);
             await channel.QueuePurgeAsync(Topology.LiveQueue(consumer));
-            await EnqueueAsync(channel, Topology.LiveQueue(consumer), events, accounts);
+            await EnqueueAsync(channel, Topology.LiveQueue(consumer), events, accounts, publisher);
         }
 
         ProcessCpu? cpu = null;
@@ -62,6 +65,7 @@ public static class Backlog
                 ["ConnectionStrings__readmodels"] = readModels,
                 ["ConnectionStrings__rabbitmq"] = rabbitmq,
                 ["ConnectionStrings__redis"] = redis,
+                ["Broker__Users__Producer"] = publisher,
                 ["Logging__LogLevel__Default"] = "Warning",
             },
         }) ?? throw new InvalidOperationException($"Could not start {serviceDll}.");
@@ -112,7 +116,7 @@ public static class Backlog
         }
     }
 
-    private static async Task EnqueueAsync(IChannel channel, string queue, int events, int accounts)
+    private static async Task EnqueueAsync(IChannel channel, string queue, int events, int accounts, string publisher)
     {
         var now = DateTimeOffset.UtcNow;
         var pending = new List<ValueTask>(100);
@@ -136,6 +140,7 @@ public static class Backlog
                 ContentType = "application/json",
                 Type = Topology.RecordedEventType,
                 MessageId = recorded.Position.ToString(CultureInfo.InvariantCulture),
+                UserId = publisher,
             };
             pending.Add(channel.BasicPublishAsync("", queue, mandatory: false, properties, JsonSerializer.SerializeToUtf8Bytes(recorded, Json)));
             if (pending.Count == 100)

@@ -13,11 +13,17 @@ DB=eventreplay_$RUN_NAME
 VHOST=eventreplay_$RUN_NAME
 REDIS_DB=${RUN_REDIS_DB:-2}   # test runs use 1-5
 RUN_LOG=.local/logs/$RUN_NAME-run.log
-USER_PASS=eventreplay:eventreplay
+source eng/secrets.sh
+source eng/broker-users.sh
+# The broker's administrator, for the vhost's making (eng/services.sh made its password).
+USER_PASS="eventreplay:$(secret rabbitmq/eventreplay)"
+# The database roles' passwords: the local password file, not the connection strings.
+PGPASSFILE=$(secret_pgpass)
+export PGPASSFILE
 MGMT="http://127.0.0.1:${ER_RABBIT_MGMT_PORT:-15672}/api"
 EVENTSTORE_PORT=${ER_PG_EVENTSTORE_PORT:-5433}
 READMODELS_PORT=${ER_PG_PORT:-5432}
-SERVICE_OPTIONS="Username=eventreplay;Password=eventreplay;Database=$DB;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10"
+SERVICE_OPTIONS="Username=eventreplay;Database=$DB;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10"
 if [[ ${ER_EVENTSTORE_HA:-0} == 1 ]]; then
   HA_PORT=${ER_PG_HA_PORT:-5440}
   EVENTSTORE_HOSTS="Host=127.0.0.1:$((HA_PORT + 1)),127.0.0.1:$((HA_PORT + 2));Target Session Attributes=primary;Host Recheck Seconds=1"
@@ -28,11 +34,15 @@ else
 fi
 export ConnectionStrings__eventstore="$EVENTSTORE_HOSTS;$SERVICE_OPTIONS"
 export ConnectionStrings__readmodels="Host=127.0.0.1;Port=$READMODELS_PORT;$SERVICE_OPTIONS"
-export ConnectionStrings__rabbitmq="amqp://$USER_PASS@127.0.0.1:${ER_AMQP_PORT:-5672}/$VHOST"
-export ConnectionStrings__redis="127.0.0.1:${ER_REDIS_PORT:-6379},defaultDatabase=$REDIS_DB"
+# Each service as its own broker user, on the run's vhost (eng/run.sh); the harness as the administrator.
+export ER_AMQP_VHOST=$VHOST
+BENCH_AMQP="amqp://$USER_PASS@127.0.0.1:${ER_AMQP_PORT:-5672}/$VHOST"
+# The consumers as their own Redis users on the run's database (eng/run.sh); the harness as the administrator.
+export ER_REDIS_DB=$REDIS_DB
+BENCH_REDIS="127.0.0.1:${ER_REDIS_PORT:-6379},user=eventreplay,password=$(secret redis/eventreplay),defaultDatabase=$REDIS_DB"
 # The harness's own connections may run long statements (seeding, verifying).
-BENCH_EVENTSTORE="$EVENTSTORE_HOSTS;Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
-BENCH_READMODELS="Host=127.0.0.1;Port=$READMODELS_PORT;Username=eventreplay;Password=eventreplay;Database=$DB;Command Timeout=600"
+BENCH_EVENTSTORE="$EVENTSTORE_HOSTS;Username=eventreplay;Database=$DB;Command Timeout=600"
+BENCH_READMODELS="Host=127.0.0.1;Port=$READMODELS_PORT;Username=eventreplay;Database=$DB;Command Timeout=600"
 
 bench_prepare() {  # services up, Release build, a fresh database and vhost
   if curl -fs -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null; then
@@ -42,7 +52,6 @@ bench_prepare() {  # services up, Release build, a fresh database and vhost
   eng/services.sh start >/dev/null
   mkdir -p .local/logs && : > "$RUN_LOG"
   dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly >/dev/null
-  export PGPASSWORD=eventreplay
   local server
   for server in "$EVENTSTORE_PSQL" "host=127.0.0.1 port=$READMODELS_PORT"; do
     psql "$server user=eventreplay dbname=eventreplay" -XqAt \
@@ -52,6 +61,9 @@ bench_prepare() {  # services up, Release build, a fresh database and vhost
   curl -fs -u "$USER_PASS" -X PUT "$MGMT/vhosts/$VHOST" -o /dev/null
   curl -fs -u "$USER_PASS" -X PUT -H 'content-type: application/json' \
     -d '{"configure":".*","write":".*","read":".*"}' "$MGMT/permissions/$VHOST/eventreplay" -o /dev/null
+  # The services' users and their permissions on the vhost (eng/broker-users.sh).
+  curl -fs -u "$USER_PASS" -X POST -H 'content-type: application/json' -d "$(broker_definitions "$VHOST")" \
+    "$MGMT/definitions" -o /dev/null
 }
 
 bench() { dotnet Tests/EventReplay.Benchmarks/bin/Release/net10.0/EventReplay.Benchmarks.dll "$@"; }

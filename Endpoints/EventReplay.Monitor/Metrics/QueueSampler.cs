@@ -28,11 +28,14 @@ public sealed partial class QueueSampler(MetricsStore store, NpgsqlDataSource re
     /// <summary>The management API's client for the broker of <c>ConnectionStrings:rabbitmq</c> (its user, its vhost), at <c>Monitoring:RabbitMqManagement</c> or port 15672 of the broker's host.</summary>
     public static void Configure(HttpClient client, IConfiguration configuration)
     {
-        var amqp = new Uri(configuration.GetConnectionString("rabbitmq") ?? "amqp://guest:guest@localhost:5672/");
+        var amqp = new Uri(configuration.GetConnectionString("rabbitmq") ?? "amqp://localhost:5672/");
         client.BaseAddress = new Uri(configuration["Monitoring:RabbitMqManagement"] ?? $"http://{amqp.Host}:15672/");
         client.Timeout = TimeSpan.FromSeconds(3);
-        var user = Uri.UnescapeDataString(amqp.UserInfo);
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(user)));
+        if (amqp.UserInfo.Length > 0)
+        {
+            var user = Uri.UnescapeDataString(amqp.UserInfo);
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(user)));
+        }
     }
 
     private string VirtualHost

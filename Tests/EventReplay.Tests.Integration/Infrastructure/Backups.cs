@@ -64,7 +64,7 @@ public sealed class RestoredCluster(string directory, IReadOnlyDictionary<string
     public int Port => int.Parse(printed["port"], CultureInfo.InvariantCulture);
 
     public string ConnectionString =>
-        $"Host=127.0.0.1;Port={Port};Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=15;Command Timeout=30";
+        $"Host=127.0.0.1;Port={Port};Database=eventreplay;Username=eventreplay;Timeout=15;Command Timeout=30";
 
     public async ValueTask DisposeAsync()
     {

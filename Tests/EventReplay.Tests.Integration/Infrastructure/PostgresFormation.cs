@@ -15,7 +15,7 @@ public sealed class PostgresFormation(bool backups = false) : IAsyncDisposable
     /// <summary>Every node, of which Npgsql picks the primary by itself (rechecking a node's role after a second).</summary>
     public string ConnectionString =>
         $"Host=127.0.0.1:{_ports[1]},127.0.0.1:{_ports[2]};Target Session Attributes=primary;Host Recheck Seconds=1;"
-        + "Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
+        + "Database=eventreplay;Username=eventreplay;Timeout=3;Command Timeout=4";
 
     /// <summary>The pgBackRest configuration (stanza <c>eventstore</c>, both nodes) for eng/backup.sh and eng/restore.sh.</summary>
     public string BackupConfig => Path.Combine(_directory, "pgbackrest", "pgbackrest.conf");

@@ -16,7 +16,7 @@ public sealed class PostgresInstance(bool archive = false) : IAsyncDisposable
     public string BackupConfig => Path.Combine(Directory, "pgbackrest", "pgbackrest.conf");
 
     public string ConnectionString =>
-        $"Host=127.0.0.1;Port={Port};Database=eventreplay;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
+        $"Host=127.0.0.1;Port={Port};Database=eventreplay;Username=eventreplay;Timeout=3;Command Timeout=4";
 
     /// <summary>
     /// Starts the server (again). The test's own pooled connections to an earlier run of it died with that run: they are

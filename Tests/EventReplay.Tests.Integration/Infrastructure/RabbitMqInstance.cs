@@ -9,7 +9,8 @@ public sealed class RabbitMqInstance : IAsyncDisposable
 
     public int Port { get; } = FreePortBelow45000();
 
-    public string ConnectionString => $"amqp://eventreplay:eventreplay@127.0.0.1:{Port}/";
+    /// <summary>The node's administrator (the shared broker's, with its password: eng/rabbitmq-instance.sh).</summary>
+    public string ConnectionString => $"amqp://eventreplay:{BrokerAccounts.Password("eventreplay")}@127.0.0.1:{Port}/";
 
     /// <summary>
     /// Starts the node and declares the system's topology as the administrator, as the tests' shared vhost has it

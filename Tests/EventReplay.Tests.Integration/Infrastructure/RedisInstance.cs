@@ -13,13 +13,16 @@ public sealed class RedisInstance : IAsyncDisposable
 
     public int Port { get; } = TestEnvironment.FreePort();
 
-    public string ConnectionString => $"127.0.0.1:{Port}";
+    /// <summary>As the administrator; a service of the tests connects as its own user (<see cref="BrokerAccounts.ForService"/>).</summary>
+    public string ConnectionString => $"127.0.0.1:{Port},user=eventreplay,password={TestEnvironment.LocalSecret("redis/eventreplay")}";
 
     public async Task StartAsync()
     {
         _process = Process.Start(new ProcessStartInfo("redis-server",
             ["--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", _directory,
-             "--appendonly", "yes", "--save", ""])
+             "--appendonly", "yes", "--save", "",
+             // The shared Redis's users (eng/services.sh writes the file): the same accounts on every Redis of the tests.
+             "--aclfile", Path.Combine(TestEnvironment.RepoRoot, ".local", "redis", "users.acl")])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

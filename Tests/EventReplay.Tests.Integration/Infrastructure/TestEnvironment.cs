@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace EventReplay.Tests.Integration.Infrastructure;
 
@@ -7,6 +8,25 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 public static class TestEnvironment
 {
     public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>
+    /// A password of the local system (<c>.local/secrets/NAME</c>, made by eng/services.sh, eng/secrets.sh): no
+    /// password is written in the tests.
+    /// </summary>
+    public static string LocalSecret(string name) => File.ReadAllText(Path.Combine(RepoRoot, ".local", "secrets", name)).Trim();
+
+    /// <summary>
+    /// The local PostgreSQL roles' password file (eng/secrets.sh): connection strings name a role only, and Npgsql, psql
+    /// and the service processes (which inherit it) find the password here, unless PGPASSFILE names another.
+    /// </summary>
+    [ModuleInitializer]
+    internal static void UseLocalPasswordFile()
+    {
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("PGPASSFILE")))
+        {
+            Environment.SetEnvironmentVariable("PGPASSFILE", Path.Combine(RepoRoot, ".local", "secrets", "pgpass"));
+        }
+    }
 
     public static string Configuration { get; } =
         AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
@@ -19,7 +39,7 @@ public static class TestEnvironment
     /// </summary>
     public static string EventStoreConnectionString { get; } =
         Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_EVENTSTORE")
-        ?? "Host=127.0.0.1;Port=5433;Database=eventreplay_tests;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
+        ?? "Host=127.0.0.1;Port=5433;Database=eventreplay_tests;Username=eventreplay;Timeout=3;Command Timeout=4";
 
     /// <summary>
     /// The tests' own read models (and replay sagas): the <c>eventreplay_tests</c> database of the read models' cluster;
@@ -27,18 +47,20 @@ public static class TestEnvironment
     /// </summary>
     public static string ReadModelsConnectionString { get; } =
         Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_READMODELS")
-        ?? "Host=127.0.0.1;Port=5432;Database=eventreplay_tests;Username=eventreplay;Password=eventreplay;Timeout=3;Command Timeout=4";
+        ?? "Host=127.0.0.1;Port=5432;Database=eventreplay_tests;Username=eventreplay;Timeout=3;Command Timeout=4";
 
     /// <summary>Both of the tests' databases.</summary>
     public static SystemDatabases Databases { get; } = new(EventStoreConnectionString, ReadModelsConnectionString);
 
-    /// <summary>The tests' own RabbitMQ vhost; override with EVENTREPLAY_TEST_RABBITMQ.</summary>
+    /// <summary>The tests' own RabbitMQ vhost, as the administrator; override with EVENTREPLAY_TEST_RABBITMQ.</summary>
     public static string RabbitMqConnectionString { get; } =
-        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_RABBITMQ") ?? "amqp://eventreplay:eventreplay@127.0.0.1:5672/eventreplay_tests";
+        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_RABBITMQ")
+        ?? $"amqp://eventreplay:{LocalSecret("rabbitmq/eventreplay")}@127.0.0.1:5672/eventreplay_tests";
 
-    /// <summary>The tests' own Redis database (1; eng/run.sh uses 0); override with EVENTREPLAY_TEST_REDIS.</summary>
+    /// <summary>The tests' own Redis database (1; eng/run.sh uses 0), as the administrator; override with EVENTREPLAY_TEST_REDIS.</summary>
     public static string RedisConnectionString { get; } =
-        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_REDIS") ?? "127.0.0.1:6379,defaultDatabase=1";
+        Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_REDIS")
+        ?? $"127.0.0.1:6379,user=eventreplay,password={LocalSecret("redis/eventreplay")},defaultDatabase=1";
 
     /// <summary>The RabbitMQ queue type the tests' services use: the system's default unless EVENTREPLAY_TEST_QUEUE_TYPE says.</summary>
     public static Hosting.QueueType QueueType { get; } = Hosting.BrokerTopology.Parse(Environment.GetEnvironmentVariable("EVENTREPLAY_TEST_QUEUE_TYPE")).Type;

@@ -18,7 +18,7 @@ public class SecretFilesTests
     public void A_file_variable_sets_its_setting_to_the_content_without_the_final_line_break()
     {
         var url = Path.Combine(_directory, "amqp");
-        File.WriteAllText(url, "amqp://er-producer:s3cret@mq:5672/\n");
+        File.WriteAllText(url, "amqp://er-producer:password@mq:5672/\n");
         var password = Path.Combine(_directory, "password");
         File.WriteAllText(password, "two\nlines\r\n");
 
@@ -35,7 +35,7 @@ public class SecretFilesTests
 
         Assert.That(settings, Is.EquivalentTo(new Dictionary<string, string?>
         {
-            ["ConnectionStrings:rabbitmq"] = "amqp://er-producer:s3cret@mq:5672/",
+            ["ConnectionStrings:rabbitmq"] = "amqp://er-producer:password@mq:5672/",
             ["Auth:Password"] = "two\nlines",
         }));
     }
