@@ -32,7 +32,7 @@ out="Endpoints/EventReplay.Producer/bin/Release/net10.0"
 # A writer's token of the local signing key, checked by the producer as any request is.
 TOKEN=$(eng/eventreplay token --role writer --name bench)
 export TOKEN
-(cd "$out" && ConnectionStrings__eventstore="$PG;Database=$DB" ASPNETCORE_URLS=$API Publishing__Enabled=false \
+(cd "$out" && ConnectionStrings__eventstore="$PG;Database=$DB" Database__Schema=apply ASPNETCORE_URLS=$API Publishing__Enabled=false \
   Auth__SigningKeyFile="$ROOT/.local/secrets/token-signing.pub.pem" \
   Logging__LogLevel__Default=Warning exec dotnet EventReplay.Producer.dll) > "$ROOT/.local/logs/bench-producer.log" 2>&1 &
 producer=$!

@@ -208,6 +208,8 @@ provision_node1() {
       if not exists (select from pg_roles where rolname = 'eventreplay') then
         create role eventreplay login createdb password '$(secret postgres/eventreplay)';
       end if; end\$\$;" >/dev/null
+  # The services' own login roles (eng/secrets.sh, eng/migrate.sh grants them what each uses).
+  sql "$node1_port" postgres "$(secret_pg_roles_sql)" >/dev/null
   for db in "${databases[@]}"; do
     if [[ -z $(sql "$node1_port" postgres "select 1 from pg_database where datname = '$db'") ]]; then
       sql "$node1_port" postgres "create database \"$db\" owner eventreplay" >/dev/null

@@ -52,7 +52,8 @@ case "$action" in
       fi
       as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
       as_pg "$bin/psql" -h "$dir" -p "$port" -U postgres -d postgres -XqAt -v ON_ERROR_STOP=1 \
-        -c "create role eventreplay login password '$(secret postgres/eventreplay)'" -c "create database eventreplay owner eventreplay" >/dev/null
+        -c "create role eventreplay login password '$(secret postgres/eventreplay)'" -c "create database eventreplay owner eventreplay" \
+        -c "$(secret_pg_roles_sql)" >/dev/null
     else
       as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
     fi

@@ -86,6 +86,12 @@ trap 'stop_all $?' EXIT
 
 echo "run: building"
 dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
+# Schema changes in their own step, as the owner role; the services then run as their own roles, with data privileges
+# only (eng/migrate.sh). Databases named in the environment are migrated by whoever runs them (README, "Pointing at
+# existing services").
+if [[ -z ${ConnectionStrings__eventstore:-}${ConnectionStrings__readmodels:-} ]]; then
+  eng/migrate.sh --configuration Release 2>&1 | tee -p -a "$LOGS/run.log"
+fi
 # Each service connects to RabbitMQ as its own user (eng/broker-users.sh; eng/services.sh made them), unless the
 # environment names a broker (see the README, "Pointing at existing services"); on the vhost ER_AMQP_VHOST, if set (its
 # users made with broker_definitions, as eng/bench/lib.sh does), else /. Sets AMQP.
@@ -181,14 +187,14 @@ wait_ready() {  # wait_ready NAME=URL...: until each answers 2xx, or 120 s at mo
   done
 }
 
-# The event store's connection for a service with POOL connections at most: its appsettings' one server, or every node
-# of the formation, of which Npgsql picks the primary (and after a failover the new one). Sets EVENTSTORE.
-eventstore() {  # eventstore POOL
+# The event store's connection for a service with POOL connections at most, as its ROLE: its appsettings' one server, or
+# every node of the formation, of which Npgsql picks the primary (and after a failover the new one). Sets EVENTSTORE.
+eventstore() {  # eventstore POOL ROLE
   EVENTSTORE=()
   # An event store named in the environment is used as it is (see the README, "Pointing at existing services").
   (( HA == 1 )) && [[ -z ${ConnectionStrings__eventstore:-} ]] || return 0
   local ha_port=${ER_PG_HA_PORT:-5440}
-  EVENTSTORE=("ConnectionStrings__eventstore=Host=127.0.0.1:$((ha_port + 1)),127.0.0.1:$((ha_port + 2));Target Session Attributes=primary;Host Recheck Seconds=1;Database=eventreplay;Username=eventreplay;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10;Maximum Pool Size=$1")
+  EVENTSTORE=("ConnectionStrings__eventstore=Host=127.0.0.1:$((ha_port + 1)),127.0.0.1:$((ha_port + 2));Target Session Attributes=primary;Host Recheck Seconds=1;Database=eventreplay;Username=$2;Timeout=3;Command Timeout=4;Cancellation Timeout=-1;Keepalive=10;Maximum Pool Size=$1")
 }
 
 if (( DASHBOARD == 1 )); then
@@ -201,13 +207,13 @@ if (( DASHBOARD == 1 )); then
 else
   TRACES=()
 fi
-eventstore 50; amqp er-producer; start_service producer "$PRODUCER" Endpoints/EventReplay.Producer "${EVENTSTORE[@]}" "${AMQP[@]}"
-eventstore 10; amqp er-balances; redis er-balances
+eventstore 50 er_producer; amqp er-producer; start_service producer "$PRODUCER" Endpoints/EventReplay.Producer "${EVENTSTORE[@]}" "${AMQP[@]}"
+eventstore 10 er_balances; amqp er-balances; redis er-balances
 start_service balances "$BALANCES" Endpoints/EventReplay.Consumers.Balances "${EVENTSTORE[@]}" "${AMQP[@]}" "${REDIS[@]}"
-eventstore 10; amqp er-statistics; redis er-statistics
+eventstore 10 er_statistics; amqp er-statistics; redis er-statistics
 start_service statistics "$STATISTICS" Endpoints/EventReplay.Consumers.Statistics "${EVENTSTORE[@]}" "${AMQP[@]}" "${REDIS[@]}"
-eventstore 30; amqp er-replay; start_service replay "$REPLAY" Endpoints/EventReplay.Replay "${EVENTSTORE[@]}" "${AMQP[@]}"
-eventstore 5; amqp er-monitor; start_service monitor "$MONITOR" Endpoints/EventReplay.Monitor "${EVENTSTORE[@]}" "${AMQP[@]}" "Monitoring__ReplayApi=$REPLAY/" "${TRACES[@]}"
+eventstore 30 er_replay; amqp er-replay; start_service replay "$REPLAY" Endpoints/EventReplay.Replay "${EVENTSTORE[@]}" "${AMQP[@]}"
+eventstore 5 er_monitor; amqp er-monitor; start_service monitor "$MONITOR" Endpoints/EventReplay.Monitor "${EVENTSTORE[@]}" "${AMQP[@]}" "Monitoring__ReplayApi=$REPLAY/" "${TRACES[@]}"
 amqp er-gateway
 n=0
 gateway_checks=()

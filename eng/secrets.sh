@@ -14,13 +14,18 @@
 #                     kept as SHA-256 hashes only, so the file may be read by the Redis server's user (0644).
 #   secret_redis_connection USER HOST:PORT [DB]  writes USER's StackExchange.Redis connection string (with its password)
 #                     to .local/secrets/redis/USER.conn (0600) and prints the path: ConnectionStrings__redis_FILE
+#   secret_pg_roles_sql   prints the SQL (for a superuser) that makes the services' login roles, with their passwords,
+#                     and lets the owner role act for them (to set what the tables they make grant others)
 #   secret_pgpass     writes .local/secrets/pgpass (0600), the PostgreSQL password file of the local roles, and prints
 #                     its path: PGPASSFILE for psql and Npgsql, so connection strings name a role but no password
 
 SECRETS_DIR="${SECRETS_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)/.local/secrets}"
 
-# The PostgreSQL roles of the local system, one per pgpass line.
-SECRET_PG_ROLES=(eventreplay)
+# The PostgreSQL roles of the local system, one per pgpass line: the owner (eventreplay: owns the databases and every
+# table, applies the migrations, eng/migrate.sh) and each service's own login role (data privileges only).
+SECRET_PG_OWNER=eventreplay
+SECRET_PG_SERVICE_ROLES=(er_producer er_balances er_statistics er_replay er_monitor)
+SECRET_PG_ROLES=("$SECRET_PG_OWNER" "${SECRET_PG_SERVICE_ROLES[@]}")
 
 # The Redis users of the services: user:key prefix (keep in step with the consumers' cache keys).
 SECRET_REDIS_USERS=(er-balances:balances er-statistics:statistics)
@@ -85,4 +90,13 @@ secret_redis_connection() {  # secret_redis_connection USER HOST:PORT [DB]
   local connection="$2,user=$1,password=$(secret "redis/$1"),defaultDatabase=${3:-0}"
   (umask 077; printf '%s\n' "$connection" >"$file.tmp") && mv "$file.tmp" "$file"
   echo "$file"
+}
+
+secret_pg_roles_sql() {
+  local role
+  for role in "${SECRET_PG_SERVICE_ROLES[@]}"; do
+    printf "do \$\$begin if not exists (select from pg_roles where rolname = '%s') then create role %s login; end if; end\$\$;\n" "$role" "$role"
+    echo "alter role $role login password '$(secret "postgres/$role")';"
+    printf "grant %s to %s;\n" "$role" "$SECRET_PG_OWNER"
+  done
 }

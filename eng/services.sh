@@ -5,8 +5,10 @@
 # background processes (no systemd, no Docker), loopback only, with data and
 # logs under the repo's git-ignored .local/ folder:
 #
-#   PostgreSQL 15, two clusters, each with the role eventreplay (password in .local/secrets/postgres/eventreplay, and
-#                  for psql and the services in .local/secrets/pgpass) and databases eventreplay, eventreplay_tests:
+#   PostgreSQL 15, two clusters, each with the owner role eventreplay, each service's login role (er_producer,
+#                  er_balances, er_statistics, er_replay, er_monitor: eng/migrate.sh grants them what they use), their
+#                  passwords in .local/secrets/postgres/ (and for psql and the services in .local/secrets/pgpass), and
+#                  databases eventreplay, eventreplay_tests:
 #     readmodels   127.0.0.1:${ER_PG_PORT:-5432}      read models, replay sagas (.local/postgres)
 #     eventstore   127.0.0.1:${ER_PG_EVENTSTORE_PORT:-5433}  the event store alone (.local/postgres-eventstore), its WAL
 #                  archived with pgBackRest (stanza eventstore, repository .local/backups, configuration
@@ -413,7 +415,7 @@ pg_ensure_traversable() {
   as_pg test -w "$PG_DIR" || die "postgres $PG_NAME: user postgres cannot write $PG_DIR"
 }
 
-pg_provision() {  # pg_provision SOCKET_DIR -- ensure role + databases (as superuser)
+pg_provision() {  # pg_provision SOCKET_DIR -- ensure the roles (the owner, each service's) + databases (as superuser)
   as_pg "$PG_BIN/psql" -h "$1" -p "$PG_PORT" -U "$PG_SUPER" -d postgres \
     -XqAt -v ON_ERROR_STOP=1 >/dev/null <<SQL
 DO \$\$BEGIN
@@ -426,6 +428,7 @@ END\$\$;
 SELECT format('CREATE DATABASE %I OWNER $ER_USER', d)
   FROM unnest(ARRAY['${ER_DBS[0]}', '${ER_DBS[1]}']) AS d
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d)\gexec
+$(secret_pg_roles_sql)
 SQL
 }
 

@@ -9,6 +9,7 @@ using EventReplay.Monitor.Metrics;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+builder.AddDatabaseSchema(args);
 // What it collects lives with the read models, in its own schema ("monitor").
 builder.AddPostgres(Databases.ReadModels);
 // Listens to: "monitor.heartbeats" (every process's heartbeats, bound to the "monitoring.heartbeats" exchange),
@@ -60,13 +61,18 @@ builder.Services.AddSingleton<ReplayApi>();
 builder.Services.AddSingleton<EventFlow>();
 
 var app = builder.Build();
-await DependencyWait.UntilDoneAsync(async token =>
+// Where this process changes the schema (DatabaseSchema): the monitor's tables and the audit trail's.
+if (await app.ApplySchemaAsync("create the monitor's tables", async token =>
+    {
+        await app.Services.GetRequiredService<EndpointStore>().EnsureSchemaAsync(token);
+        await app.Services.GetRequiredService<FailedMessageStore>().EnsureSchemaAsync(token);
+        await app.Services.GetRequiredService<MetricsStore>().EnsureSchemaAsync(token);
+        await app.Services.GetRequiredService<EventReplay.Hosting.Security.AuditLog>().EnsureSchemaAsync(token);
+    }))
 {
-    await app.Services.GetRequiredService<EndpointStore>().EnsureSchemaAsync(token);
-    await app.Services.GetRequiredService<FailedMessageStore>().EnsureSchemaAsync(token);
-    await app.Services.GetRequiredService<MetricsStore>().EnsureSchemaAsync(token);
-    await app.Services.GetRequiredService<EventReplay.Hosting.Security.AuditLog>().EnsureSchemaAsync(token);
-}, app.Logger, "create the monitor's tables", app.Lifetime.ApplicationStopping);
+    return;
+}
+
 // The console's stylesheet and scripts, before anything asks who calls: the sign-in page needs them too.
 app.UseStaticFiles(new StaticFileOptions
 {

@@ -7,8 +7,9 @@ using EventReplay.Producer.Publishing;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+var schema = builder.AddDatabaseSchema(args);
 builder.AddPostgres(Databases.EventStore);
-builder.AddEventStore();
+builder.AddEventStore(schema);
 builder.AddPublishing();
 builder.AddHeartbeats("producer");
 // After the event store: it goes through Marten before the server listens.
@@ -17,7 +18,11 @@ builder.Services.AddOpenApi();
 builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
 
 var app = builder.Build();
-await app.ApplySchemaAsync();
+if (await app.ApplySchemaAsync())
+{
+    return;
+}
+
 app.UseServiceDefaults();
 app.MapOpenApi().AllowAnonymous();
 app.MapDefaultEndpoints();

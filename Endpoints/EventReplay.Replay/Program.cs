@@ -18,6 +18,7 @@ using Wolverine.RabbitMQ;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
+var schema = builder.AddDatabaseSchema(args);
 // A number in a string ("batchSize":"10") is refused, as the producer refuses it.
 builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
 // The sagas (and Wolverine's inbox and outbox) live with the read models; events are read from the event store.
@@ -38,7 +39,8 @@ builder.Services.AddMarten(options =>
         options.DatabaseSchemaName = "replay";
         options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
         options.Schema.For<Replay>().Index(replay => replay.RequestedAt).UseNumericRevisions(true);
-        options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+        // Only the owner role changes tables (eng/migrate.sh, or a test's stack): the replay service's own role may not.
+        options.AutoCreateSchemaObjects = schema.Changes() ? AutoCreate.CreateOrUpdate : AutoCreate.None;
     })
     .UseNpgsqlDataSource()
     .IntegrateWithWolverine();
@@ -46,6 +48,8 @@ builder.Services.AddMarten(options =>
 builder.UseWolverine(options =>
 {
     options.ServiceName = "replay";
+    // Wolverine's inbox, outbox and node tables: made by the schema step below, never by the running service's own role.
+    options.AutoBuildMessageStorageOnStartup = AutoCreate.None;
     // Handlers are generated ahead of time into Internal/Generated (dotnet run -- codegen write; see the README):
     // no compiler at run time, and the first replay does not wait seconds for one.
     options.CodeGeneration.TypeLoadMode = TypeLoadMode.Static;
@@ -119,11 +123,18 @@ builder.UseWolverine(options =>
 builder.Services.AddWarmUp<ReplayWarmUp>();
 
 var app = builder.Build();
-// The saga's tables, before the host starts: PostgreSQL still booting or too busy to answer in time is waited for.
-await DependencyWait.UntilDoneAsync(_ => app.Services.GetRequiredService<IDocumentStore>().Storage.ApplyAllConfiguredChangesToDatabaseAsync(),
-    app.Logger, "create the saga's tables", app.Lifetime.ApplicationStopping);
-await DependencyWait.UntilDoneAsync(cancellationToken => app.Services.GetRequiredService<EventReplay.Hosting.Security.AuditLog>().EnsureSchemaAsync(cancellationToken),
-    app.Logger, "create the audit trail's table", app.Lifetime.ApplicationStopping);
+// The saga's, Wolverine's and the audit trail's tables, before the host starts (where this process changes the schema:
+// DatabaseSchema): PostgreSQL still booting or too busy to answer in time is waited for.
+if (await app.ApplySchemaAsync("create the saga's, Wolverine's and the audit trail's tables", async cancellationToken =>
+    {
+        await app.Services.GetRequiredService<IDocumentStore>().Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await app.Services.GetRequiredService<Wolverine.Runtime.IWolverineRuntime>().Storage.Admin.MigrateAsync();
+        await app.Services.GetRequiredService<EventReplay.Hosting.Security.AuditLog>().EnsureSchemaAsync(cancellationToken);
+    }))
+{
+    return 0;
+}
+
 await DependencyWait.UntilDoneAsync(async cancellationToken =>
 {
     await using var connection = await app.Services.GetRequiredService<IConnectionFactory>().CreateConnectionAsync(cancellationToken);

@@ -32,6 +32,8 @@ else
   EVENTSTORE_HOSTS="Host=127.0.0.1;Port=$EVENTSTORE_PORT"
   EVENTSTORE_PSQL="host=127.0.0.1 port=$EVENTSTORE_PORT"
 fi
+# The services connect as the owner of the run's own database and make their tables at start (no eng/migrate.sh).
+export Database__Schema=apply
 export ConnectionStrings__eventstore="$EVENTSTORE_HOSTS;$SERVICE_OPTIONS"
 export ConnectionStrings__readmodels="Host=127.0.0.1;Port=$READMODELS_PORT;$SERVICE_OPTIONS"
 # Each service as its own broker user, on the run's vhost (eng/run.sh); the harness as the administrator.

@@ -13,7 +13,7 @@ namespace EventReplay.Producer.EventLog;
 public static class EventStoreSetup
 {
     /// <summary>Marten as the event store: string stream ids, stable event names, camelCase JSON, own schema.</summary>
-    public static WebApplicationBuilder AddEventStore(this WebApplicationBuilder builder)
+    public static WebApplicationBuilder AddEventStore(this WebApplicationBuilder builder, SchemaMode schema)
     {
         builder.Services.AddMarten(options =>
             {
@@ -21,7 +21,8 @@ public static class EventStoreSetup
                 ConfigureEvents(options);
                 options.Projections.Snapshot<Account>(SnapshotLifecycle.Inline);
                 options.Schema.For<IdempotencyRecord>();
-                options.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+                // Only the owner role changes tables (eng/migrate.sh, or a test's stack): the producer's own role may not.
+                options.AutoCreateSchemaObjects = schema.Changes() ? AutoCreate.CreateOrUpdate : AutoCreate.None;
                 // Commands run in a transaction of ours (see AccountWriter): a retry inside Marten would reuse a
                 // transaction that a dropped connection already ended. Failures surface instead, as 503s.
                 options.ConfigurePolly(_ => { });
@@ -33,13 +34,18 @@ public static class EventStoreSetup
     }
 
     /// <summary>
-    /// Creates or updates the event store's tables before the host starts, waiting for PostgreSQL with back-off: a
-    /// server still booting, failing over, or too busy to answer within the connect timeout delays the start instead of
-    /// ending the process.
+    /// Creates or updates the event store's tables (Marten's, the publisher's) where this process changes the schema
+    /// (<see cref="DatabaseSchema"/>), before the host starts, waiting for PostgreSQL with back-off: a server still
+    /// booting, failing over, or too busy to answer within the connect timeout delays the start instead of ending the
+    /// process. True when the process was started to migrate and is done.
     /// </summary>
-    public static Task ApplySchemaAsync(this WebApplication app) =>
-        DependencyWait.UntilDoneAsync(_ => app.Services.GetRequiredService<IDocumentStore>().Storage.ApplyAllConfiguredChangesToDatabaseAsync(),
-            app.Logger, "create the event store's tables", app.Lifetime.ApplicationStopping);
+    public static Task<bool> ApplySchemaAsync(this WebApplication app) =>
+        app.ApplySchemaAsync("create the event store's tables", async cancellationToken =>
+        {
+            await app.Services.GetRequiredService<IDocumentStore>().Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+            await using var command = app.Services.GetRequiredService<Npgsql.NpgsqlDataSource>().CreateCommand(Publishing.EventPublisher.TablesSql);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        });
 
     /// <summary>
     /// The events table as the producer writes it: schema, string stream ids, stable event names, headers, JSON. Also

@@ -21,7 +21,8 @@ namespace EventReplay.Producer.Publishing;
 /// the round under way: the next read fails, and the instance queues for the lock again. The others wait in that queue.
 /// </summary>
 public sealed partial class EventPublisher(
-    NpgsqlDataSource dataSource, IConnectionFactory rabbit, BrokerTopology topology, PublishSignal signal, ILogger<EventPublisher> logger) : BackgroundService
+    NpgsqlDataSource dataSource, IConnectionFactory rabbit, BrokerTopology topology, PublishSignal signal, SchemaMode schema,
+    ILogger<EventPublisher> logger) : BackgroundService
 {
     public const int BatchSize = 500;
 
@@ -218,15 +219,22 @@ public sealed partial class EventPublisher(
         return true;
     }
 
-    private static async Task EnsureCheckpointAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    /// <summary>The publisher's tables: its checkpoint and the store's epoch (part of the producer's schema step).</summary>
+    public const string TablesSql = $"""
+        create table if not exists {EventLogReader.Schema}.publisher_checkpoint (
+            id int primary key check (id = 1), position bigint not null, updated_at timestamptz not null);
+        {StoreEpoch.TableSql}
+        """;
+
+    private const string SeedSql = $"""
+        insert into {EventLogReader.Schema}.publisher_checkpoint values (1, 0, now()) on conflict (id) do nothing;
+        {StoreEpoch.SeedSql}
+        """;
+
+    // The first rows; the tables too where this process makes its schema (a test may have dropped it since the start).
+    private async Task EnsureCheckpointAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand(
-            $"""
-            create table if not exists {EventLogReader.Schema}.publisher_checkpoint (
-                id int primary key check (id = 1), position bigint not null, updated_at timestamptz not null);
-            insert into {EventLogReader.Schema}.publisher_checkpoint values (1, 0, now()) on conflict (id) do nothing;
-            {StoreEpoch.CreateSql}
-            """, connection);
+        await using var command = new NpgsqlCommand(schema.Changes() ? TablesSql + SeedSql : SeedSql, connection);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 

@@ -18,13 +18,16 @@ public static class StoreEpoch
 
     public const string Table = EventTable.Schema + ".store_epoch";
 
-    /// <summary>Creates the table with a first epoch if missing (the publisher does, with its checkpoint).</summary>
-    public const string CreateSql = $"""
+    /// <summary>The table (the producer's schema step makes it).</summary>
+    public const string TableSql = $"""
         create table if not exists {Table} (
             id int primary key default 1 check (id = 1), epoch text not null, since timestamptz not null default now(),
             reason text not null);
-        insert into {Table} (epoch, reason) values (gen_random_uuid()::text, 'created') on conflict (id) do nothing;
         """;
+
+    /// <summary>A first epoch if the store has none yet (the publisher draws it, with its checkpoint).</summary>
+    public const string SeedSql =
+        $"insert into {Table} (epoch, reason) values (gen_random_uuid()::text, 'created') on conflict (id) do nothing;";
 
     /// <summary>The store's identity; null while the store has none yet (no publisher ever ran on it).</summary>
     public static async Task<StoreIdentity?> ReadAsync(NpgsqlConnection connection, CancellationToken cancellationToken)

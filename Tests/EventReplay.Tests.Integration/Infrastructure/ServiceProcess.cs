@@ -218,6 +218,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.Environment["ASPNETCORE_URLS"] = BaseAddress.ToString();
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["Auth__SigningKeyFile"] = TestTokens.PublicKeyFile;
+        // The tests' services connect as the owner role and make their tables at start (a test drops a schema and starts
+        // a service to have it anew), unless a test names its own mode (DatabaseRoleTests: a migration, then own roles).
+        start.Environment["Database__Schema"] = "apply";
         foreach (var (name, value) in _environment)
         {
             start.Environment[name] = value;
