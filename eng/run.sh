@@ -84,8 +84,11 @@ stop_all() {  # stop_all EXIT-STATUS
 trap 'stop_all 0' INT TERM
 trap 'stop_all $?' EXIT
 
-echo "run: building"
-dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
+# ER_NO_BUILD=1 runs what was built last (eng/openapi.sh builds the services alone, before the CLI has the new contract).
+if [[ ${ER_NO_BUILD:-0} != 1 ]]; then
+  echo "run: building"
+  dotnet build EventReplay.sln -c Release -nologo -v:q -clp:ErrorsOnly
+fi
 # Schema changes in their own step, as the owner role; the services then run as their own roles, with data privileges
 # only (eng/migrate.sh). Databases named in the environment are migrated by whoever runs them (README, "Pointing at
 # existing services").

@@ -19,6 +19,13 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "test: chromium is missing (the console's browser tests fail without it): sudo apt-get install -y chromium"
   fi
 fi
+# The public contract's linter (ContractTests): @redocly/cli, pinned, from the npm registry into .local/tools.
+REDOCLY_VERSION=2.77.0
+if ! grep -qs "\"version\": \"$REDOCLY_VERSION\"" .local/tools/redocly/node_modules/@redocly/cli/package.json; then
+  echo "test: installing @redocly/cli $REDOCLY_VERSION (for the contract's lint)"
+  mkdir -p .local/tools/redocly
+  npm install --prefix .local/tools/redocly --no-audit --no-fund --save-exact "@redocly/cli@$REDOCLY_VERSION" >/dev/null
+fi
 # Services stall in odd ways when the disk is nearly full (RabbitMQ blocks every publisher under 50 MB free).
 echo "test: $(df -h --output=avail,target . | tail -1 | awk '{print $1 " free on " $2}')"
 

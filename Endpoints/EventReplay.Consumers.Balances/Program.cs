@@ -13,7 +13,7 @@ builder.AddHeartbeats("balances");
 builder.Services.AddSingleton<BalanceStore>();
 builder.Services.AddSingleton<BalanceCache>();
 builder.Services.AddWarmUp<BalanceWarmUp>();
-builder.Services.AddOpenApi();
+builder.AddPublicApi(ApiTags.Accounts);
 
 var app = builder.Build();
 await app.StartReadModelAsync();

@@ -12,7 +12,7 @@ builder.AddLiveConsumer<StatisticsHandler>("statistics");
 builder.AddHeartbeats("statistics");
 builder.Services.AddSingleton<StatisticsStore>();
 builder.Services.AddWarmUp<StatisticsWarmUp>();
-builder.Services.AddOpenApi();
+builder.AddPublicApi(ApiTags.Statistics);
 
 var app = builder.Build();
 await app.StartReadModelAsync();

@@ -45,7 +45,7 @@ builder.Services.AddSingleton<AlertNotifier>();
 builder.Services.AddHostedService(services => services.GetRequiredService<AlertNotifier>());
 builder.Services.AddHostedService<EndpointWatch>();
 builder.Services.AddHostedService<ReplayFailureWatch>();
-builder.Services.AddOpenApi();
+builder.AddPublicApi(ApiTags.Monitoring, ApiTags.FailedMessages, ApiTags.Audit);
 // The console (/console/): server-rendered pages, htmx for actions, server-sent events for live parts.
 // Readers see every page; what the forms do is for operators (OperatorActions). The sign-in page is open to anyone.
 builder.Services.AddRazorPages(pages =>

@@ -14,8 +14,7 @@ builder.AddPublishing();
 builder.AddHeartbeats("producer");
 // After the event store: it goes through Marten before the server listens.
 builder.Services.AddWarmUp<AccountWarmUp>();
-builder.Services.AddOpenApi();
-builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
+builder.AddPublicApi(ApiTags.Accounts, ApiTags.EventStore);
 
 var app = builder.Build();
 if (await app.ApplySchemaAsync())

@@ -19,8 +19,6 @@ using Wolverine.RabbitMQ;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 var schema = builder.AddDatabaseSchema(args);
-// A number in a string ("batchSize":"10") is refused, as the producer refuses it.
-builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.NumberHandling = JsonNumberHandling.Strict);
 // The sagas (and Wolverine's inbox and outbox) live with the read models; events are read from the event store.
 builder.AddPostgres(Databases.ReadModels);
 builder.Services.AddNpgsqlDataSource(builder.PostgresConnectionString(Databases.EventStore), serviceKey: Databases.EventStore);
@@ -31,7 +29,7 @@ builder.Services.AddSingleton<ReplayLog>();
 builder.Services.AddSingleton<ReplayBatchPublisher>();
 // Operator actions (start, pause, resume, cancel) go to the audit trail beside the read models ("audit.entries").
 builder.Services.AddSingleton<EventReplay.Hosting.Security.AuditLog>();
-builder.Services.AddOpenApi();
+builder.AddPublicApi(ApiTags.Replays);
 
 // The Replay saga's state and Wolverine's inbox/outbox live in PostgreSQL, schema "replay".
 builder.Services.AddMarten(options =>

@@ -22,6 +22,10 @@ builder.Services.AddReverseProxy()
         handler.RequestHeaderEncodingSelector = (_, _) => Encoding.UTF8;
     });
 
+// The public contract, merged from the services' own documents (see PublicDocument).
+builder.Services.AddHttpClient(nameof(PublicDocument));
+builder.Services.AddSingleton<PublicDocument>();
+
 var app = builder.Build();
 app.UseEdge();
 app.UseProblemResponses();
@@ -33,6 +37,10 @@ app.UseAuthentication();
 app.UseRateLimiter();
 app.UseAuthorization();
 app.MapDefaultEndpoints();
+// The gateway's own public route holds bodies to the same limit as the proxied ones (below).
+app.UseWhen(context => context.Request.Path.Equals(PublicDocument.Path, StringComparison.OrdinalIgnoreCase),
+    own => own.Use(BodyLimit.WithinLimitAsync));
+PublicDocument.Map(app);
 app.MapReverseProxy(proxy =>
 {
     // Every route: a body over the services' limit is a 413 here, before anything is forwarded.

@@ -14,7 +14,12 @@ namespace EventReplay.Hosting;
 /// </summary>
 public static class JsonBody
 {
-    public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// The body as a <typeparamref name="T"/>, or the problem with it. <paramref name="refused"/>: properties this request
+    /// must not have (name, and what to say of it), matched in any case at the top level, whatever their value.
+    /// </summary>
+    public static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? refused = null)
         where T : class
     {
         if (!request.HasJsonContentType() || !IsUtf8(request.ContentType))
@@ -66,6 +71,11 @@ public static class JsonBody
         var options = request.HttpContext.RequestServices.GetRequiredService<IOptions<JsonOptions>>().Value.SerializerOptions;
         try
         {
+            if (refused is not null && Refused(json.Span, refused) is { } given)
+            {
+                return (null, Invalid(given.Key, given.Value));
+            }
+
             var value = JsonSerializer.Deserialize<T>(json.Span, options);
             return value is null
                 ? (null, Invalid("body", "must be a JSON object"))
@@ -76,6 +86,28 @@ public static class JsonBody
             return (null, Invalid(string.IsNullOrEmpty(exception.Path) || exception.Path == "$" ? "body" : exception.Path.TrimStart('$', '.'),
                 "is not valid JSON for this request" + (exception.LineNumber is { } line ? $" (line {line + 1})" : "")));
         }
+    }
+
+    private static KeyValuePair<string, string>? Refused(ReadOnlySpan<byte> json, IReadOnlyDictionary<string, string> refused)
+    {
+        var reader = new Utf8JsonReader(json);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            return null;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            if (refused.FirstOrDefault(item => item.Key.Equals(name, StringComparison.OrdinalIgnoreCase)) is { Key: not null } match)
+            {
+                return match;
+            }
+
+            reader.Skip();
+        }
+
+        return null;
     }
 
     private static IResult TooLarge() =>

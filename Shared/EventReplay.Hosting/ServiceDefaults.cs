@@ -43,7 +43,12 @@ public static class ServiceDefaults
         });
 
         // A JSON body naming a property twice is refused wherever ASP.NET Core binds one (JsonBody checks every object).
-        builder.Services.ConfigureHttpJsonOptions(json => StrictJson.RefuseDuplicates(json.SerializerOptions));
+        // Numbers are numbers (not also strings), on the way in and in the OpenAPI schemas.
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            StrictJson.RefuseDuplicates(json.SerializerOptions);
+            json.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+        });
         builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
             context.ProblemDetails.Extensions["traceId"] = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? context.HttpContext.TraceIdentifier);
         // After ASP.NET Core's writer, which writes only for clients that accept JSON: this one writes for every other.

@@ -1,120 +1,106 @@
-using System.Net.Http.Json;
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using EventReplay.Cli.Api;
 
-namespace EventReplay.Cli;
-
-/// <summary>What the API says of a replay (the fields the CLI shows).</summary>
-public sealed record ReplayView(string ReplayId, string Target, string Mode, string Status, long FromPosition, long? ToPosition,
-    long Position, long EventsTotal, long EventsSent, long EventsApplied, long EventsSkipped, long EventsParked, long EventsRejected,
-    double EventsPerSecond, double? EtaSeconds, string? RequestedBy, string? Reason, DateTimeOffset RequestedAt,
-    DateTimeOffset? StartedAt, DateTimeOffset? CompletedAt, string? Error)
+namespace EventReplay.Cli.Api
 {
-    public bool IsOver => Status is "completed" or "cancelled" or "failed";
-
-    public long Done => EventsApplied + EventsSkipped + EventsParked + EventsRejected;
+    /// <summary>What the CLI reads of a replay besides what the API sends.</summary>
+    public partial class ReplayView
+    {
+        public long Done => EventsApplied + EventsSkipped + EventsParked + EventsRejected;
+    }
 }
 
-/// <summary>The body of <c>POST /api/replays</c>; unset fields are left out.</summary>
-public sealed record StartRequest(string? ReplayId, string Target, string Mode, long? FromPosition, long? ToPosition,
-    DateTimeOffset? FromTime, DateTimeOffset? ToTime, string[]? StreamIds, string[]? EventTypes, int? BatchSize,
-    int? MaxEventsPerSecond, string? Reason, bool? DryRun);
-
-/// <summary>An answer that is not a success, with the problem details the API gave, ready to print.</summary>
-public sealed class ApiException(int status, string message) : Exception(message)
+namespace EventReplay.Cli
 {
-    public int Status { get; } = status;
-}
-
-/// <summary>The replay API over HTTP.</summary>
-public sealed class ReplayClient(HttpClient http, string requestedBy)
-{
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    /// <summary>An answer that is not a success, with the problem details the API gave, ready to print.</summary>
+    public sealed class ApiException(int status, string message) : Exception(message)
     {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
-
-    public async Task<(ReplayView? Replay, JsonElement Body)> StartAsync(StartRequest request, CancellationToken cancellationToken)
-    {
-        using var message = new HttpRequestMessage(HttpMethod.Post, "api/replays") { Content = JsonContent.Create(request, options: Json) };
-        message.Headers.Add("X-Requested-By", requestedBy);
-        using var response = await SendAsync(message, cancellationToken);
-        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Json, cancellationToken);
-        return (request.DryRun == true ? null : body.Deserialize<ReplayView>(Json), body);
+        public int Status { get; } = status;
     }
 
-    public async Task<IReadOnlyList<ReplayView>> ListAsync(int limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// The replay API through the client generated from the public contract (<c>docs/openapi/v1.json</c>, see the
+    /// project file): each call, with its failures as an <see cref="ApiException"/> that says what the API said.
+    /// </summary>
+    public sealed class ReplayClient(HttpClient http, string requestedBy)
     {
-        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, $"api/replays?limit={limit}"), cancellationToken);
-        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Json, cancellationToken);
-        return body.GetProperty("replays").Deserialize<List<ReplayView>>(Json) ?? [];
-    }
+        public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    public async Task<ReplayView> ShowAsync(string id, CancellationToken cancellationToken)
-    {
-        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, $"api/replays/{Uri.EscapeDataString(id)}"), cancellationToken);
-        return (await response.Content.ReadFromJsonAsync<ReplayView>(Json, cancellationToken))!;
-    }
+        // The answer as text, so a refusal keeps its problem details for the message.
+        private readonly ReplaysClient _api = new(http) { ReadResponseAsString = true };
 
-    public async Task ControlAsync(string id, string command, CancellationToken cancellationToken)
-    {
-        using var response = await SendAsync(
-            new HttpRequestMessage(HttpMethod.Post, $"api/replays/{Uri.EscapeDataString(id)}/{command}"), cancellationToken);
-    }
+        public Task<ReplayPlan> PlanAsync(ReplayRequest request, CancellationToken cancellationToken) =>
+            CallAsync(() => _api.PlanReplayAsync(request, cancellationToken));
 
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        HttpResponseMessage response;
-        try
+        public Task<ReplayView> StartAsync(ReplayRequest request, CancellationToken cancellationToken) =>
+            CallAsync(() => _api.StartReplayAsync(request, requestedBy, cancellationToken));
+
+        public async Task<IReadOnlyList<ReplayView>> ListAsync(int limit, CancellationToken cancellationToken) =>
+            [.. (await CallAsync(() => _api.ListReplaysAsync(limit, cancellationToken))).Replays];
+
+        public Task<ReplayView> ShowAsync(string id, CancellationToken cancellationToken) =>
+            CallAsync(() => _api.GetReplayAsync(id, cancellationToken));
+
+        public Task ControlAsync(string id, string command, CancellationToken cancellationToken) => CallAsync(async () =>
         {
-            response = await http.SendAsync(request, cancellationToken);
-        }
-        catch (HttpRequestException exception)
-        {
-            throw new ApiException(0, $"Cannot reach the API at {http.BaseAddress}: {exception.Message}");
-        }
-
-        if (response.IsSuccessStatusCode)
-        {
-            return response;
-        }
-
-        using (response)
-        {
-            var problem = await ProblemAsync(response, cancellationToken);
-            throw new ApiException((int)response.StatusCode, response.StatusCode == System.Net.HttpStatusCode.Unauthorized
-                ? problem + Environment.NewLine + "The API wants a valid token: give one with --token or EVENTREPLAY_TOKEN "
-                  + "(on a machine running eng/run.sh, eng/eventreplay token --role operator --name YOU prints one)."
-                : problem);
-        }
-    }
-
-    /// <summary>A problem-details answer as one readable message: title, detail, and each field's errors.</summary>
-    private static async Task<string> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        var text = await response.Content.ReadAsStringAsync(cancellationToken);
-        try
-        {
-            var problem = JsonDocument.Parse(text).RootElement;
-            var lines = new List<string> { $"{(int)response.StatusCode} {Text(problem, "title") ?? response.ReasonPhrase}" };
-            if (Text(problem, "detail") is { } detail)
+            await (command switch
             {
-                lines.Add(detail);
-            }
+                "pause" => _api.PauseReplayAsync(id, cancellationToken),
+                "resume" => _api.ResumeReplayAsync(id, cancellationToken),
+                "cancel" => _api.CancelReplayAsync(id, cancellationToken),
+                _ => throw new ArgumentOutOfRangeException(nameof(command), command, "pause, resume or cancel"),
+            });
+            return true;
+        });
 
-            if (problem.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object)
-            {
-                lines.AddRange(errors.EnumerateObject().SelectMany(field => field.Value.EnumerateArray().Select(e => $"{field.Name}: {e.GetString()}")));
-            }
-
-            return string.Join(Environment.NewLine, lines);
-        }
-        catch (JsonException)
+        private async Task<T> CallAsync<T>(Func<Task<T>> call)
         {
-            return $"{(int)response.StatusCode} {response.ReasonPhrase}{(text.Length > 0 ? ": " + text : "")}";
+            try
+            {
+                return await call();
+            }
+            catch (HttpRequestException exception)
+            {
+                throw new ApiException(0, $"Cannot reach the API at {http.BaseAddress}: {exception.Message}");
+            }
+            catch (ApiCallException exception)
+            {
+                var problem = Problem(exception.StatusCode, exception.Response);
+                throw new ApiException(exception.StatusCode, exception.StatusCode == 401
+                    ? problem + Environment.NewLine + "The API wants a valid token: give one with --token or EVENTREPLAY_TOKEN "
+                      + "(on a machine running eng/run.sh, eng/eventreplay token --role operator --name YOU prints one)."
+                    : problem);
+            }
         }
-    }
 
-    private static string? Text(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        /// <summary>A problem-details answer as one readable message: title, detail, and each field's errors.</summary>
+        private static string Problem(int status, string? text)
+        {
+            try
+            {
+                var problem = JsonDocument.Parse(text ?? "").RootElement;
+                var lines = new List<string> { $"{status} {Text(problem, "title")}".TrimEnd() };
+                if (Text(problem, "detail") is { } detail)
+                {
+                    lines.Add(detail);
+                }
+
+                if (problem.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object)
+                {
+                    lines.AddRange(errors.EnumerateObject().SelectMany(field => field.Value.EnumerateArray().Select(e => $"{field.Name}: {e.GetString()}")));
+                }
+
+                return string.Join(Environment.NewLine, lines);
+            }
+            catch (JsonException)
+            {
+                return $"{status}{(string.IsNullOrEmpty(text) ? "" : ": " + text)}";
+            }
+        }
+
+        private static string? Text(System.Text.Json.JsonElement element, string name) =>
+            element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
+                ? value.GetString()
+                : null;
+    }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using EventReplay.Cli.Api;
 using Spectre.Console;
 
 namespace EventReplay.Cli;
@@ -50,18 +51,22 @@ public static class ReplayCommands
         command.SetAction((result, cancellationToken) => RunAsync(async () =>
         {
             var client = Client(result.GetValue(api)!, result.GetValue(requestedBy)!);
-            var request = new StartRequest(result.GetValue(id), result.GetValue(target)!, result.GetValue(mode)!,
-                result.GetValue(fromPosition), result.GetValue(toPosition), result.GetValue(fromTime), result.GetValue(toTime),
-                NullIfEmpty(result.GetValue(streams)), NullIfEmpty(result.GetValue(types)), result.GetValue(batchSize),
-                result.GetValue(rate), result.GetValue(reason), result.GetValue(dryRun) ? true : null);
-            var (started, body) = await client.StartAsync(request, cancellationToken);
-            if (started is null)
+            var request = new ReplayRequest
             {
+                ReplayId = result.GetValue(id), Target = result.GetValue(target)!, Mode = result.GetValue(mode)!,
+                FromPosition = result.GetValue(fromPosition), ToPosition = result.GetValue(toPosition), FromTime = result.GetValue(fromTime),
+                ToTime = result.GetValue(toTime), StreamIds = NullIfEmpty(result.GetValue(streams)), EventTypes = NullIfEmpty(result.GetValue(types)),
+                BatchSize = result.GetValue(batchSize), MaxEventsPerSecond = result.GetValue(rate), Reason = result.GetValue(reason),
+            };
+            if (result.GetValue(dryRun))
+            {
+                var plan = await client.PlanAsync(request, cancellationToken);
                 AnsiConsole.MarkupLineInterpolated(
-                    $"Dry run: [bold]{body.GetProperty("eventsTotal").GetInt64():N0}[/] events in {body.GetProperty("batches").GetInt64():N0} batches, positions {body.GetProperty("fromPosition").GetInt64()}–{body.GetProperty("toPosition").GetInt64()}. Nothing was sent.");
+                    $"Dry run: [bold]{plan.EventsTotal:N0}[/] events in {plan.Batches:N0} batches, positions {plan.FromPosition}–{plan.ToPosition}. Nothing was sent.");
                 return 0;
             }
 
+            var started = await client.StartAsync(request, cancellationToken);
             AnsiConsole.MarkupLineInterpolated($"Started replay [bold]{started.ReplayId}[/] ({started.Mode} to {started.Target}).");
             return result.GetValue(watch) ? await WatchAsync(client, started.ReplayId, cancellationToken) : 0;
         }));
@@ -117,7 +122,7 @@ public static class ReplayCommands
             }
 
             var replay = await client.ShowAsync(result.GetValue(id)!, cancellationToken);
-            AnsiConsole.WriteLine(JsonSerializer.Serialize(replay, new JsonSerializerOptions(ReplayClient.Json) { WriteIndented = true }));
+            AnsiConsole.WriteLine(JsonSerializer.Serialize(replay, ReplayClient.Json));
             return 0;
         }));
         return command;

@@ -12,7 +12,14 @@ public static class BalanceEndpoints
 {
     public static IEndpointRouteBuilder MapBalances(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/accounts/{accountId}", GetAsync).WithTags("Balances").Produces<AccountView>().RequireAuthorization(Policies.Read);
+        app.MapGet("/api/accounts/{accountId}", GetAsync).WithTags("Accounts")
+            .WithName("getAccount").WithSummary("Read an account's balance")
+            .WithDescription("From the balances read model (Redis first, PostgreSQL on a miss): `X-Cache` says which, the ETag is the "
+                             + "account's version, and the freshness headers say how far behind the event log the read model is.")
+            .Produces<AccountView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound)
+            .ResponseExample(StatusCodes.Status200OK, new AccountView("acc-1001", "Ada Lovelace", 15.50m, "open", 3,
+                new DateTimeOffset(2026, 12, 1, 9, 30, 0, TimeSpan.Zero)))
+            .RequireAuthorization(Policies.Read);
         return app;
     }
 

@@ -15,7 +15,13 @@ public static class StatisticsEndpoints
 
     public static IEndpointRouteBuilder MapStatistics(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/statistics", GetAsync).WithTags("Statistics").Produces<StatisticsView>().RequireAuthorization(Policies.Read);
+        app.MapGet("/api/statistics", GetAsync).WithTags("Statistics")
+            .WithName("getStatistics").WithSummary("Read the totals over every account")
+            .WithDescription("From the statistics read model (Redis first, PostgreSQL on a miss); `position` is the last event counted.")
+            .Produces<StatisticsView>()
+            .ResponseExample(StatusCodes.Status200OK, new StatisticsView(1200, 1150, new CountAndTotal(5400, 812345.25m),
+                new CountAndTotal(2100, 301200.00m), 9871))
+            .RequireAuthorization(Policies.Read);
         return app;
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EventReplay.Hosting;
 using EventReplay.Hosting.Security;
 using EventReplay.Security;
 
@@ -12,7 +13,15 @@ public static class AuditEndpoints
 {
     public static WebApplication MapAudit(this WebApplication app)
     {
-        app.MapGet("/api/audit", ListAsync).RequireAuthorization(Policies.Operate);
+        app.MapGet("/api/audit", ListAsync).WithTags("Audit")
+            .WithName("listAudit").WithSummary("List who did what")
+            .WithDescription("Every replay and operator action, newest first: actor (the token's subject and name, or the broker user of "
+                             + "an AMQP command), on whose behalf, action, target, from which address, correlation id.")
+            .Query("actor", "Only this actor's.").Query("action", "Only this action (e.g. replay.start).")
+            .Query("from", "At or after (ISO 8601).", format: "date-time").Query("to", "Before (ISO 8601).", format: "date-time")
+            .Query("limit", "1 to 500; default 50.", Microsoft.OpenApi.JsonSchemaType.Integer).Query("before", "The `next` of the previous page.")
+            .Produces<AuditPage>().ProducesValidationProblem()
+            .RequireAuthorization(Policies.Operate);
         return app;
     }
 
@@ -84,10 +93,6 @@ public static class AuditEndpoints
         }
 
         var entries = await audit.ListAsync(actor, action, from, to, limit, before, cancellationToken);
-        return TypedResults.Ok(new
-        {
-            entries,
-            next = entries.Count == limit ? entries[^1].Id.ToString(CultureInfo.InvariantCulture) : null,
-        });
+        return TypedResults.Ok(new AuditPage(entries, entries.Count == limit ? entries[^1].Id.ToString(CultureInfo.InvariantCulture) : null));
     }
 }

@@ -39,13 +39,12 @@ public sealed class ReplayApi(IHttpClientFactory http)
         return [.. document.RootElement.GetProperty("replays").EnumerateArray().Select(replay => replay.Deserialize<ReplayItem>(Json)!)];
     }
 
-    /// <summary>Sends a start request (a preview when <paramref name="dryRun"/>); the answer's status and body.</summary>
+    /// <summary>Sends a start request (its dry run when <paramref name="dryRun"/>); the answer's status and body.</summary>
     public async Task<(int Status, JsonElement Body)> StartAsync(IReadOnlyDictionary<string, object?> request, bool dryRun,
         CancellationToken cancellationToken)
     {
         var body = request.Where(field => field.Value is not null).ToDictionary(field => field.Key, field => field.Value);
-        body["dryRun"] = dryRun;
-        using var message = new HttpRequestMessage(HttpMethod.Post, new Uri("api/replays", UriKind.Relative))
+        using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(dryRun ? "api/replays/dry-run" : "api/replays", UriKind.Relative))
         {
             Content = JsonContent.Create(body, options: Json),
         };

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using EventReplay.Hosting;
 using EventReplay.Monitor.Metrics;
 
 namespace EventReplay.Monitor.Endpoints;
@@ -11,35 +12,27 @@ public static partial class MonitoringEndpoints
 
     public static WebApplication MapMonitoring(this WebApplication monitor)
     {
-        var app = monitor.MapGroup("").RequireAuthorization(EventReplay.Security.Policies.Read);
+        var app = monitor.MapGroup("").WithTags("Monitoring").RequireAuthorization(EventReplay.Security.Policies.Read);
         // Every process heard from in the last day, by endpoint: alive, missing (silent for 15 s) or stopped (said goodbye).
         app.MapGet("/api/monitoring/endpoints", async (EndpointStore store, TimeProvider clock, CancellationToken ct) =>
-        {
-            var now = clock.GetUtcNow();
-            var instances = await store.ListAsync(ct);
-            return TypedResults.Ok(new
             {
-                endpoints = instances.Select(i => new
-                {
-                    i.Endpoint, i.InstanceId, i.Host, i.Pid, i.Version, i.StartedAt, i.LastSeenAt, Status = i.StatusAt(now), i.Checks,
-                }),
-            });
-        });
+                var now = clock.GetUtcNow();
+                var instances = await store.ListAsync(ct);
+                return TypedResults.Ok(new EndpointList([.. instances.Select(i => EndpointView.Of(i, now))]));
+            })
+            .WithName("listEndpoints").WithSummary("List the system's processes")
+            .WithDescription("Every process heard from in the last day, by endpoint: `alive`, `missing` (silent for 15 s) or `stopped` "
+                             + "(said goodbye), with its health checks.");
 
         // The latest sample (at most a minute old) of every queue and of every consumer's lag.
         app.MapGet("/api/monitoring/queues", async (MetricsStore store, TimeProvider clock, CancellationToken ct) =>
-        {
-            var (queues, lags) = await store.CurrentAsync(clock.GetUtcNow(), ct);
-            return TypedResults.Ok(new
             {
-                queues = queues.Select(q => new
-                {
-                    q.Queue.Queue, q.Queue.Length, q.Queue.Ready, q.Queue.Unacknowledged, q.Queue.Consumers, q.Queue.InPerSecond,
-                    q.Queue.OutPerSecond, SampledAt = q.At,
-                }),
-                consumers = lags.Select(l => new { l.Lag.Consumer, l.Lag.Head, l.Lag.Checkpoint, LagEvents = l.Lag.Lag, SampledAt = l.At }),
-            });
-        });
+                var (queues, lags) = await store.CurrentAsync(clock.GetUtcNow(), ct);
+                return TypedResults.Ok(new QueueList([.. queues.Select(q => QueueView.Of(q.At, q.Queue))],
+                    [.. lags.Select(l => new ConsumerLagView(l.Lag.Consumer, l.Lag.Head, l.Lag.Checkpoint, l.Lag.Lag, l.At))]));
+            })
+            .WithName("listQueues").WithSummary("Read queue depths and consumers' lag")
+            .WithDescription("The latest sample (at most a minute old) of every queue and of every consumer's lag behind the event log.");
 
         // An endpoint's series over the last period (15m by default): a point per 5 s.
         app.MapGet("/api/monitoring/endpoints/{endpoint}/metrics", async (string endpoint, HttpRequest http, MetricsStore store,
@@ -62,8 +55,12 @@ public static partial class MonitoringEndpoints
 
             var now = clock.GetUtcNow();
             var points = await store.SeriesAsync(endpoint, now - period.Value, ct);
-            return TypedResults.Ok(new { endpoint, period = periods.Count == 1 ? periods[0] : "15m", from = now - period.Value, to = now, points });
-        });
+            return TypedResults.Ok(new MetricSeries(endpoint, periods.Count == 1 ? periods[0]! : "15m", now - period.Value, now, points));
+        })
+            .WithName("getEndpointMetrics").WithSummary("Read an endpoint's figures over time")
+            .WithDescription("A point per 5 s over the last `period`: its figures summed over its instances, its lag and its live queue's length.")
+            .Query("period", $"How far back: a number and a unit (s, m or h), from 1m to {MaxPeriod.TotalHours:0}h. Default 15m.")
+            .Produces<MetricSeries>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
         return monitor;
     }
 

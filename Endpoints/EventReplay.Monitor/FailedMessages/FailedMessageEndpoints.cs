@@ -6,6 +6,7 @@ using EventReplay.Hosting;
 using EventReplay.Hosting.Security;
 using EventReplay.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.OpenApi;
 
 namespace EventReplay.Monitor.FailedMessages;
 
@@ -22,29 +23,69 @@ public static class FailedMessageEndpoints
 
     public static WebApplication MapFailedMessages(this WebApplication app)
     {
-        var messages = app.MapGroup("/api/failed-messages").RequireAuthorization(Policies.Operate);
-        messages.MapGet("", ListAsync);
+        var messages = app.MapGroup("/api/failed-messages").WithTags("Failed messages").RequireAuthorization(Policies.Operate);
+        messages.MapGet("", ListAsync)
+            .WithName("listFailedMessages").WithSummary("List and search failed messages")
+            .WithDescription("Newest first; without `status`, the unresolved and retrying ones.")
+            .Query("status", $"One or more of {string.Join(", ", FailedMessageStatus.All)}, separated by commas.")
+            .Query("q", "Text searched in the reason and the body (at most 200 characters).")
+            .Query("queue", "Only this queue's.").Query("messageType", "Only this message type's.").Query("groupId", "Only this group's.")
+            .Query("from", "Failed at or after (ISO 8601).", format: "date-time").Query("to", "Failed before (ISO 8601).", format: "date-time")
+            .Query("limit", "1 to 500; default 50.", JsonSchemaType.Integer).Query("after", "The `next` of the previous page.")
+            .Produces<FailedMessagePage>().ProducesValidationProblem();
         messages.MapGet("/groups", async (FailedMessageStore store, CancellationToken ct) =>
-            TypedResults.Ok(new { groups = await store.GroupsAsync(ct) }));
-        messages.MapGet("/{id}", DetailAsync);
+                TypedResults.Ok(new FailureGroupList(await store.GroupsAsync(ct))))
+            .WithName("listFailureGroups").WithSummary("List failure groups")
+            .WithDescription("Failed messages grouped by queue, class of reason and message type, with counts by status.");
+        messages.MapGet("/{id}", DetailAsync)
+            .WithName("getFailedMessage").WithSummary("Read a failed message in full")
+            .WithDescription("Its body (text, or base64 when it is not UTF-8), headers, history and edits.")
+            .Produces<FailedMessageView>().ProducesProblem(StatusCodes.Status404NotFound);
         messages.MapPost("/{id}/retry", (string id, HttpRequest http, FailedMessageRetrier retrier, CancellationToken ct) =>
-            RetryAsync(id, http, retrier, edit: null, ct)).Audit("failed-message.retry", "id");
-        messages.MapPost("/{id}/edit-and-retry", EditAndRetryAsync).Audit("failed-message.edit-and-retry", "id");
-        messages.MapPost("/{id}/archive", (string id, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
-            ArchiveAsync(id, archived: true, http, store, ct)).Audit("failed-message.archive", "id");
-        messages.MapPost("/{id}/unarchive", (string id, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
-            ArchiveAsync(id, archived: false, http, store, ct)).Audit("failed-message.unarchive", "id");
+                RetryAsync(id, http, retrier, edit: null, ct)).Audit("failed-message.retry", "id")
+            .WithName("retryFailedMessage").WithSummary("Retry a failed message")
+            .WithDescription("Sends it again to the queue it failed on; 409 unless it is unresolved.")
+            .Produces<RetrySent>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        messages.MapPost("/{id}/edit-and-retry", EditAndRetryAsync).Audit("failed-message.edit-and-retry", "id")
+            .WithName("editAndRetryFailedMessage").WithSummary("Edit a failed message and retry it")
+            .WithDescription("Sends a corrected body (and headers) instead of the original; the edit is kept with who made it.")
+            .Accepts<EditAndRetryBody>("application/json")
+            .RequestExample(new EditAndRetryBody("""{"accountId":"acc-1001","amount":25.50}""", new Dictionary<string, string> { ["reason"] = "amount fixed" }))
+            .Produces<RetrySent>(StatusCodes.Status202Accepted).ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        Archive(messages.MapPost("/{id}/archive", (string id, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
+                ArchiveAsync(id, archived: true, http, store, ct)).Audit("failed-message.archive", "id"),
+            "archiveFailedMessage", "Archive a failed message", "Set aside for good: not listed by default, not retried.");
+        Archive(messages.MapPost("/{id}/unarchive", (string id, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
+                ArchiveAsync(id, archived: false, http, store, ct)).Audit("failed-message.unarchive", "id"),
+            "unarchiveFailedMessage", "Unarchive a failed message", "Unresolved again, so it can be retried.");
         messages.MapPost("/groups/{groupId}/archive", (string groupId, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
-            ArchiveGroupAsync(groupId, archived: true, http, store, ct)).Audit("failed-message-group.archive", "groupId");
+                ArchiveGroupAsync(groupId, archived: true, http, store, ct)).Audit("failed-message-group.archive", "groupId")
+            .WithName("archiveFailureGroup").WithSummary("Archive a group's unresolved messages")
+            .Produces<GroupArchiveDone>().ProducesProblem(StatusCodes.Status404NotFound);
         messages.MapPost("/groups/{groupId}/unarchive", (string groupId, HttpRequest http, FailedMessageStore store, CancellationToken ct) =>
-            ArchiveGroupAsync(groupId, archived: false, http, store, ct)).Audit("failed-message-group.unarchive", "groupId");
-        messages.MapPost("/retry", BulkRetryAsync).Audit("failed-messages.bulk-retry");
+                ArchiveGroupAsync(groupId, archived: false, http, store, ct)).Audit("failed-message-group.unarchive", "groupId")
+            .WithName("unarchiveFailureGroup").WithSummary("Unarchive a group's archived messages")
+            .Produces<GroupArchiveDone>().ProducesProblem(StatusCodes.Status404NotFound);
+        messages.MapPost("/retry", BulkRetryAsync).Audit("failed-messages.bulk-retry")
+            .WithName("retryFailedMessages").WithSummary("Retry many failed messages")
+            .WithDescription($"Either `ids` (1 to {MaxIds}) or a whole `groupId`: a job that sends them in chunks; 202 with the job, "
+                             + "whose `Location` tells how far it is.")
+            .Accepts<BulkRetryBody>("application/json")
+            .RequestExample(new BulkRetryBody(null, "balances.live|ValidationError|FundsDeposited"))
+            .Produces<RetryJobView>(StatusCodes.Status202Accepted).ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
         messages.MapGet("/retry-jobs/{jobId}", async (string jobId, RetryJobStore jobs, CancellationToken ct) =>
-            Guid.TryParse(jobId, out var id) && await jobs.GetAsync(id, ct) is { } job
-                ? (IResult)TypedResults.Ok(JobView(job))
-                : NotFound("No such retry job.", $"Retry job {jobId} does not exist."));
+                Guid.TryParse(jobId, out var id) && await jobs.GetAsync(id, ct) is { } job
+                    ? (IResult)TypedResults.Ok(RetryJobView.Of(job))
+                    : NotFound("No such retry job.", $"Retry job {jobId} does not exist."))
+            .WithName("getRetryJob").WithSummary("Read a bulk retry's progress")
+            .Produces<RetryJobView>().ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
+
+    private static void Archive(RouteHandlerBuilder endpoint, string name, string summary, string description) => endpoint
+        .WithName(name).WithSummary(summary).WithDescription(description)
+        .Produces<ArchiveDone>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
 
     // Who acts: the token's name (X-Requested-By is not trusted).
     private static string Actor(HttpRequest http) => http.HttpContext.Actor();
@@ -112,7 +153,7 @@ public static class FailedMessageEndpoints
         }
 
         var (items, next) = await store.ListAsync(request, cancellationToken);
-        return TypedResults.Ok(new { items, next = next is { } page ? Cursor.Format(page) : null });
+        return TypedResults.Ok(new FailedMessagePage(items, next is { } page ? Cursor.Format(page) : null));
     }
 
     private static DateTimeOffset? Time(string? text, string name, Dictionary<string, string[]> errors)
@@ -140,16 +181,11 @@ public static class FailedMessageEndpoints
         }
 
         var text = MessageShape.Utf8(detail.Body);
-        return TypedResults.Ok(new
-        {
-            detail.Message.Id, detail.Message.Status, detail.Message.Source, detail.Message.Queue, detail.Message.Endpoint,
-            detail.Message.MessageType, detail.Message.StreamId, detail.Message.Version, detail.Message.Position, detail.Message.Reason,
-            detail.Message.GroupId, detail.Message.Attempts, detail.Message.FirstFailedAt, detail.Message.FailedAt, detail.Message.Edited,
-            detail.FoundIn, detail.AmqpType, detail.ContentType,
-            Body = text ?? Convert.ToBase64String(detail.Body),
-            BodyEncoding = text is null ? "base64" : "utf-8",
-            detail.Headers, detail.History, detail.Edits,
-        });
+        var message = detail.Message;
+        return TypedResults.Ok(new FailedMessageView(message.Id, message.Status, message.Source, message.Queue, message.Endpoint,
+            message.MessageType, message.StreamId, message.Version, message.Position, message.Reason, message.GroupId, message.Attempts,
+            message.FirstFailedAt, message.FailedAt, message.Edited, detail.FoundIn, detail.AmqpType, detail.ContentType,
+            text ?? Convert.ToBase64String(detail.Body), text is null ? "base64" : "utf-8", detail.Headers, detail.History, detail.Edits));
     }
 
     private static async Task<IResult> RetryAsync(string id, HttpRequest http, FailedMessageRetrier retrier,
@@ -169,7 +205,7 @@ public static class FailedMessageEndpoints
                     ? $"Failed message {id} is being retried already; its outcome is awaited."
                     : $"Failed message {id} is {outcome.Status}; only an unresolved message is retried (unarchive an archived one first)."),
             _ => TypedResults.Accepted($"/api/failed-messages/{id}",
-                new { id = key, status = FailedMessageStatus.Retrying, attempt = outcome.Sent!.Attempt, queue = outcome.Sent.Queue }),
+                new RetrySent(key, FailedMessageStatus.Retrying, outcome.Sent!.Attempt, outcome.Sent.Queue)),
         };
     }
 
@@ -273,7 +309,7 @@ public static class FailedMessageEndpoints
                 detail: archived
                     ? $"Failed message {id} is being retried or is resolved; only an unresolved message is archived."
                     : $"Failed message {id} is not archived."),
-            true => TypedResults.Ok(new { id = key, status = archived ? FailedMessageStatus.Archived : FailedMessageStatus.Unresolved }),
+            true => TypedResults.Ok(new ArchiveDone(key, archived ? FailedMessageStatus.Archived : FailedMessageStatus.Unresolved)),
         };
     }
 
@@ -286,7 +322,7 @@ public static class FailedMessageEndpoints
         }
 
         var changed = await store.SetGroupArchivedAsync(groupId, archived, Actor(http), cancellationToken);
-        return TypedResults.Ok(new { groupId, changed, status = archived ? FailedMessageStatus.Archived : FailedMessageStatus.Unresolved });
+        return TypedResults.Ok(new GroupArchiveDone(groupId, changed, archived ? FailedMessageStatus.Archived : FailedMessageStatus.Unresolved));
     }
 
     private sealed record BulkRetryRequest(JsonElement? Ids, JsonElement? GroupId);
@@ -355,13 +391,8 @@ public static class FailedMessageEndpoints
         }
 
         worker.Wake();
-        return TypedResults.Accepted($"/api/failed-messages/retry-jobs/{job.Id}", JobView(job));
+        return TypedResults.Accepted($"/api/failed-messages/retry-jobs/{job.Id}", RetryJobView.Of(job));
     }
-
-    private static object JobView(RetryJob job) => new
-    {
-        jobId = job.Id, job.Status, job.Selection, job.Total, job.Sent, job.Skipped, job.RequestedAt, job.RequestedBy, job.FinishedAt,
-    };
 
     private static ProblemHttpResult UnknownMessage(string id) => NotFound("No such failed message.", $"Failed message {id} does not exist.");
 

@@ -21,20 +21,50 @@ public static class AccountEndpoints
     {
         var accounts = app.MapGroup("/api/accounts").WithTags("Accounts").RequireAuthorization(Policies.Write);
         accounts.MapPost("/", OpenAsync)
+            .WithName("openAccount").WithSummary("Open an account")
+            .WithDescription("Records AccountOpened. Answers 201 with the account's stream version and the event's position in the log.")
             .Accepts<OpenAccountRequest>("application/json")
-            .Produces<AccountRecorded>(StatusCodes.Status201Created);
+            .Produces<AccountRecorded>(StatusCodes.Status201Created)
+            .RequestExample(new OpenAccountRequest("acc-1001", "Ada Lovelace"))
+            .ResponseExample(StatusCodes.Status201Created, new AccountRecorded("acc-1001", 1, 4711))
+            .Commands();
         accounts.MapPost("/{accountId}/deposits", (string accountId, HttpRequest request, AccountWriter writer, CancellationToken ct) =>
                 ChangeFundsAsync(accountId, request, writer, amount => new DepositFunds(accountId, amount), ct))
+            .WithName("deposit").WithSummary("Deposit into an account")
+            .WithDescription("Records FundsDeposited. The amount is positive, with at most two decimals.")
             .Accepts<AmountRequest>("application/json")
-            .Produces<AccountRecorded>();
+            .Produces<AccountRecorded>()
+            .RequestExample(new AmountRequest(25.50m))
+            .ResponseExample(StatusCodes.Status200OK, new AccountRecorded("acc-1001", 2, 4712))
+            .Commands();
         accounts.MapPost("/{accountId}/withdrawals", (string accountId, HttpRequest request, AccountWriter writer, CancellationToken ct) =>
                 ChangeFundsAsync(accountId, request, writer, amount => new WithdrawFunds(accountId, amount), ct))
+            .WithName("withdraw").WithSummary("Withdraw from an account")
+            .WithDescription("Records FundsWithdrawn; 409 when the balance is too low.")
             .Accepts<AmountRequest>("application/json")
-            .Produces<AccountRecorded>();
+            .Produces<AccountRecorded>()
+            .RequestExample(new AmountRequest(10m))
+            .ResponseExample(StatusCodes.Status200OK, new AccountRecorded("acc-1001", 3, 4713))
+            .Commands();
         accounts.MapPost("/{accountId}/close", CloseAsync)
-            .Produces<AccountRecorded>();
+            .WithName("closeAccount").WithSummary("Close an account")
+            .WithDescription("Records AccountClosed; a closed account takes no more commands.")
+            .Produces<AccountRecorded>()
+            .ResponseExample(StatusCodes.Status200OK, new AccountRecorded("acc-1001", 4, 4714))
+            .Commands();
         return app;
     }
+
+    // What every account command may answer besides its success: the headers it reads and its refusals.
+    private static RouteHandlerBuilder Commands(this RouteHandlerBuilder endpoint) => endpoint
+        .Header("Idempotency-Key", "Makes the command safe to retry: the same key with the same request answers as the first time "
+                                   + "(for 24 hours); with a different request, 422. 1 to 200 printable ASCII characters.")
+        .Header("If-Match", "The account's version (the ETag of the last answer) the command expects; otherwise 412.")
+        .ProducesValidationProblem()
+        .ProducesProblem(StatusCodes.Status404NotFound)
+        .ProducesProblem(StatusCodes.Status409Conflict)
+        .ProducesProblem(StatusCodes.Status412PreconditionFailed)
+        .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
 
     private static async Task<IResult> OpenAsync(HttpRequest request, AccountWriter writer, CancellationToken ct)
     {

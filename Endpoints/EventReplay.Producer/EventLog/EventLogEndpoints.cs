@@ -18,8 +18,22 @@ public static class EventLogEndpoints
 
     public static IEndpointRouteBuilder MapEventLog(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/events", ReadAllAsync).WithTags("Event store").Produces<EventPage>().RequireAuthorization(Policies.Read);
-        app.MapGet("/api/streams/{streamId}/events", ReadStreamAsync).WithTags("Event store").Produces<StreamPage>()
+        app.MapGet("/api/events", ReadAllAsync).WithTags("Event store")
+            .WithName("readEventLog").WithSummary("Read the event log")
+            .WithDescription($"Events in position order after `after` (default 0), at most `limit` (1 to {MaxAllLimit}, default 1000); "
+                             + "`next` is the `after` of the following page. Only committed events below every append in flight are shown.")
+            .Query("after", "The position to read after: 0 (the default) for the start, else the `next` of the previous page.",
+                Microsoft.OpenApi.JsonSchemaType.Integer, "int64")
+            .Query("limit", $"1 to {MaxAllLimit}; default 1000.", Microsoft.OpenApi.JsonSchemaType.Integer)
+            .Produces<EventPage>().ProducesValidationProblem().RequireAuthorization(Policies.Read);
+        app.MapGet("/api/streams/{streamId}/events", ReadStreamAsync).WithTags("Event store")
+            .WithName("readStream").WithSummary("Read one stream")
+            .WithDescription($"One account's events in version order from `fromVersion` (default 1), at most `limit` (1 to {MaxStreamLimit}, "
+                             + "default 100); `next` is the `fromVersion` of the following page.")
+            .Query("fromVersion", "The first version to read: 1 (the default), else the `next` of the previous page.",
+                Microsoft.OpenApi.JsonSchemaType.Integer, "int64")
+            .Query("limit", $"1 to {MaxStreamLimit}; default 100.", Microsoft.OpenApi.JsonSchemaType.Integer)
+            .Produces<StreamPage>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound)
             .RequireAuthorization(Policies.Read);
         return app;
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using EventReplay.Security;
 using EventReplay.Tests.Integration.Infrastructure;
 
 namespace EventReplay.Tests.Integration.BadInput;
@@ -16,6 +17,12 @@ public sealed partial class GatewayRoutes
 
     /// <summary>A request whose path a route serves, with a method none of those routes accepts.</summary>
     public const string WrongMethod = "wrong-method";
+
+    /// <summary>The route of the public OpenAPI document, which the gateway serves itself.</summary>
+    public const string OpenApi = "openapi";
+
+    /// <summary>The "cluster" of what the gateway serves itself.</summary>
+    public const string Gateway = "gateway";
 
     private readonly List<Route> _routes;
 
@@ -97,7 +104,9 @@ public sealed partial class GatewayRoutes
             .Select(route => new Declaration(route.Name, route.Value.GetProperty("ClusterId").GetString()!,
                 route.Value.GetProperty("Match").GetProperty("Path").GetString()!,
                 [.. route.Value.GetProperty("Match").GetProperty("Methods").EnumerateArray().Select(method => method.GetString()!)],
-                Text(route.Value, "AuthorizationPolicy"), Text(route.Value, "RateLimiterPolicy")))]);
+                Text(route.Value, "AuthorizationPolicy"), Text(route.Value, "RateLimiterPolicy"))),
+            // The gateway's own: the public contract it merges from the services' documents (PublicDocument).
+            new Declaration(OpenApi, Gateway, "/openapi/v1.json", ["GET"], Policies.Anonymous, "reads")]);
     }
 
     private static string? Text(JsonElement route, string property) =>

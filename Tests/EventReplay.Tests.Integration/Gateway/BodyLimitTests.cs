@@ -21,6 +21,7 @@ public class BodyLimitTests : StackOverEmptyLog
         ("account-commands", "POST", "/api/accounts/{account}/withdrawals"),
         ("account-commands", "POST", "/api/accounts/{account}/close"),
         ("replays", "POST", "/api/replays"),
+        ("replay-dry-run", "POST", "/api/replays/dry-run"),
         ("replay-control", "POST", "/api/replays/no-such-replay/pause"),
         ("replay-control", "POST", "/api/replays/no-such-replay/resume"),
         ("replay-control", "POST", "/api/replays/no-such-replay/cancel"),
@@ -28,7 +29,7 @@ public class BodyLimitTests : StackOverEmptyLog
         ("stream-events", "GET", "/api/streams/{account}/events"),
         ("account-balance", "GET", "/api/accounts/{account}"),
         ("statistics", "GET", "/api/statistics"),
-        ("producer-openapi", "GET", "/openapi/v1.json"),
+        ("openapi", "GET", "/openapi/v1.json"),
         ("replay-list", "GET", "/api/replays"),
         ("replay", "GET", "/api/replays/no-such-replay"),
         ("monitoring-endpoints", "GET", "/api/monitoring/endpoints"),
@@ -122,9 +123,9 @@ public class BodyLimitTests : StackOverEmptyLog
     public async Task A_replay_request_of_exactly_the_limit_passes_the_gateway(bool chunked)
     {
         // Padded in a property the request does not read: a reason is at most 1,000 characters.
-        var body = Padded("""{"target":"balances","mode":"redeliver","dryRun":true,"note":" """, Limit);
+        var body = Padded("""{"target":"balances","mode":"redeliver","note":" """, Limit);
 
-        using var response = await SendAsync("POST", "/api/replays", body, chunked);
+        using var response = await SendAsync("POST", "/api/replays/dry-run", body, chunked);
 
         var plan = await ProducerApi.BodyAsync(response, 200);
         Assert.That(plan.TryGetProperty("eventsTotal", out _), Is.True, plan.ToString());

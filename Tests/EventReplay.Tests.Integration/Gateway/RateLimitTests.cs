@@ -109,8 +109,8 @@ public sealed class RateLimitTests
         var statuses = new List<HttpStatusCode>();
         foreach (var _ in Enumerable.Range(0, 6))
         {
-            using var response = await operatorClient.PostAsync(new Uri("/api/replays", UriKind.Relative),
-                new StringContent("""{"target":"statistics","mode":"redeliver","dryRun":true}""", Encoding.UTF8, "application/json"));
+            using var response = await operatorClient.PostAsync(new Uri("/api/replays/dry-run", UriKind.Relative),
+                new StringContent("""{"target":"statistics","mode":"redeliver"}""", Encoding.UTF8, "application/json"));
             statuses.Add(response.StatusCode);
         }
 

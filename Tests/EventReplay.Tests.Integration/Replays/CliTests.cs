@@ -10,7 +10,7 @@ public class CliTests : StackOverEmptyLog
     public async Task Start_with_watch_follows_the_replay_to_its_end_and_list_shows_it()
     {
         await ReplayApi.MakeHistoryAsync(Stack.Api, accounts: 1, deposits: 2);
-        using var plan = await Stack.Api.PostJsonAsync("/api/replays", """{"target":"balances","mode":"redeliver","dryRun":true}""");
+        using var plan = await Stack.Api.PostJsonAsync("/api/replays/dry-run", """{"target":"balances","mode":"redeliver"}""");
         var from = Math.Max(1, (await ProducerApi.BodyAsync(plan, 200)).GetProperty("toPosition").GetInt64() - 99);
         var id = $"cli-{Guid.NewGuid():N}";
 
@@ -63,8 +63,8 @@ public class CliTests : StackOverEmptyLog
         var token = printed.Output.TrimEnd('\n');
         using var reader = TestTokens.Authorized(Stack.CreateClient(), token);
         using var list = await reader.GetAsync(new Uri("/api/replays", UriKind.Relative));
-        using var start = await reader.PostAsync(new Uri("/api/replays", UriKind.Relative),
-            new StringContent("""{"target":"balances","mode":"redeliver","dryRun":true}""", System.Text.Encoding.UTF8, "application/json"));
+        using var start = await reader.PostAsync(new Uri("/api/replays/dry-run", UriKind.Relative),
+            new StringContent("""{"target":"balances","mode":"redeliver"}""", System.Text.Encoding.UTF8, "application/json"));
         var refused = await RunAsync("replay", "start", "--target", "balances", "--mode", "redeliver", "--dry-run", "--token", token);
         var wrongRole = await RunAsync("token", "--role", "admin", "--name", "alice");
 

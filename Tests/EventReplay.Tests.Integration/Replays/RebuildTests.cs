@@ -128,7 +128,7 @@ public class RebuildTests : StackOverEmptyLog
     {
         // 2,000 events at 400 a second: still running when paused.
         await EventLogSeed.SeedAsync(EventStore, accounts: 200, eventsPerAccount: 10);
-        using var plan = await Api.PostJsonAsync("/api/replays", """{"target":"statistics","mode":"redeliver","dryRun":true}""");
+        using var plan = await Api.PostJsonAsync("/api/replays/dry-run", """{"target":"statistics","mode":"redeliver"}""");
         var from = Math.Max(1, (await ProducerApi.BodyAsync(plan, 200)).GetProperty("toPosition").GetInt64() - 1_999);
         var id = await ReplayApi.StartAsync(Api,
             $$"""{"target":"statistics","mode":"redeliver","fromPosition":{{from}},"batchSize":20,"maxEventsPerSecond":400}""");

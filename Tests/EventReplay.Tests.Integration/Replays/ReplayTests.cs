@@ -87,8 +87,8 @@ public class ReplayTests : StackOverEmptyLog
         };
         foreach (var (filter, selects) in cases)
         {
-            var body = filter.Insert(1, "\"target\":\"balances\",\"mode\":\"redeliver\",\"dryRun\":true,");
-            using var response = await Api.PostJsonAsync("/api/replays", body);
+            var body = filter.Insert(1, "\"target\":\"balances\",\"mode\":\"redeliver\",");
+            using var response = await Api.PostJsonAsync("/api/replays/dry-run", body);
             var plan = await ProducerApi.BodyAsync(response, 200);
             Assert.That(plan.GetProperty("eventsTotal").GetInt64(), Is.EqualTo(all.Count(e => e.Position <= plan.GetProperty("toPosition").GetInt64() && selects(e))), filter);
         }
@@ -99,7 +99,7 @@ public class ReplayTests : StackOverEmptyLog
     {
         await MakeHistoryAsync(accounts: 1, deposits: 1);
         var id = $"dry-{Guid.NewGuid():N}";
-        using var response = await Api.PostJsonAsync("/api/replays", $$"""{"replayId":"{{id}}","target":"statistics","mode":"redeliver","batchSize":2,"dryRun":true}""");
+        using var response = await Api.PostJsonAsync("/api/replays/dry-run", $$"""{"replayId":"{{id}}","target":"statistics","mode":"redeliver","batchSize":2}""");
         var plan = await ProducerApi.BodyAsync(response, 200);
         var total = plan.GetProperty("eventsTotal").GetInt64();
         Assert.Multiple(async () =>

@@ -10,7 +10,8 @@ using Microsoft.IdentityModel.Tokens;
 namespace EventReplay.Tests.Integration.Security;
 
 /// <summary>
-/// Who may call what, route by route: every route of the gateway (its appsettings, with each route's policy) with no
+/// Who may call what, route by route: every operation of the public contract (with the roles it names) and every other
+/// route of the gateway (its appsettings, with the route's policy) with no
 /// token, each role, and tokens that must be refused (expired, not yet valid, signed by another key, for another
 /// audience or issuer, <c>alg: none</c>, an HMAC made with the public key, malformed), sent through the load balancer
 /// and again straight to the service behind the route: a request that bypasses the gateway gains nothing.
@@ -19,9 +20,28 @@ public sealed partial class AuthorizationTests : StackOverEmptyLog
 {
     private sealed record PublicRoute(string Name, string Cluster, string Path, string Method, string Policy);
 
-    private static IReadOnlyList<PublicRoute> Routes() =>
-        [.. BadInput.GatewayRoutes.Configured.Declarations.SelectMany(route => route.Methods.Select(method =>
-            new PublicRoute(route.Name, route.Cluster, Concrete(route.Path), method, route.AuthorizationPolicy ?? "(none)")))];
+    // Every operation of the public contract (docs/openapi/v1.json, which ContractTests hold equal to what the gateway
+    // serves) with the roles it names, then the gateway's routes the contract does not describe (the console, the
+    // contract itself) with their policies: a route added anywhere is in the matrix.
+    private static IReadOnlyList<PublicRoute> Routes()
+    {
+        var routes = BadInput.GatewayRoutes.Configured;
+        var operations = PublicContract.Operations(PublicContract.Document).Select(operation =>
+        {
+            var path = Contract.ContractTests.Concrete(operation.Path);
+            var route = routes.Declarations.Single(declaration => declaration.Name == routes.Match(operation.Method, path));
+            return new PublicRoute(operation.Id, route.Cluster, path, operation.Method, operation.Policy);
+        }).ToList();
+        var described = operations.Select(operation => routes.Match(operation.Method, operation.Path)).ToHashSet();
+        return
+        [
+            .. operations,
+            .. routes.Declarations.SelectMany(route => route.Methods.Select(method => (route, method)))
+                .Where(item => !described.Contains(routes.Match(item.method, Concrete(item.route.Path))))
+                .Select(item => new PublicRoute(item.route.Name, item.route.Cluster, Concrete(item.route.Path), item.method,
+                    item.route.AuthorizationPolicy ?? "(none)")),
+        ];
+    }
 
     // A path the route serves: each parameter given a value its constraint takes (nothing that exists: no side effects).
     private static string Concrete(string template) => Parameter().Replace(template, match => match.Groups[2].Success
@@ -72,7 +92,8 @@ public sealed partial class AuthorizationTests : StackOverEmptyLog
         from route in Routes()
         from kind in new[] { "none", Roles.Reader, Roles.Writer, Roles.Operator, "expired", "not yet valid", "bad signature", "other audience",
             "other issuer", "alg none", "hmac with the public key", "malformed" }
-        from direct in new[] { false, true }
+        // What the gateway serves itself has no service behind it.
+        from direct in route.Cluster == BadInput.GatewayRoutes.Gateway ? [false] : new[] { false, true }
         select new TestCaseData(route.Name, route.Method, kind, direct)
             .SetName($"{route.Method} {route.Path} ({route.Name}, {route.Policy}) with {kind}{(direct ? ", straight to the service" : "")}");
 
