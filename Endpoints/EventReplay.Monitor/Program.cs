@@ -48,6 +48,8 @@ builder.Services.AddHostedService<ReplayFailureWatch>();
 builder.AddPublicApi(ApiTags.Monitoring, ApiTags.FailedMessages, ApiTags.Audit);
 // The console (/console/): server-rendered pages, htmx for actions, server-sent events for live parts.
 // Readers see every page; what the forms do is for operators (OperatorActions). The sign-in page is open to anyone.
+// Signing in: a pasted token, or at the OpenID Connect authority when Auth:Console:ClientId names this console's client.
+builder.AddConsoleSignIn();
 builder.Services.AddRazorPages(pages =>
 {
     pages.Conventions.AuthorizeFolder("/Console", EventReplay.Security.Policies.Read);
@@ -86,5 +88,6 @@ app.MapFailedMessages();
 app.MapAudit();
 app.MapRazorPages();
 app.MapConsoleLive();
+app.MapConsoleSignIn();
 
 app.Run();

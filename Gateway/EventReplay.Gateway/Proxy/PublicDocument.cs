@@ -12,14 +12,15 @@ namespace EventReplay.Gateway.Proxy;
 /// The public contract, <c>GET /openapi/v1.json</c>: one OpenAPI document built from the services' own documents, with
 /// exactly the operations the gateway routes (a service's operation no route reaches is not public, and is left out), and
 /// only the schemas those operations use. Each service's document is fetched from its cluster and kept for
-/// <see cref="Fresh"/>; when a service cannot be asked, the last document it gave serves; when it never gave one, the
-/// answer is a 503 (the contract is never served with a part missing).
+/// <c>PublicDocument:RefreshAfter</c> (30 s); when a service cannot be asked, the last document it gave serves; when it
+/// never gave one, the answer is a 503 (the contract is never served with a part missing).
 /// </summary>
-public sealed partial class PublicDocument(IProxyStateLookup proxy, IHttpClientFactory clients, TimeProvider clock, ILogger<PublicDocument> logger)
+public sealed partial class PublicDocument(IProxyStateLookup proxy, IHttpClientFactory clients, TimeProvider clock, IConfiguration configuration,
+    ILogger<PublicDocument> logger)
 {
     public const string Path = "/openapi/v1.json";
 
-    public static readonly TimeSpan Fresh = TimeSpan.FromSeconds(30);
+    private readonly TimeSpan _fresh = configuration.GetValue("PublicDocument:RefreshAfter", TimeSpan.FromSeconds(30));
 
     private const string SchemaRef = "#/components/schemas/";
 
@@ -52,7 +53,7 @@ public sealed partial class PublicDocument(IProxyStateLookup proxy, IHttpClientF
     private async Task<JsonObject?> DocumentOfAsync(string cluster, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow();
-        if (_documents.TryGetValue(cluster, out var kept) && now - kept.At < Fresh)
+        if (_documents.TryGetValue(cluster, out var kept) && now - kept.At < _fresh)
         {
             return kept.Document;
         }

@@ -50,9 +50,9 @@ public static class RateLimits
         builder.Services.AddRateLimiter(limiter =>
         {
             limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            limiter.AddPolicy(RateLimitOptions.CommandsPolicy, context => Bucket(context, RateLimitOptions.CommandsPolicy, options.Commands));
-            limiter.AddPolicy(RateLimitOptions.ReadsPolicy, context => Bucket(context, RateLimitOptions.ReadsPolicy, options.Reads));
-            limiter.AddPolicy(RateLimitOptions.ReplaysPolicy, context => Bucket(context, RateLimitOptions.ReplaysPolicy, options.Replays));
+            AddPolicy(limiter, RateLimitOptions.CommandsPolicy, options.Commands);
+            AddPolicy(limiter, RateLimitOptions.ReadsPolicy, options.Reads);
+            AddPolicy(limiter, RateLimitOptions.ReplaysPolicy, options.Replays);
             limiter.OnRejected = async (rejected, cancellationToken) =>
             {
                 var http = rejected.HttpContext;
@@ -74,20 +74,27 @@ public static class RateLimits
         return builder;
     }
 
-    // Each client has its own bucket per kind of request: one client's flood takes nothing from another's.
-    private static RateLimitPartition<string> Bucket(HttpContext context, string policy, ClientLimit limit)
+    // Each client has its own bucket per kind of request: one client's flood takes nothing from another's. The bucket's
+    // settings and the function that gives them are made once per policy; a request only names its client.
+    private static void AddPolicy(RateLimiterOptions limiter, string policy, ClientLimit limit)
     {
-        var client = context.User.FindFirst("sub")?.Value is { Length: > 0 } subject
-            ? "sub:" + subject
-            : "address:" + context.Connection.RemoteIpAddress;
-        return RateLimitPartition.GetTokenBucketLimiter($"{policy}|{client}", _ => new TokenBucketRateLimiterOptions
+        var period = Math.Max(100, 1000 / limit.PerSecond);
+        var bucket = new TokenBucketRateLimiterOptions
         {
             TokenLimit = limit.Burst,
             // Refilled every 100 ms (at least one token a refill, so slow rates refill less often).
-            ReplenishmentPeriod = TimeSpan.FromMilliseconds(Math.Max(100, 1000 / limit.PerSecond)),
-            TokensPerPeriod = Math.Max(1, (int)Math.Round(limit.PerSecond * Math.Max(100, 1000 / limit.PerSecond) / 1000)),
+            ReplenishmentPeriod = TimeSpan.FromMilliseconds(period),
+            TokensPerPeriod = Math.Max(1, (int)Math.Round(limit.PerSecond * period / 1000)),
             QueueLimit = 0,
             AutoReplenishment = true,
-        });
+        };
+        Func<(bool, string), TokenBucketRateLimiterOptions> settings = _ => bucket;
+        limiter.AddPolicy(policy, context => RateLimitPartition.GetTokenBucketLimiter(Client(context), settings));
     }
+
+    // A token's subject, else the remote address (true: a subject).
+    private static (bool Subject, string Name) Client(HttpContext context) =>
+        context.User.FindFirst("sub")?.Value is { Length: > 0 } subject
+            ? (true, subject)
+            : (false, context.Connection.RemoteIpAddress?.ToString() ?? "");
 }

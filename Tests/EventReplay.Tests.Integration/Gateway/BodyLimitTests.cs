@@ -39,6 +39,7 @@ public class BodyLimitTests : StackOverEmptyLog
         ("audit", "GET", "/api/audit"),
         ("console-sign-in", "GET", "/console/sign-in"),
         ("console-sign-in", "POST", "/console/sign-in"),
+        ("console-signin-oidc", "GET", "/console/signin-oidc"),
         ("console-stylesheet", "GET", "/console/console.css"),
         ("console-scripts", "GET", "/console/lib/htmx-2.0.11.min.js"),
         ("monitoring-endpoint-metrics", "GET", "/api/monitoring/endpoints/balances/metrics"),

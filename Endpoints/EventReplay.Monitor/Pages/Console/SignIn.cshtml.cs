@@ -1,20 +1,20 @@
 using EventReplay.Hosting.Security;
-using Microsoft.AspNetCore.Authentication.JwtBearer;
+using EventReplay.Monitor.Console;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
-using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace EventReplay.Monitor.Pages;
 
 /// <summary>
-/// The console's sign-in: takes a token, checks it as every request will be checked (the bearer scheme's own
+/// The console's sign-in. With an OpenID Connect client configured (<see cref="ConsoleSignIn"/>), it sends the browser
+/// to the authority. Otherwise it takes a token, checks it as every request will be checked (the bearer scheme's own
 /// validation), and keeps it in the console's cookie (HttpOnly, SameSite=Strict, for <c>/console</c> only, until the
 /// token expires). Sign-out forgets it.
 /// </summary>
 [AllowAnonymous]
-public sealed class SignInModel(IOptionsMonitor<JwtBearerOptions> bearer, AuthOptions auth) : PageModel
+public sealed class SignInModel(ConsoleSession session, AuthOptions auth) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
@@ -23,43 +23,24 @@ public sealed class SignInModel(IOptionsMonitor<JwtBearerOptions> bearer, AuthOp
 
     public string? Authority => auth.Authority;
 
-    public void OnGet()
-    {
-    }
+    public IActionResult OnGet() =>
+        ConsoleSignIn.AtAuthority(HttpContext.RequestServices)
+            ? Challenge(new AuthenticationProperties { RedirectUri = ConsoleSession.Back(ReturnUrl) }, ConsoleSignIn.Scheme)
+            : Page();
 
     public async Task<IActionResult> OnPostAsync([FromForm] string? token)
     {
         token = token?.Trim();
-        var options = bearer.Get(JwtBearerDefaults.AuthenticationScheme);
-        var parameters = options.TokenValidationParameters.Clone();
-        if (options.ConfigurationManager is { } configuration)
+        var (valid, error) = await session.CheckAsync(token, HttpContext.RequestAborted);
+        if (valid is null)
         {
-            // An authority's signing keys and issuer, as the bearer scheme reads them.
-            var metadata = await configuration.GetConfigurationAsync(HttpContext.RequestAborted);
-            parameters.IssuerSigningKeys = metadata.SigningKeys;
-            parameters.ValidIssuer ??= metadata.Issuer;
-        }
-
-        var result = string.IsNullOrEmpty(token) || token.Length > 16_384
-            ? null
-            : await new JsonWebTokenHandler { MapInboundClaims = false }.ValidateTokenAsync(token, parameters);
-        if (result is not { IsValid: true, SecurityToken: JsonWebToken valid })
-        {
-            Error = $"That token was not accepted: {result?.Exception?.Message ?? "none was given."}";
+            Error = $"That token was not accepted: {error}";
             Response.StatusCode = StatusCodes.Status400BadRequest;
             return Page();
         }
 
-        Response.Cookies.Append(TokenAuth.ConsoleCookie, token!, new CookieOptions
-        {
-            HttpOnly = true,
-            SameSite = SameSiteMode.Strict,
-            Secure = Request.IsHttps,
-            Path = TokenAuth.ConsolePath,
-            Expires = valid.ValidTo,
-        });
-        return LocalRedirect(ReturnUrl is { } back && back.StartsWith(TokenAuth.ConsolePath, StringComparison.Ordinal) && Url.IsLocalUrl(back)
-            ? back : TokenAuth.ConsolePath);
+        ConsoleSession.Keep(HttpContext, token!, valid);
+        return LocalRedirect(ConsoleSession.Back(ReturnUrl));
     }
 
     public IActionResult OnPostSignOut()
