@@ -60,20 +60,31 @@ public static class ServiceDefaults
         var serviceName = builder.Environment.ApplicationName;
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(serviceName))
-            .WithTracing(tracing => tracing
-                .AddSource(serviceName, Telemetry.SourceName, "Marten", "Npgsql", "Wolverine")
-                .AddAspNetCoreInstrumentation(options => options.Filter = context =>
-                    !context.Request.Path.StartsWithSegments("/health"))
-                .AddHttpClientInstrumentation()
-                .AddNpgsql())
             .WithMetrics(metrics => metrics
                 .AddMeter(serviceName, Telemetry.SourceName, "Marten", "Npgsql", "Wolverine")
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation());
-        // Export only where a collector is configured (the standard OTEL_EXPORTER_OTLP_ENDPOINT variable).
+        // Export only where a collector is configured (the standard OTEL_EXPORTER_OTLP_ENDPOINT variable), and record
+        // spans only then: with nobody listening, no span is made at all (the request's own activity still carries a
+        // caller's traceparent to the events and the correlation id). Metrics are kept either way.
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
+            // Parent-based: a trace a caller sampled in is recorded whole, across every service; traces that start here
+            // are recorded at Telemetry:TraceSampleRatio (1 by default: every one).
+            var ratio = builder.Configuration.GetValue("Telemetry:TraceSampleRatio", 1.0);
+            if (ratio is < 0 or > 1)
+            {
+                throw new InvalidOperationException($"Telemetry:TraceSampleRatio is a fraction from 0 to 1, not {ratio}.");
+            }
+
+            telemetry.WithTracing(tracing => tracing
+                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(ratio)))
+                .AddSource(serviceName, Telemetry.SourceName, "Marten", "Npgsql", "Wolverine")
+                .AddAspNetCoreInstrumentation(options => options.Filter = context =>
+                    !context.Request.Path.StartsWithSegments("/health"))
+                .AddHttpClientInstrumentation()
+                .AddNpgsql());
             telemetry.UseOtlpExporter();
         }
 

@@ -5,7 +5,8 @@ namespace EventReplay.Tests.Integration.Pipeline;
 
 /// <summary>
 /// The system's telemetry as an operator sees it: every service exports with its real OpenTelemetry exporter to a
-/// collector, and one command's trace runs from the request at the load balancer to both consumers' writes.
+/// collector, and one command's trace runs from the request at the load balancer to both consumers' writes. Traces are
+/// sampled parent-based: with the ratio at 0, the trace a caller sampled in is still recorded whole, and nothing else.
 /// </summary>
 public class TracingTests
 {
@@ -13,7 +14,11 @@ public class TracingTests
     public async Task One_trace_runs_from_the_request_to_each_consumers_write()
     {
         await using var collector = new TraceCollector();
-        await using var stack = await ServiceStack.StartedAsync(environment: collector.Environment);
+        // Traces that start in the system are sampled out (ratio 0); one a caller sampled in is recorded whole (parent-based).
+        await using var stack = await ServiceStack.StartedAsync(environment: new Dictionary<string, string>(collector.Environment)
+        {
+            ["Telemetry__TraceSampleRatio"] = "0",
+        });
         var id = ProducerApi.NewAccountId();
         await stack.Api.OpenedAsync(id);
         await Eventually.Until(() => BalanceVersionAsync(stack, id), version => version == 1, LivePipelineTests.Settle,
@@ -50,6 +55,8 @@ public class TracingTests
         var balances = trace.Single(span => span.Service == Consumers[0] && IsProcessing(span));
         Assert.That(trace.Where(span => span.ParentSpanId == balances.SpanId).Select(span => span.Name), Does.Contain("EVAL"),
             "the balances cache write (a Redis script) is part of the trace");
+        Assert.That(collector.Spans.Where(span => span.TraceId != traceId).Select(span => $"{span.Service}: {span.Name}").Distinct(), Is.Empty,
+            "no span of a trace the system started itself (the first command's, the services' own work): the ratio is 0");
         var publish = trace.First(span => span.Name == "events publish");
         Assert.That(byId.TryGetValue(publish.ParentSpanId, out var appended) ? appended.Service : null, Is.EqualTo("EventReplay.Producer"),
             "the publish span continues the producer's request");
