@@ -153,24 +153,32 @@ public sealed partial class PublicDocument(IProxyStateLookup proxy, IHttpClientF
     }
 
     // A schema another cluster already gave, with another shape, is this cluster's under a name with the cluster in front.
-    private static JsonObject Renamed(JsonObject document, string cluster, JsonObject schemas)
+    private static JsonObject Renamed(JsonObject original, string cluster, JsonObject schemas)
     {
-        var text = document.ToJsonString();
-        foreach (var (name, schema) in document["components"]?["schemas"]?.AsObject() ?? [])
+        var document = original.DeepClone().AsObject();
+        if (document["components"]?["schemas"] is not JsonObject own)
         {
-            if (schemas[name] is { } kept && !JsonNode.DeepEquals(kept, schema))
+            return document;
+        }
+
+        var renames = own.Where(schema => schemas[schema.Key] is { } kept && !JsonNode.DeepEquals(kept, schema.Value))
+            .ToDictionary(schema => schema.Key, schema => $"{char.ToUpperInvariant(cluster[0])}{cluster[1..]}{schema.Key}");
+        foreach (var (name, renamed) in renames)
+        {
+            var schema = own[name];
+            own.Remove(name);
+            own[renamed] = schema;
+        }
+
+        foreach (var holder in References(document))
+        {
+            if (renames.TryGetValue(holder["$ref"]!.GetValue<string>()[SchemaRef.Length..], out var renamed))
             {
-                var renamed = $"{char.ToUpperInvariant(cluster[0])}{cluster[1..]}{name}";
-                text = text.Replace($"\"{SchemaRef}{name}\"", $"\"{SchemaRef}{renamed}\"", StringComparison.Ordinal);
-                var copy = JsonNode.Parse(text)!.AsObject();
-                var own = copy["components"]!["schemas"]!.AsObject();
-                own[renamed] = own[name]!.DeepClone();
-                own.Remove(name);
-                text = copy.ToJsonString();
+                holder["$ref"] = SchemaRef + renamed;
             }
         }
 
-        return JsonNode.Parse(text)!.AsObject();
+        return document;
     }
 
     /// <summary>Whether the route serves this method on this path template (a parameter of the document meets any segment of the route's).</summary>
@@ -204,34 +212,46 @@ public sealed partial class PublicDocument(IProxyStateLookup proxy, IHttpClientF
         var pending = new Stack<JsonNode?>([paths]);
         while (pending.TryPop(out var node))
         {
-            switch (node)
+            foreach (var holder in References(node))
             {
-                case JsonObject item:
-                    foreach (var (key, value) in item)
-                    {
-                        if (key == "$ref" && value?.GetValue<string>() is { } reference && reference.StartsWith(SchemaRef, StringComparison.Ordinal)
-                            && used.Add(reference[SchemaRef.Length..]))
-                        {
-                            pending.Push(schemas[reference[SchemaRef.Length..]]);
-                        }
-                        else
-                        {
-                            pending.Push(value);
-                        }
-                    }
-
-                    break;
-                case JsonArray array:
-                    foreach (var value in array)
-                    {
-                        pending.Push(value);
-                    }
-
-                    break;
+                var name = holder["$ref"]!.GetValue<string>()[SchemaRef.Length..];
+                if (used.Add(name))
+                {
+                    pending.Push(schemas[name]);
+                }
             }
         }
 
         return used;
+    }
+
+    // Every object under the node that refers to a schema ({"$ref": "#/components/schemas/…"}).
+    private static IEnumerable<JsonObject> References(JsonNode? root)
+    {
+        var pending = new Stack<JsonNode?>([root]);
+        while (pending.TryPop(out var node))
+        {
+            if (node is JsonObject item)
+            {
+                if (item["$ref"] is JsonValue reference && reference.TryGetValue<string>(out var target)
+                    && target.StartsWith(SchemaRef, StringComparison.Ordinal))
+                {
+                    yield return item;
+                }
+
+                foreach (var (_, value) in item)
+                {
+                    pending.Push(value);
+                }
+            }
+            else if (node is JsonArray array)
+            {
+                foreach (var value in array)
+                {
+                    pending.Push(value);
+                }
+            }
+        }
     }
 
     private static bool Tagged(JsonObject paths, string tag) =>

@@ -66,6 +66,24 @@ public sealed partial class GatewayRoutes
         return byPath.FirstOrDefault(route => route.Methods.Contains(method, StringComparer.OrdinalIgnoreCase))?.Name ?? WrongMethod;
     }
 
+    /// <summary>
+    /// A path a route template (or an OpenAPI path) describes: each parameter given a value its constraint takes, and
+    /// one that names nothing that exists (a request to it has no side effects).
+    /// </summary>
+    public static string Concrete(string template) => TemplateParameter().Replace(template, match => match.Groups[2].Success
+        ? match.Groups[2].Value.Split('|')[0].TrimStart('(')
+        : match.Groups[1].Value switch
+        {
+            "endpoint" => "balances",
+            "groupId" => "0000000000000000",
+            "**file" => "htmx-2.0.11.min.js",
+            var name when name.StartsWith("**", StringComparison.Ordinal) => "",
+            _ => "auth-unknown",
+        });
+
+    [GeneratedRegex(@"\{(\*{0,2}[A-Za-z]+)(?::regex\(\^\((.*)\)\$\))?\}")]
+    private static partial Regex TemplateParameter();
+
     private static List<string> Segments(string pathAndQuery)
     {
         var path = pathAndQuery.Split('?', 2)[0];

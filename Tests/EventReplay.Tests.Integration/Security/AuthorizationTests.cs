@@ -28,7 +28,7 @@ public sealed partial class AuthorizationTests : StackOverEmptyLog
         var routes = BadInput.GatewayRoutes.Configured;
         var operations = PublicContract.Operations(PublicContract.Document).Select(operation =>
         {
-            var path = Contract.ContractTests.Concrete(operation.Path);
+            var path = BadInput.GatewayRoutes.Concrete(operation.Path);
             var route = routes.Declarations.Single(declaration => declaration.Name == routes.Match(operation.Method, path));
             return new PublicRoute(operation.Id, route.Cluster, path, operation.Method, operation.Policy);
         }).ToList();
@@ -37,26 +37,11 @@ public sealed partial class AuthorizationTests : StackOverEmptyLog
         [
             .. operations,
             .. routes.Declarations.SelectMany(route => route.Methods.Select(method => (route, method)))
-                .Where(item => !described.Contains(routes.Match(item.method, Concrete(item.route.Path))))
-                .Select(item => new PublicRoute(item.route.Name, item.route.Cluster, Concrete(item.route.Path), item.method,
+                .Where(item => !described.Contains(routes.Match(item.method, BadInput.GatewayRoutes.Concrete(item.route.Path))))
+                .Select(item => new PublicRoute(item.route.Name, item.route.Cluster, BadInput.GatewayRoutes.Concrete(item.route.Path), item.method,
                     item.route.AuthorizationPolicy ?? "(none)")),
         ];
     }
-
-    // A path the route serves: each parameter given a value its constraint takes (nothing that exists: no side effects).
-    private static string Concrete(string template) => Parameter().Replace(template, match => match.Groups[2].Success
-        ? match.Groups[2].Value.Split('|')[0].TrimStart('(')
-        : match.Groups[1].Value switch
-        {
-            "endpoint" => "balances",
-            "groupId" => "0000000000000000",
-            "**file" => "htmx-2.0.11.min.js",
-            var name when name.StartsWith("**", StringComparison.Ordinal) => "",
-            _ => "auth-unknown",
-        });
-
-    [GeneratedRegex(@"\{(\*{0,2}[A-Za-z]+)(?::regex\(\^\((.*)\)\$\))?\}")]
-    private static partial Regex Parameter();
 
     private static readonly Lazy<IReadOnlyDictionary<string, string?>> Tokens = new(() =>
     {
