@@ -45,9 +45,20 @@ public sealed partial class PublicDocument(IProxyStateLookup proxy, IHttpClientF
         }
 
         var server = $"{http.Request.Scheme}://{http.Request.Host}";
-        var merged = Merge([.. parts.Select(part => (part.Cluster, part.Document!))], routes, server);
-        return TypedResults.Text(merged.ToJsonString(Indented), "application/json");
+        // Merged again only when a part, a route or the server asked for changed: the same parts serve many requests.
+        object[] inputs = [server, .. routes, .. parts.Select(part => part.Document!)];
+        if (_merged is not { } merged || !merged.Inputs.SequenceEqual(inputs))
+        {
+            merged = new Merged(inputs, Merge([.. parts.Select(part => (part.Cluster, part.Document!))], routes, server).ToJsonString(Indented));
+            _merged = merged;
+        }
+
+        return TypedResults.Text(merged.Text, "application/json");
     }
+
+    private volatile Merged? _merged;
+
+    private sealed record Merged(object[] Inputs, string Text);
 
     /// <summary>The cluster's document: fresh, else fetched from its first destination that answers, else the last one it gave.</summary>
     private async Task<JsonObject?> DocumentOfAsync(string cluster, CancellationToken cancellationToken)
