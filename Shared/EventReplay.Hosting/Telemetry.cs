@@ -12,7 +12,7 @@ public static class Telemetry
 {
     public const string SourceName = "EventReplay";
 
-    public const string TraceParent = "traceparent";
+    public const string TraceParent = EventReplay.EventLog.EventTable.TraceParentHeader;
 
     public static readonly ActivitySource Source = new(SourceName);
 

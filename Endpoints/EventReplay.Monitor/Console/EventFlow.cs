@@ -1,6 +1,6 @@
 using EventReplay.Contracts;
+using EventReplay.EventLog;
 using EventReplay.Hosting;
-using EventReplay.Hosting.EventLog;
 using Npgsql;
 
 namespace EventReplay.Monitor.Console;

@@ -2,8 +2,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts;
+using EventReplay.EventLog;
 using EventReplay.Hosting;
-using EventReplay.Hosting.EventLog;
 using Npgsql;
 
 namespace EventReplay.Monitor.Metrics;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using EventReplay.Contracts.Accounts;
+using EventReplay.EventLog;
 using EventReplay.Hosting;
 using EventReplay.Producer.EventLog;
 using Marten;

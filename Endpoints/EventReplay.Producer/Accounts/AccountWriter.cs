@@ -1,6 +1,6 @@
 using System.Diagnostics;
+using EventReplay.EventLog;
 using EventReplay.Hosting;
-using EventReplay.Hosting.EventLog;
 using EventReplay.Producer.EventLog;
 using EventReplay.Producer.Idempotency;
 using EventReplay.Producer.Publishing;

@@ -1,9 +1,10 @@
 using EventReplay.Contracts;
 using EventReplay.Contracts.Accounts;
+using EventReplay.EventLog;
 using EventReplay.Hosting;
 using EventReplay.Producer.Http;
-using Npgsql;
 using EventReplay.Security;
+using Npgsql;
 
 namespace EventReplay.Producer.EventLog;
 

@@ -1,4 +1,5 @@
 using EventReplay.Contracts.Accounts;
+using EventReplay.EventLog;
 using EventReplay.Hosting;
 using EventReplay.Producer.Accounts;
 using EventReplay.Producer.Idempotency;

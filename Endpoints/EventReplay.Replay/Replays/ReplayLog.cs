@@ -1,8 +1,8 @@
 using System.Text;
 using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
+using EventReplay.EventLog;
 using EventReplay.Hosting;
-using EventReplay.Hosting.EventLog;
 using Npgsql;
 
 namespace EventReplay.Replay.Replays;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using EventReplay.Contracts;
-using EventReplay.Hosting.EventLog;
+using EventReplay.EventLog;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using StackExchange.Redis;

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts;
-using EventReplay.Hosting.EventLog;
+using EventReplay.EventLog;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;

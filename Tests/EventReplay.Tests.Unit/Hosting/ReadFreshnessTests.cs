@@ -1,8 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts;
+using EventReplay.EventLog;
 using EventReplay.Hosting.Consuming;
-using EventReplay.Hosting.EventLog;
 
 namespace EventReplay.Tests.Unit.Hosting;
 

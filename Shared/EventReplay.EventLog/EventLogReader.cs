@@ -1,9 +1,7 @@
 using EventReplay.Contracts;
-using EventReplay.Hosting;
-using EventReplay.Hosting.EventLog;
 using Npgsql;
 
-namespace EventReplay.Producer.EventLog;
+namespace EventReplay.EventLog;
 
 /// <summary>
 /// Reads the log straight from Marten's events table, never past the safe head (see <see cref="AppendLock"/>),
@@ -26,7 +24,7 @@ public static class EventLogReader
     /// </summary>
     public static async Task<IReadOnlyList<TracedEvent>?> ReadTracedAsync(NpgsqlConnection connection, long after, int limit,
         CancellationToken cancellationToken) =>
-        await ReadAfterAsync(connection, after, limit, $"{Columns}, headers ->> '{Telemetry.TraceParent}'",
+        await ReadAfterAsync(connection, after, limit, $"{Columns}, headers ->> '{EventTable.TraceParentHeader}'",
             reader => new TracedEvent(Map(reader), reader.IsDBNull(6) ? null : reader.GetString(6)), cancellationToken);
 
     private static async Task<IReadOnlyList<T>?> ReadAfterAsync<T>(NpgsqlDataSource dataSource, long after, int limit,

@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace EventReplay.Hosting.EventLog;
+namespace EventReplay.EventLog;
 
 /// <summary>
 /// What a session saw is confirmed to be on the event store's synchronous standby before anyone is told about it.
@@ -18,7 +18,7 @@ namespace EventReplay.Hosting.EventLog;
 /// <para>
 /// A barrier's COMMIT must fail when its wait is cancelled rather than report success with the WARNING, which is why
 /// every PostgreSQL connection string of the system is given <c>Cancellation Timeout=-1</c>
-/// (<see cref="ServiceDefaults.PostgresConnectionString"/>): Npgsql then breaks the connection at the timeout instead of
+/// (<c>ServiceDefaults.PostgresConnectionString</c>): Npgsql then breaks the connection at the timeout instead of
 /// reading the server's answer to its cancellation. The same holds for every command's own COMMIT.
 /// </para>
 /// Without synchronous standbys (a single server, or a primary that lost its standby and replicates asynchronously

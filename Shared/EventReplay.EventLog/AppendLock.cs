@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace EventReplay.Hosting.EventLog;
+namespace EventReplay.EventLog;
 
 /// <summary>
 /// Makes positions safe to tail without slowing appends down.

@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace EventReplay.Hosting.EventLog;
+namespace EventReplay.EventLog;
 
 /// <summary>The event store's identity now: its epoch, since when, and why it was drawn.</summary>
 public sealed record StoreIdentity(string Epoch, DateTimeOffset Since, string Reason);

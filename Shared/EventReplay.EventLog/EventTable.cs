@@ -3,7 +3,7 @@ using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
 using Npgsql;
 
-namespace EventReplay.Hosting.EventLog;
+namespace EventReplay.EventLog;
 
 /// <summary>
 /// Marten's events table as the producer writes it, read straight with SQL by the services that read the log
@@ -17,6 +17,9 @@ public static class EventTable
 
     /// <summary>Marten fills the positions of failed appends with tombstone rows; they are not events of ours.</summary>
     public const string Tombstone = "tombstone";
+
+    /// <summary>The event header holding the W3C traceparent of the request that appended the event.</summary>
+    public const string TraceParentHeader = "traceparent";
 
     /// <summary>The columns <see cref="Map"/> reads, in their order.</summary>
     public const string Columns = "seq_id, stream_id, version, type, timestamp, data::text";
