@@ -43,4 +43,14 @@ public static class AccountDecisions
         (_, CloseAccount close) => Decision.Accept(new AccountClosed(close.AccountId)),
         _ => throw new ArgumentOutOfRangeException(nameof(command), command, "Unknown account command."),
     };
+
+    /// <summary>The state after an event: the same fold as the account's snapshot (see <see cref="Account"/>).</summary>
+    public static Account Evolve(Account? state, object @event) => (state, @event) switch
+    {
+        (null, AccountOpened opened) => Account.Create(opened),
+        (not null, FundsDeposited deposited) => state.Apply(deposited),
+        (not null, FundsWithdrawn withdrawn) => state.Apply(withdrawn),
+        (not null, AccountClosed closed) => state.Apply(closed),
+        _ => throw new ArgumentOutOfRangeException(nameof(@event), @event, "Not an event for this account's state."),
+    };
 }

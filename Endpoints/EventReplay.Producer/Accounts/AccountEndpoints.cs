@@ -152,10 +152,8 @@ public static class AccountEndpoints
                 return Problems.Conflict("Insufficient funds", $"Account {command.AccountId} has too little money for this withdrawal.");
             case WriteResult.KeyReused:
                 return Problems.KeyReused();
-            case WriteResult.Contended:
-                response.Headers.RetryAfter = "1";
-                return Problems.Conflict("Concurrent modification",
-                    $"Account {command.AccountId} is being changed by other requests; retry.");
+            case WriteResult.Busy:
+                return Problems.Unavailable(response, "More commands are waiting than the producer takes; retry.");
             default:
                 throw new InvalidOperationException($"Unexpected write result {result}.");
         }

@@ -13,8 +13,8 @@ namespace EventReplay.Producer.Accounts;
 /// <summary>
 /// The one-time work of the first commands and reads, done at start (see <see cref="IWarmUp"/>): the first command
 /// after a start used 0.37-0.70 CPU s against 0.03-0.06 warm, and on a busy machine it ran past the 4 s deadline
-/// (503). Nothing is left behind: a deposit to an account that does not exist is refused before anything is written
-/// (its transaction is rolled back), and the reads find nothing. The append itself stays cold: even rolled back, it
+/// (503). Nothing is left behind: a deposit to an account that does not exist goes through the writer's whole batch path and
+/// is refused with nothing written, and the reads find nothing. The append itself stays cold: even rolled back, it
 /// would burn a position of the log at every start.
 /// </summary>
 public sealed class AccountWarmUp(AccountWriter writer, IDocumentStore store, NpgsqlDataSource dataSource, IOptions<JsonOptions> json)

@@ -1,13 +1,12 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Text;
+using System.Threading.Channels;
+using EventReplay.Contracts.Accounts;
 using EventReplay.EventLog;
-using EventReplay.Hosting;
-using EventReplay.Producer.EventLog;
 using EventReplay.Producer.Idempotency;
 using EventReplay.Producer.Publishing;
-using JasperFx;
-using JasperFx.Events;
 using Marten;
-using Marten.Exceptions;
 using Npgsql;
 
 namespace EventReplay.Producer.Accounts;
@@ -24,150 +23,337 @@ public abstract record WriteResult
 
     public sealed record KeyReused : WriteResult;
 
-    public sealed record Contended : WriteResult;
+    /// <summary>More commands are waiting than the writer takes: answered 503 with Retry-After, nothing written.</summary>
+    public sealed record Busy : WriteResult;
+}
+
+/// <summary>How the writer groups commands (configuration section <c>Producer</c>).</summary>
+public sealed record WriterOptions
+{
+    /// <summary>Writers committing at once, each on its own connection: while one commits, the next batch gathers.</summary>
+    public int Writers { get; init; } = 2;
+
+    /// <summary>The most commands one transaction takes.</summary>
+    public int MaxBatch { get; init; } = 256;
+
+    /// <summary>Commands that may wait for a writer; one more is answered 503.</summary>
+    public int QueueCapacity { get; init; } = 4096;
+
+    /// <summary>Streams whose state is kept between batches (trusted only while its version is the store's).</summary>
+    public int CachedStreams { get; init; } = 100_000;
 }
 
 /// <summary>
-/// Runs one account command against the event store: read the stream, decide, append under optimistic
-/// concurrency, and record the idempotency key with its outcome in the same transaction.
+/// Group commit: account commands wait in a bounded queue, and each writer takes all that are waiting (up to
+/// <see cref="WriterOptions.MaxBatch"/>) into one transaction on its own connection: it locks their streams and keys in
+/// a fixed order, reads their versions, states and idempotency records at once, decides each command in arrival
+/// order exactly as one command alone would be decided, draws the positions under the append lock, writes everything
+/// with one statement per table and commits once. The answers go out after the commit; a commit whose outcome is
+/// unknown (the connection broke) answers every command of the batch 503, and the idempotency key makes the retry safe.
 /// </summary>
 public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocumentStore store, PublishSignal published,
-    ILogger<AccountWriter> logger)
+    WriterOptions options, ILogger<AccountWriter> logger) : BackgroundService
 {
-    // Each retry re-reads the stream and decides again; with the stream lock below, retries are rare.
-    private const int MaxAttempts = 10;
+    private static readonly StreamTables Tables = new("account", $"{EventTable.Schema}.mt_doc_account", typeof(Account).FullName!,
+        $"{EventTable.Schema}.mt_doc_idempotencyrecord", typeof(IdempotencyRecord).FullName!);
 
-    // Commands on one account wait here, holding no database connection, so a hot account cannot drain the
-    // pool. Striped rather than per account to keep memory bounded; a shared stripe only adds a short wait.
-    private static readonly SemaphoreSlim[] Queues = [.. Enumerable.Range(0, 512).Select(_ => new SemaphoreSlim(1, 1))];
+    private static readonly Dictionary<Type, (string Name, string DotnetType)> EventNames = AccountEventTypes.All.ToDictionary(
+        pair => pair.Value, pair => (pair.Key, $"{pair.Value.FullName}, {pair.Value.Assembly.GetName().Name}"));
 
-    public async Task<WriteResult> WriteAsync(AccountCommand command, CommandOptions options, CancellationToken cancellationToken)
+    // Attempts of a batch that met a writer which does not take our locks (a unique version or key already there).
+    private const int MaxAttempts = 3;
+
+    private readonly Channel<PendingCommand> _queue = Channel.CreateBounded<PendingCommand>(
+        new BoundedChannelOptions(options.QueueCapacity) { FullMode = BoundedChannelFullMode.Wait });
+
+    private readonly ConcurrentDictionary<string, CachedStream> _cache = new(StringComparer.Ordinal);
+
+    private readonly Marten.ISerializer _serializer = store.Options.Serializer();
+
+    public Task<WriteResult> WriteAsync(AccountCommand command, CommandOptions commandOptions, CancellationToken cancellationToken)
     {
-        // Bounded by the request's deadline: a queue that does not move in time is answered like a slow database.
-        var queue = Queues[(uint)StringComparer.Ordinal.GetHashCode(command.AccountId) % (uint)Queues.Length];
-        await queue.WaitAsync(cancellationToken);
+        var pending = new PendingCommand(command, commandOptions, IdempotencyRecord.Hash(command), Activity.Current?.Id, cancellationToken);
+        return _queue.Writer.TryWrite(pending) ? pending.Completion : Task.FromResult<WriteResult>(new WriteResult.Busy());
+    }
 
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, options.Writers)).Select(_ => Task.Run(() => WriteBatchesAsync(stoppingToken), stoppingToken)));
+
+    private async Task WriteBatchesAsync(CancellationToken stoppingToken)
+    {
+        NpgsqlConnection? connection = null;
+        var batch = new List<PendingCommand>(options.MaxBatch);
         try
         {
-            return await WriteWithRetriesAsync(command, options, cancellationToken);
+            while (await _queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                batch.Clear();
+                while (batch.Count < options.MaxBatch && _queue.Reader.TryRead(out var pending))
+                {
+                    // Its request already answered 503 at its deadline: not written, so its retry is decided afresh.
+                    if (!pending.TryDropCancelled())
+                    {
+                        batch.Add(pending);
+                    }
+                }
+
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    // Its own connection, kept open: its prepared statements stay, and no pool reset runs between batches.
+                    connection ??= await dataSource.OpenConnectionAsync(stoppingToken);
+                    await CommitAsync(connection, batch, stoppingToken);
+                }
+                catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    // The connection may be broken or in an unknown state: a fresh one for the next batch.
+                    LogBatchFailed(exception, batch.Count);
+                    await DisposeAsync(connection);
+                    connection = null;
+                    batch.ForEach(pending => pending.Fail(exception));
+                }
+            }
         }
         finally
         {
-            queue.Release();
+            await DisposeAsync(connection);
+            batch.ForEach(pending => pending.Fail(new OperationCanceledException("The producer is stopping.")));
         }
     }
 
-    private async Task<WriteResult> WriteWithRetriesAsync(AccountCommand command, CommandOptions options, CancellationToken cancellationToken)
+    private async Task CommitAsync(NpgsqlConnection connection, List<PendingCommand> batch, CancellationToken cancellationToken)
     {
-        var requestHash = IdempotencyRecord.Hash(command);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await WriteOnceAsync(command, options, requestHash, cancellationToken);
+                await CommitOnceAsync(connection, batch, cancellationToken);
+                return;
             }
-            catch (Exception exception) when (IsStreamConflict(exception))
+            catch (PostgresException exception) when (IsConflict(exception) && attempt < MaxAttempts)
             {
-                if (options.Precondition is not null)
+                // Someone wrote these streams or keys without our locks: read again and decide again.
+                batch.ForEach(pending => _cache.TryRemove(pending.Command.AccountId, out _));
+            }
+            catch (PostgresException) when (batch.Count > 1)
+            {
+                // One command's failure must not fail the others: each on its own, so only the failing one fails.
+                foreach (var pending in batch)
                 {
-                    return new WriteResult.VersionMismatch(await CurrentVersionAsync(command.AccountId, cancellationToken));
+                    try
+                    {
+                        await CommitAsync(connection, [pending], cancellationToken);
+                    }
+                    catch (PostgresException exception)
+                    {
+                        pending.Fail(exception);
+                    }
                 }
 
-                if (attempt == MaxAttempts)
-                {
-                    LogContended(command.AccountId, attempt);
-                    return new WriteResult.Contended();
-                }
-            }
-            catch (DocumentAlreadyExistsException) when (options.IdempotencyKey is not null && attempt < MaxAttempts)
-            {
-                // The same key was used at the same moment on another account and won; the next pass answers 422.
+                return;
             }
         }
     }
 
-    private async Task<WriteResult> WriteOnceAsync(AccountCommand command, CommandOptions options, string requestHash,
-        CancellationToken cancellationToken)
+    private async Task CommitOnceAsync(NpgsqlConnection connection, List<PendingCommand> batch, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var session = store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(transaction));
-        await AppendLock.LockStreamAsync(connection, transaction, command.AccountId, cancellationToken);
-
-        // Checked under the stream lock, so a concurrent retry of the same request waits for the first and finds its key.
-        var key = options.IdempotencyKey;
-        if (key is not null && await session.LoadAsync<IdempotencyRecord>(key, cancellationToken) is { } prior)
+        var streamIds = batch.Select(pending => pending.Command.AccountId).Distinct(StringComparer.Ordinal).ToList();
+        var keys = batch.Select(pending => pending.Options.IdempotencyKey).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        var cached = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var id in streamIds)
         {
-            // The record may be a commit its synchronous standby never confirmed: answered from only once it has.
-            await SynchronousStandby.BarrierAsync(connection, transaction, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-            return prior.RequestHash == requestHash ? prior.ToResult() : new WriteResult.KeyReused();
-        }
-
-        var stream = await session.Events.FetchForWriting<Account>(command.AccountId, cancellationToken);
-        var version = stream.StartingVersion ?? 0;
-        if (stream.Aggregate is not null || command is OpenAccount)
-        {
-            if (options.Precondition is { } precondition && !precondition.IsMetBy(stream.Aggregate is not null, version))
+            if (_cache.TryGetValue(id, out var entry))
             {
-                return new WriteResult.VersionMismatch(version);
+                cached[id] = entry.Version;
             }
         }
 
-        var decision = stream.Aggregate is null && command is not OpenAccount
-            ? Decision.Refuse(Rejection.NotFound)
-            : AccountDecisions.Decide(stream.Aggregate, command);
-        if (decision.Rejection is { } rejection)
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var (stored, records) = await StreamBatch.LockAndReadAsync(connection, Tables, streamIds, cached, keys, cancellationToken);
+        var streams = new Dictionary<string, StreamState>(StringComparer.Ordinal);
+        foreach (var id in streamIds)
         {
-            var refused = new WriteResult.Refused(rejection);
-            if (key is not null)
+            streams[id] = stored.TryGetValue(id, out var found) ? new StreamState(StateOf(id, found), found.Version, false) : new StreamState(null, 0, false);
+        }
+
+        var decided = Decide(batch, streams, records);
+        var positions = decided.Events.Count > 0
+            ? await StreamBatch.DrawPositionsAsync(connection, decided.Events.Count, cancellationToken)
+            : [];
+        var answers = new WriteResult[batch.Count];
+        var newRecords = new List<(string Key, string Data)>();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var pending = batch[i];
+            answers[i] = decided.Outcomes[i] switch
+            {
+                Outcome.Answered answered => answered.Result,
+                Outcome.Appended appended => new WriteResult.Recorded(pending.Command.AccountId, decided.Events[appended.Event].Version,
+                    positions[appended.Event], pending.Command is OpenAccount),
+                Outcome.AsEarlier earlier => answers[earlier.Index],
+                _ => throw new UnreachableException(),
+            };
+            if (decided.Outcomes[i] is { Kept: true } && pending.Options.IdempotencyKey is { } key)
+            {
+                newRecords.Add((key, _serializer.ToJson(IdempotencyRecord.For(key, pending.RequestHash, pending.Command.AccountId, answers[i]))));
+            }
+        }
+
+        var changed = streams.Where(stream => stream.Value.Changed).ToList();
+        var snapshots = changed.Select(stream => new NewSnapshot(stream.Key, stream.Value.Version, _serializer.ToJson(stream.Value.State))).ToList();
+        await StreamBatch.WriteAsync(connection, Tables, decided.Events, positions, snapshots, newRecords,
+            barrier: decided.Outcomes.Any(outcome => outcome is not Outcome.Appended), cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+
+        if (_cache.Count > options.CachedStreams)
+        {
+            _cache.Clear();
+        }
+
+        foreach (var (id, stream) in changed)
+        {
+            _cache[id] = new CachedStream(stream.Version, stream.State!);
+        }
+
+        if (decided.Events.Count > 0)
+        {
+            published.Notify();
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            batch[i].Answer(answers[i]);
+        }
+    }
+
+    /// <summary>Each command in arrival order, against the state the earlier ones of the batch left.</summary>
+    private Decided Decide(List<PendingCommand> batch, Dictionary<string, StreamState> streams, Dictionary<string, string> records)
+    {
+        var outcomes = new Outcome[batch.Count];
+        var events = new List<NewEvent>();
+        // Whose answer each key gives: the stored record's, else the first command of the batch that used it.
+        var owners = new Dictionary<string, (string RequestHash, Outcome Answer)>(StringComparer.Ordinal);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var (command, commandOptions, requestHash, traceParent) = (batch[i].Command, batch[i].Options, batch[i].RequestHash, batch[i].TraceParent);
+            if (commandOptions.IdempotencyKey is { } key)
+            {
+                if (!owners.TryGetValue(key, out var owner) && records.TryGetValue(key, out var json))
+                {
+                    var prior = FromJson<IdempotencyRecord>(json);
+                    owners[key] = owner = (prior.RequestHash, new Outcome.Answered(prior.ToResult()));
+                }
+
+                if (owner.Answer is not null)
+                {
+                    // A retry, earlier in this batch or before it: the same answer, or 422 for another request.
+                    outcomes[i] = owner.RequestHash == requestHash ? owner.Answer : new Outcome.Answered(new WriteResult.KeyReused());
+                    continue;
+                }
+
+                owners[key] = (requestHash, new Outcome.AsEarlier(i));
+            }
+
+            var stream = streams[command.AccountId];
+            var exists = stream.State is not null;
+            if ((exists || command is OpenAccount) && commandOptions.Precondition is { } precondition && !precondition.IsMetBy(exists, stream.Version))
+            {
+                outcomes[i] = new Outcome.Answered(new WriteResult.VersionMismatch(stream.Version));
+                continue;
+            }
+
+            var decision = AccountDecisions.Decide(stream.State, command);
+            if (decision.Rejection is { } rejection)
             {
                 // A refusal is an answer too: a retry with the key gets it again rather than a fresh decision.
-                session.Insert(IdempotencyRecord.For(key, requestHash, command.AccountId, refused));
-                await session.SaveChangesAsync(cancellationToken);
+                outcomes[i] = new Outcome.Answered(new WriteResult.Refused(rejection), Kept: true);
+                continue;
             }
 
-            // It may rest on events the synchronous standby has not confirmed yet: answered once it has.
-            await SynchronousStandby.BarrierAsync(connection, transaction, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-            return refused;
+            var @event = decision.Event!;
+            var version = stream.Version + 1;
+            streams[command.AccountId] = new StreamState(AccountDecisions.Evolve(stream.State, @event), version, true);
+            var (name, dotnetType) = EventNames[@event.GetType()];
+            events.Add(new NewEvent(command.AccountId, version, name, dotnetType, _serializer.ToJson(@event), traceParent));
+            outcomes[i] = new Outcome.Appended(events.Count - 1);
         }
 
-        stream.AppendOne(decision.Event!);
-        if (Activity.Current?.Id is { } traceParent)
-        {
-            // Kept with the event so the publisher and the consumers continue this request's trace.
-            session.SetHeader(Telemetry.TraceParent, traceParent);
-        }
-
-        await AppendLock.AcquireAsync(connection, transaction, cancellationToken);
-        await session.SaveChangesAsync(cancellationToken);
-
-        var appended = stream.Events[^1];
-        var recorded = new WriteResult.Recorded(command.AccountId, appended.Version, appended.Sequence, command is OpenAccount);
-        if (key is not null)
-        {
-            // Saved after the append, once its position is known, and committed with it.
-            session.Insert(IdempotencyRecord.For(key, requestHash, command.AccountId, recorded));
-            await session.SaveChangesAsync(cancellationToken);
-        }
-
-        await transaction.CommitAsync(cancellationToken);
-        published.Notify();
-        return recorded;
+        return new Decided(outcomes, events);
     }
 
-    private async Task<long> CurrentVersionAsync(string accountId, CancellationToken cancellationToken)
+    /// <summary>The state read under the lock, or the cached one when the store's version says it is still current.</summary>
+    private Account? StateOf(string id, StoredStream stored)
     {
-        await using var session = store.QuerySession();
-        var state = await session.Events.FetchStreamStateAsync(accountId, cancellationToken);
-        return state?.Version ?? 0;
+        if (stored.Snapshot is { } json)
+        {
+            return FromJson<Account>(json);
+        }
+
+        return _cache.TryGetValue(id, out var entry) && entry.Version == stored.Version ? entry.State : null;
     }
 
-    private static bool IsStreamConflict(Exception exception) =>
-        exception is ConcurrencyException or EventStreamUnexpectedMaxEventIdException
-            or Marten.Exceptions.ExistingStreamIdCollisionException or JasperFx.Events.ExistingStreamIdCollisionException;
+    private T FromJson<T>(string json)
+    {
+        using var stream = new MemoryStream(Encoding.UTF8.GetBytes(json));
+        return _serializer.FromJson<T>(stream);
+    }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Account {AccountId} still contended after {Attempts} attempts")]
-    private partial void LogContended(string accountId, int attempts);
+    // A unique version or key written by someone who did not take our locks, or a deadlock with such a writer.
+    private static bool IsConflict(PostgresException exception) =>
+        exception.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected;
+
+    private static async Task DisposeAsync(NpgsqlConnection? connection)
+    {
+        if (connection is not null)
+        {
+            await connection.DisposeAsync();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} commands failed; each is answered with the failure")]
+    private partial void LogBatchFailed(Exception exception, int count);
+
+    private sealed record CachedStream(long Version, Account State);
+
+    private readonly record struct StreamState(Account? State, long Version, bool Changed);
+
+    private sealed record Decided(Outcome[] Outcomes, List<NewEvent> Events);
+
+    private abstract record Outcome(bool Kept)
+    {
+        /// <summary>Answered from what was read (a refusal is kept with its key; a mismatch or a reused key is not).</summary>
+        public sealed record Answered(WriteResult Result, bool Kept = false) : Outcome(Kept);
+
+        /// <summary>Appends the batch's event at this index; kept with its key.</summary>
+        public sealed record Appended(int Event) : Outcome(true);
+
+        /// <summary>The same key and request as an earlier command of the batch: its answer.</summary>
+        public sealed record AsEarlier(int Index) : Outcome(false);
+    }
+
+    private sealed class PendingCommand(AccountCommand command, CommandOptions options, string requestHash, string? traceParent,
+        CancellationToken cancellationToken)
+    {
+        private readonly TaskCompletionSource<WriteResult> _answer = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public AccountCommand Command { get; } = command;
+
+        public CommandOptions Options { get; } = options;
+
+        public string RequestHash { get; } = requestHash;
+
+        public string? TraceParent { get; } = traceParent;
+
+        public Task<WriteResult> Completion => _answer.Task;
+
+        public void Answer(WriteResult result) => _answer.TrySetResult(result);
+
+        public void Fail(Exception exception) => _answer.TrySetException(exception);
+
+        public bool TryDropCancelled() => cancellationToken.IsCancellationRequested && _answer.TrySetCanceled(cancellationToken);
+    }
 }

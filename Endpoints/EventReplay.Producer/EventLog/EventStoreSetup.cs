@@ -30,7 +30,10 @@ public static class EventStoreSetup
                 options.ConfigureWritePolly(_ => { });
             })
             .UseNpgsqlDataSource();
+        builder.Services.AddSingleton(builder.Configuration.GetSection("Producer").Get<WriterOptions>() ?? new WriterOptions());
         builder.Services.AddSingleton<AccountWriter>();
+        // Started before the warm-up, which sends commands through it.
+        builder.Services.AddHostedService(services => services.GetRequiredService<AccountWriter>());
         return builder;
     }
 
