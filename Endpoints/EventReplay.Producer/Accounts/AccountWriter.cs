@@ -102,19 +102,33 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
                     continue;
                 }
 
-                try
+                for (var attempt = 1; ; attempt++)
                 {
-                    // Its own connection, kept open: its prepared statements stay, and no pool reset runs between batches.
-                    connection ??= await dataSource.OpenConnectionAsync(stoppingToken);
-                    await CommitAsync(connection, batch, stoppingToken);
-                }
-                catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-                {
-                    // The connection may be broken or in an unknown state: a fresh one for the next batch.
-                    LogBatchFailed(exception, batch.Count);
-                    await DisposeAsync(connection);
-                    connection = null;
-                    batch.ForEach(pending => pending.Fail(exception));
+                    var progress = new BatchProgress();
+                    try
+                    {
+                        // Its own connection, kept open: its prepared statements stay, and no pool reset runs between batches.
+                        connection ??= await dataSource.OpenConnectionAsync(stoppingToken);
+                        await CommitAsync(connection, batch, progress, stoppingToken);
+                        break;
+                    }
+                    catch (Exception exception) when (exception is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                    {
+                        // The connection may be broken or in an unknown state: a fresh one from here on.
+                        var broken = connection is not { State: System.Data.ConnectionState.Open };
+                        await DisposeAsync(connection);
+                        connection = null;
+                        if (attempt == 1 && broken && !progress.Committing)
+                        {
+                            // It died while it waited for this batch (a restarted server, a terminated backend): nothing
+                            // of the batch was committed, so it goes again once, on a fresh connection.
+                            continue;
+                        }
+
+                        LogBatchFailed(exception, batch.Count);
+                        batch.ForEach(pending => pending.Fail(exception));
+                        break;
+                    }
                 }
             }
         }
@@ -125,28 +139,32 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         }
     }
 
-    private async Task CommitAsync(NpgsqlConnection connection, List<PendingCommand> batch, CancellationToken cancellationToken)
+    private async Task CommitAsync(NpgsqlConnection connection, List<PendingCommand> batch, BatchProgress progress,
+        CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await CommitOnceAsync(connection, batch, cancellationToken);
+                await CommitOnceAsync(connection, batch, progress, cancellationToken);
                 return;
             }
-            catch (PostgresException exception) when (IsConflict(exception) && attempt < MaxAttempts)
+            catch (PostgresException exception) when (IsConflict(exception) && attempt < MaxAttempts && !progress.Committing
+                                                      && connection.State == System.Data.ConnectionState.Open)
             {
                 // Someone wrote these streams or keys without our locks: read again and decide again.
                 batch.ForEach(pending => _cache.TryRemove(pending.Command.AccountId, out _));
             }
-            catch (PostgresException) when (batch.Count > 1)
+            catch (PostgresException) when (batch.Count > 1 && !progress.Committing && connection.State == System.Data.ConnectionState.Open)
             {
-                // One command's failure must not fail the others: each on its own, so only the failing one fails.
+                // One command's failure must not fail the others: each on its own, so only the failing one fails. Some
+                // of them commit from here on, so the batch as a whole is never tried again.
+                progress.Committing = true;
                 foreach (var pending in batch)
                 {
                     try
                     {
-                        await CommitAsync(connection, [pending], cancellationToken);
+                        await CommitAsync(connection, [pending], new BatchProgress(), cancellationToken);
                     }
                     catch (PostgresException exception)
                     {
@@ -159,7 +177,8 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         }
     }
 
-    private async Task CommitOnceAsync(NpgsqlConnection connection, List<PendingCommand> batch, CancellationToken cancellationToken)
+    private async Task CommitOnceAsync(NpgsqlConnection connection, List<PendingCommand> batch, BatchProgress progress,
+        CancellationToken cancellationToken)
     {
         var streamIds = batch.Select(pending => pending.Command.AccountId).Distinct(StringComparer.Ordinal).ToList();
         var keys = batch.Select(pending => pending.Options.IdempotencyKey).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
@@ -207,6 +226,8 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         var snapshots = changed.Select(stream => new NewSnapshot(stream.Key, stream.Value.Version, _serializer.ToJson(stream.Value.State))).ToList();
         await StreamBatch.WriteAsync(connection, Tables, decided.Events, positions, snapshots, newRecords,
             barrier: decided.Outcomes.Any(outcome => outcome is not Outcome.Appended), cancellationToken);
+        // From here on the outcome may be unknown: the batch is never tried again, and each command is answered 503.
+        progress.Committing = true;
         await transaction.CommitAsync(cancellationToken);
 
         if (_cache.Count > options.CachedStreams)
@@ -316,6 +337,12 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} commands failed; each is answered with the failure")]
     private partial void LogBatchFailed(Exception exception, int count);
+
+    /// <summary>How far a batch's attempt went: once its COMMIT was sent, its outcome may be unknown.</summary>
+    private sealed class BatchProgress
+    {
+        public bool Committing { get; set; }
+    }
 
     private sealed record CachedStream(long Version, Account State);
 
