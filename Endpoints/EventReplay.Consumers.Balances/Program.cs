@@ -1,8 +1,8 @@
 using EventReplay.Consumers.Balances.Balances;
 using EventReplay.Consumers.Balances.Live;
 using EventReplay.Hosting;
-using EventReplay.Hosting.Consuming;
 using EventReplay.Hosting.Monitoring;
+using EventReplay.Messaging;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();

@@ -1,8 +1,8 @@
 using EventReplay.Consumers.Statistics.Live;
 using EventReplay.Consumers.Statistics.Statistics;
 using EventReplay.Hosting;
-using EventReplay.Hosting.Consuming;
 using EventReplay.Hosting.Monitoring;
+using EventReplay.Messaging;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();

@@ -6,8 +6,17 @@ public static class Topology
     /// <summary>Fanout exchange that every committed event is published to, in position order.</summary>
     public const string EventsExchange = "events";
 
-    /// <summary>AMQP <c>type</c> property of an event message.</summary>
+    /// <summary>
+    /// AMQP <c>type</c> property of a message of one event: what a consumer sets aside and the monitor sends again. The
+    /// producer publishes batch messages (<see cref="ReplayBatchType"/>, replay id and mode <see cref="LiveBatch"/>).
+    /// </summary>
     public const string RecordedEventType = nameof(RecordedEvent);
+
+    /// <summary>Replay id and mode of the producer's batch messages of live events on <see cref="EventsExchange"/>.</summary>
+    public const string LiveBatch = "live";
+
+    /// <summary>Header of a batch message: how many events it carries, so a consumer gathers batches by events, not messages.</summary>
+    public const string EventCountHeader = "x-events";
 
     public static readonly IReadOnlyList<string> Consumers = ["balances", "statistics"];
 

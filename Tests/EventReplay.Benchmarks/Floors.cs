@@ -4,7 +4,7 @@ using EventReplay.Consumers.Balances.Live;
 using EventReplay.Contracts;
 using EventReplay.EventLog;
 using EventReplay.Hosting;
-using EventReplay.Hosting.Consuming;
+using EventReplay.Messaging;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;

@@ -1,5 +1,5 @@
 using EventReplay.Hosting;
-using EventReplay.Hosting.Consuming;
+using EventReplay.Messaging;
 
 namespace EventReplay.Consumers.Balances.Balances;
 

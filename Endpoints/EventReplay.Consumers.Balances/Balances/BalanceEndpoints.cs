@@ -1,7 +1,7 @@
 using System.Globalization;
 using EventReplay.Contracts.Accounts;
 using EventReplay.Hosting;
-using EventReplay.Hosting.Consuming;
+using EventReplay.Messaging;
 using EventReplay.Security;
 
 namespace EventReplay.Consumers.Balances.Balances;

@@ -1,6 +1,6 @@
 using EventReplay.Consumers.Balances.Balances;
 using EventReplay.Contracts;
-using EventReplay.Hosting.Consuming;
+using EventReplay.Messaging;
 using Npgsql;
 
 namespace EventReplay.Consumers.Balances.Live;

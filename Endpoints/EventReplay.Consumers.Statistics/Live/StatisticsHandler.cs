@@ -1,7 +1,7 @@
 using EventReplay.Consumers.Statistics.Statistics;
 using EventReplay.Contracts;
 using EventReplay.Hosting;
-using EventReplay.Hosting.Consuming;
+using EventReplay.Messaging;
 using Npgsql;
 
 namespace EventReplay.Consumers.Statistics.Live;

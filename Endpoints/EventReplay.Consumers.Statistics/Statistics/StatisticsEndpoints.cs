@@ -1,5 +1,5 @@
 using EventReplay.Hosting;
-using EventReplay.Hosting.Consuming;
+using EventReplay.Messaging;
 using EventReplay.Security;
 
 namespace EventReplay.Consumers.Statistics.Statistics;

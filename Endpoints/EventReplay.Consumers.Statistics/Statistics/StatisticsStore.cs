@@ -1,5 +1,5 @@
 using EventReplay.Contracts;
-using EventReplay.Hosting.Consuming;
+using EventReplay.Messaging;
 using Npgsql;
 
 namespace EventReplay.Consumers.Statistics.Statistics;

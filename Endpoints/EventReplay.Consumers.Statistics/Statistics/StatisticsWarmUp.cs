@@ -1,6 +1,6 @@
 using System.Text.Json;
 using EventReplay.Hosting;
-using EventReplay.Hosting.Consuming;
+using EventReplay.Messaging;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 

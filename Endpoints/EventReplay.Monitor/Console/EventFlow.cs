@@ -21,18 +21,8 @@ public sealed class EventFlow(EventStoreSource eventStore, NpgsqlDataSource read
 {
     public async Task<IReadOnlyList<StreamEvent>> StreamAsync(string streamId, CancellationToken cancellationToken)
     {
-        await using var command = eventStore.DataSource.CreateCommand(
-            $"select {EventTable.Columns}, headers ->> '{Telemetry.TraceParent}' from {EventTable.Name} where stream_id = @stream order by version limit 1000");
-        command.Parameters.AddWithValue("stream", streamId);
-        var events = new List<StreamEvent>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            var traceParent = reader.IsDBNull(6) ? null : reader.GetString(6);
-            events.Add(new StreamEvent(EventTable.Map(reader), Telemetry.Parse(traceParent)?.TraceId.ToString()));
-        }
-
-        return events;
+        var events = await EventLogReader.ReadStreamTracedAsync(eventStore.DataSource, streamId, 1000, cancellationToken);
+        return [.. events.Select(traced => new StreamEvent(traced.Event, Telemetry.Parse(traced.TraceParent)?.TraceId.ToString()))];
     }
 
     public async Task<IReadOnlyList<FlowStep>> StepsAsync(StreamEvent streamEvent, CancellationToken cancellationToken)

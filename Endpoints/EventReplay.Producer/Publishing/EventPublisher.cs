@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using EventReplay.Contracts;
+using EventReplay.Contracts.Replays;
 using EventReplay.EventLog;
 using EventReplay.Hosting;
 using EventReplay.Producer.EventLog;
@@ -14,8 +15,10 @@ namespace EventReplay.Producer.Publishing;
 /// Publishes every committed event to RabbitMQ, in position order, at least once, from a checkpoint kept in
 /// PostgreSQL. It reads the log through the same safe head as <c>GET /api/events</c>, so an append still in flight
 /// is waited for rather than skipped (Marten's own forwarding passes over a gap once it is a few seconds old).
-/// Messages are persistent and confirmed by the broker before the checkpoint moves; a crash in between only
-/// re-publishes, and consumers drop what they have already applied. One producer instance publishes at a time: the
+/// Each round's events leave as batch messages (the replay batch format, up to <see cref="EventsPerMessage"/> events
+/// each), persistent and confirmed by the broker together before the checkpoint moves; the checkpoint is written at
+/// most every 250 ms under load and whenever the log is idle. A crash in between only re-publishes, and consumers
+/// drop what they have already applied. One producer instance publishes at a time: the
 /// one whose session holds a PostgreSQL advisory lock. Every round reads the log and moves the checkpoint on that
 /// session's own connection, so after a lost connection (a killed backend, the network) nothing is published beyond
 /// the round under way: the next read fails, and the instance queues for the lock again. The others wait in that queue.
@@ -26,7 +29,8 @@ public sealed partial class EventPublisher(
 {
     public const int BatchSize = 500;
 
-    private const int ConfirmWindow = 100;
+    /// <summary>Events per AMQP message: a batch message in the replay batch format (see <see cref="ReplayBatch"/>).</summary>
+    public const int EventsPerMessage = 100;
 
     // Session-level advisory lock naming the publishing instance ("EVRPUBLI").
     private const long LeaderKey = 0x4556_5250_5542_4C49;
@@ -34,8 +38,11 @@ public sealed partial class EventPublisher(
     // The wire format is the API's: camelCase JSON, the same RecordedEvent that GET /api/events returns.
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    // Links a publish span keeps to the traces of the other events of its message.
+    private const int MaxLinks = 64;
+
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(200);
-    private static readonly TimeSpan GatherDelay = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromMilliseconds(250);
 
     // How long a standby waits in the lock's queue on one connection before it starts over on a fresh one.
     private static readonly TimeSpan StandbyWait = TimeSpan.FromSeconds(10);
@@ -63,6 +70,8 @@ public sealed partial class EventPublisher(
         LogLeading();
 
         var checkpoint = await ReadCheckpointAsync(leadership, stoppingToken);
+        var written = checkpoint;
+        var lastWrite = Stopwatch.GetTimestamp();
         while (!stoppingToken.IsCancellationRequested)
         {
             // On the lock's connection: if it is gone, this fails and nothing of this round is published.
@@ -71,6 +80,12 @@ public sealed partial class EventPublisher(
             var epoch = events is { Count: > 0 } ? (await StoreEpoch.ReadAsync(leadership, stoppingToken))?.Epoch : null;
             if (events is null || events.Count == 0)
             {
+                if (written != checkpoint)
+                {
+                    await WriteCheckpointAsync(leadership, written = checkpoint, stoppingToken);
+                }
+
+                // Woken by the next commit of this instance; the poll finds those of other instances.
                 await signal.WaitAsync(IdlePoll, stoppingToken);
                 continue;
             }
@@ -79,36 +94,34 @@ public sealed partial class EventPublisher(
             // standby is visible here, yet a failover would lose it (see SynchronousStandby).
             await ConfirmOnStandbyAsync(leadership, events[^1].Event.Position, stoppingToken);
 
-            // Issued in order on one channel, so the queues receive them in order; confirms are awaited a window at a
-            // time (the client refuses more than 128 unconfirmed publishes by default).
-            foreach (var window in events.Chunk(ConfirmWindow))
+            // Batch messages of up to EventsPerMessage events, issued in order on one channel (so the queues receive them
+            // in order), their confirms awaited together.
+            await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
             {
-                await BrokerSafety.ConfirmedWithinTimeoutAsync(async deadline =>
+                var confirms = new List<ValueTask>();
+                foreach (var message in events.Chunk(EventsPerMessage))
                 {
-                    var confirms = new List<ValueTask>(window.Length);
-                    foreach (var (recorded, traceParent) in window)
-                    {
-                        using var activity = StartPublishActivity(recorded, traceParent);
-                        confirms.Add(channel.BasicPublishAsync(Topology.EventsExchange, routingKey: "", mandatory: false,
-                            Properties(recorded, activity?.Id ?? traceParent, epoch, rabbit.UserName), JsonSerializer.SerializeToUtf8Bytes(recorded, Json),
-                            deadline));
-                    }
+                    using var activity = StartPublishActivity(message);
+                    var batch = new ReplayBatch(Topology.LiveBatch, 0, Topology.LiveBatch, [.. message.Select(traced => traced.Event)]);
+                    confirms.Add(channel.BasicPublishAsync(Topology.EventsExchange, routingKey: "", mandatory: false,
+                        Properties(message, activity?.Id ?? message.Select(traced => traced.TraceParent).FirstOrDefault(t => t is not null),
+                            epoch, rabbit.UserName),
+                        JsonSerializer.SerializeToUtf8Bytes(batch, Json), deadline));
+                }
 
-                    foreach (var confirm in confirms)
-                    {
-                        await confirm;
-                    }
-                }, stoppingToken);
-            }
+                foreach (var confirm in confirms)
+                {
+                    await confirm;
+                }
+            }, stoppingToken);
 
             checkpoint = events[^1].Event.Position;
-            await WriteCheckpointAsync(leadership, checkpoint, stoppingToken);
             LogPublished(events.Count, checkpoint);
-            if (events.Count < BatchSize)
+            // At most a few times a second under load: a crash in between only publishes those events again.
+            if (Stopwatch.GetElapsedTime(lastWrite) >= CheckpointInterval)
             {
-                // Under steady load, gather a few milliseconds of appends per round instead of waking for each one:
-                // finding the safe head reads pg_locks, which competes with the appends themselves.
-                await Task.Delay(GatherDelay, stoppingToken);
+                await WriteCheckpointAsync(leadership, written = checkpoint, stoppingToken);
+                lastWrite = Stopwatch.GetTimestamp();
             }
         }
     }
@@ -126,25 +139,20 @@ public sealed partial class EventPublisher(
     }
 
     // user_id: the broker checks it is this connection's user, and consumers take live events from the producer's only.
-    private static BasicProperties Properties(RecordedEvent recorded, string? traceParent, string? epoch, string userId) => new()
+    private static BasicProperties Properties(TracedEvent[] message, string? traceParent, string? epoch, string userId) => new()
     {
         UserId = userId,
         Persistent = true,
         ContentType = "application/json",
-        Type = Topology.RecordedEventType,
-        MessageId = recorded.Position.ToString(CultureInfo.InvariantCulture),
-        Timestamp = new AmqpTimestamp(recorded.Timestamp.ToUnixTimeSeconds()),
-        Headers = Headers(traceParent, epoch),
+        Type = Topology.ReplayBatchType,
+        MessageId = string.Create(CultureInfo.InvariantCulture, $"{message[0].Event.Position}-{message[^1].Event.Position}"),
+        Timestamp = new AmqpTimestamp(message[^1].Event.Timestamp.ToUnixTimeSeconds()),
+        Headers = Headers(traceParent, epoch, message.Length),
     };
 
-    private static Dictionary<string, object?>? Headers(string? traceParent, string? epoch)
+    private static Dictionary<string, object?> Headers(string? traceParent, string? epoch, int events)
     {
-        if (traceParent is null && epoch is null)
-        {
-            return null;
-        }
-
-        var headers = new Dictionary<string, object?>();
+        var headers = new Dictionary<string, object?> { [Topology.EventCountHeader] = events };
         if (traceParent is not null)
         {
             headers[Telemetry.TraceParent] = traceParent;
@@ -158,19 +166,41 @@ public sealed partial class EventPublisher(
         return headers;
     }
 
-    /// <summary>A publish span in the trace of the request that appended the event.</summary>
-    private static Activity? StartPublishActivity(RecordedEvent recorded, string? traceParent)
+    /// <summary>
+    /// A publish span in the trace of the first request of the message that was traced, linked to the others' traces
+    /// (a message carries the events of many requests; links are how a span belongs to more than one trace).
+    /// </summary>
+    private static Activity? StartPublishActivity(TracedEvent[] message)
     {
-        if (Telemetry.Parse(traceParent) is not { } parent)
+        ActivityContext? parent = null;
+        var links = new List<ActivityLink>();
+        foreach (var traced in message)
+        {
+            if (Telemetry.Parse(traced.TraceParent) is not { } context)
+            {
+                continue;
+            }
+
+            if (parent is null)
+            {
+                parent = context;
+            }
+            else if (links.Count < MaxLinks)
+            {
+                links.Add(new ActivityLink(context));
+            }
+        }
+
+        if (parent is null)
         {
             return null;
         }
 
-        var activity = Telemetry.Source.StartActivity($"{Topology.EventsExchange} publish", ActivityKind.Producer, parent);
+        var activity = Telemetry.Source.StartActivity($"{Topology.EventsExchange} publish", ActivityKind.Producer, parent.Value, links: links);
         activity?.SetTag("messaging.system", "rabbitmq");
         activity?.SetTag("messaging.operation.type", "send");
         activity?.SetTag("messaging.destination.name", Topology.EventsExchange);
-        activity?.SetTag("messaging.message.id", recorded.Position);
+        activity?.SetTag("messaging.batch.message_count", message.Length);
         return activity;
     }
 

@@ -84,7 +84,7 @@ public sealed partial class HeartbeatPublisher(string endpoint, IConnectionFacto
             {
                 var checks = stopping ? [] : await ChecksAsync(cancellationToken);
                 var heartbeat = new Heartbeat(endpoint, _instanceId, Environment.MachineName, Environment.ProcessId, Version, _startedAt,
-                    clock.GetUtcNow(), stopping, checks, stopping ? null : services.GetService<Consuming.ConsumerMetrics>()?.TakeInterval());
+                    clock.GetUtcNow(), stopping, checks, stopping ? null : services.GetService<IHeartbeatMetrics>()?.TakeInterval());
                 var properties = new BasicProperties
                 {
                     ContentType = "application/json",

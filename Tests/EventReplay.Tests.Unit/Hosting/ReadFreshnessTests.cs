@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.EventLog;
-using EventReplay.Hosting.Consuming;
+using EventReplay.Messaging;
 
 namespace EventReplay.Tests.Unit.Hosting;
 

@@ -1,8 +1,9 @@
 using System.Text.Json;
 using EventReplay.Contracts;
+using EventReplay.Hosting;
 using Npgsql;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>
 /// Events a consumer cannot apply yet because an earlier version of their stream is missing (a gap). They wait in

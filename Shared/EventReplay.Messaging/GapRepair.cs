@@ -4,11 +4,12 @@ using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
+using EventReplay.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>
 /// Heals gaps by itself: for every stream parked on a gap in the live copy, the consumer asks the replay service once

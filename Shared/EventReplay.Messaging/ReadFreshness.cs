@@ -1,8 +1,9 @@
 using System.Globalization;
 using EventReplay.Contracts;
+using EventReplay.Hosting;
 using Microsoft.AspNetCore.Http;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>
 /// The last event a consumer applied to its live read model: its position in the log and when it was stored. Kept in

@@ -4,11 +4,12 @@ using System.Threading.Channels;
 using CommunityToolkit.HighPerformance.Buffers;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Replays;
+using EventReplay.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>
 /// Consumes a consumer's replay queue: each message is a whole <see cref="ReplayBatch"/>, applied by the same

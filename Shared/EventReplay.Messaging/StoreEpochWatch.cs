@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.EventLog;
+using EventReplay.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>What the live queue does with events of an epoch (see <see cref="StoreEpochWatch.DecideAsync"/>).</summary>
 public enum EpochDecision

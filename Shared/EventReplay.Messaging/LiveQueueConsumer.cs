@@ -3,12 +3,14 @@ using System.Text.Json;
 using System.Threading.Channels;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Monitoring;
+using EventReplay.Contracts.Replays;
+using EventReplay.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>
 /// Consumes a consumer's live queue in order and in batches: up to <see cref="BatchSize"/> waiting messages are
@@ -40,6 +42,9 @@ public sealed partial class LiveQueueConsumer(
     private sealed record Delivery(ulong Tag, ReadOnlyMemory<byte> Body, string? Type, string? TraceParent, string? Epoch,
         IDictionary<string, object?>? Headers, string? UserId, string? Refusal)
     {
+        /// <summary>The events it says it carries: a batch message's count header, else one.</summary>
+        public int Events { get; } = Headers?.TryGetValue(Topology.EventCountHeader, out var count) == true && count is int events and > 0 ? events : 1;
+
         /// <summary>Set on a message the monitor sent again: the failed message it is.</summary>
         public string? FailedMessageId => FailedMessageHeaders.Text(Headers, FailedMessageHeaders.FailedMessageId);
     }
@@ -93,7 +98,8 @@ public sealed partial class LiveQueueConsumer(
                 }
             }
 
-            while (batch.Count < BatchSize && inbox.Reader.TryRead(out var delivery))
+            // Gathered by events, not messages: the producer's messages carry up to a hundred each.
+            for (var events = 0; events < BatchSize && inbox.Reader.TryRead(out var delivery); events += delivery.Events)
             {
                 batch.Add(delivery);
             }
@@ -180,27 +186,23 @@ public sealed partial class LiveQueueConsumer(
     {
         using var activity = StartApplyActivity(batch);
         var events = new List<RecordedEvent>(batch.Count);
-        // The deliveries of the events, in their order: the batch itself until one cannot be read.
-        List<Delivery>? readable = null;
+        // The delivery of each event, in their order.
+        var carriers = new List<Delivery>(batch.Count);
         var rejected = new List<DeadLetter>();
         var retried = false;
-        for (var i = 0; i < batch.Count; i++)
+        foreach (var delivery in batch)
         {
-            var delivery = batch[i];
-            if (Read(delivery, out var recorded, out var reason))
+            var read = events.Count;
+            if (Read(delivery, events, out var reason))
             {
-                events.Add(recorded!);
-                readable?.Add(delivery);
+                carriers.AddRange(Enumerable.Repeat(delivery, events.Count - read));
                 retried |= delivery.FailedMessageId is not null;
             }
             else
             {
-                readable ??= batch[..i];
                 rejected.Add(new DeadLetter(delivery.Body, reason!, Topology.LiveQueue(consumer), delivery.Type, delivery.Headers));
             }
         }
-
-        readable ??= batch;
 
         var live = copies.Live;
         var started = Stopwatch.GetTimestamp();
@@ -215,11 +217,11 @@ public sealed partial class LiveQueueConsumer(
 
         // An event set aside is kept as delivered, headers too: a retried one comes back to the monitor as the same failed message.
         var deliveries = outcome.Rejected.Count > 0 || retried
-            ? events.Select((recorded, index) => (Key: (recorded.StreamId, recorded.Version), Delivery: readable[index]))
+            ? events.Select((recorded, index) => (Key: (recorded.StreamId, recorded.Version), Delivery: carriers[index]))
                 .DistinctBy(entry => entry.Key).ToDictionary(entry => entry.Key, entry => entry.Delivery)
             : null;
         await _applier.DeadLetterAsync(channel, rejected.Concat(_applier.Letters(outcome.Rejected,
-            invalid => deliveries?.GetValueOrDefault((invalid.StreamId, invalid.Version)) is { } delivery ? (delivery.Body, delivery.Headers) : null)),
+            invalid => deliveries?.GetValueOrDefault((invalid.StreamId, invalid.Version)) is { } delivery ? AsDelivered(invalid, delivery) : null)),
             stoppingToken);
         if (outcome.Parked > 0)
         {
@@ -288,27 +290,50 @@ public sealed partial class LiveQueueConsumer(
         return activity;
     }
 
-    private static bool Read(Delivery delivery, out RecordedEvent? recorded, out string? reason)
-    {
-        recorded = null;
-        reason = null;
-        if (delivery.Type is not (null or Topology.RecordedEventType))
-        {
-            reason = $"Unexpected message type '{delivery.Type}'.";
-            return false;
-        }
+    /// <summary>
+    /// An event set aside as it was delivered: a message of its own as is; one of a batch message as a message of one
+    /// event (what the monitor sends again) with the batch's headers but its count.
+    /// </summary>
+    private static (ReadOnlyMemory<byte> Body, IDictionary<string, object?>? Headers) AsDelivered(RecordedEvent recorded, Delivery delivery) =>
+        delivery.Type == Topology.ReplayBatchType
+            ? (JsonSerializer.SerializeToUtf8Bytes(recorded, Json),
+                delivery.Headers?.Where(header => header.Key != Topology.EventCountHeader).ToDictionary())
+            : (delivery.Body, delivery.Headers);
 
+    /// <summary>Adds the delivery's events to <paramref name="events"/>: one, or a live batch message's; else says why not.</summary>
+    private static bool Read(Delivery delivery, List<RecordedEvent> events, out string? reason)
+    {
+        reason = null;
         try
         {
-            recorded = JsonSerializer.Deserialize<RecordedEvent>(delivery.Body.Span, Json);
-            if (recorded is null || string.IsNullOrEmpty(recorded.StreamId) || string.IsNullOrEmpty(recorded.Type)
-                || recorded.Version < 1 || recorded.Position < 1)
+            if (delivery.Type is null or Topology.RecordedEventType)
             {
-                reason = "Not a recorded event: position, streamId, version and type are required.";
+                var recorded = JsonSerializer.Deserialize<RecordedEvent>(delivery.Body.Span, Json);
+                reason = Check(recorded);
+                if (reason is null)
+                {
+                    events.Add(recorded!);
+                }
+
+                return reason is null;
+            }
+
+            if (delivery.Type != Topology.ReplayBatchType)
+            {
+                reason = $"Unexpected message type '{delivery.Type}'.";
                 return false;
             }
 
-            return true;
+            var batch = ReplayBatchReader.Read(delivery.Body);
+            reason = batch.ReplayId != Topology.LiveBatch
+                ? $"A replay batch ('{batch.ReplayId}') on the live queue."
+                : batch.Events.Select(Check).FirstOrDefault(problem => problem is not null);
+            if (reason is null)
+            {
+                events.AddRange(batch.Events);
+            }
+
+            return reason is null;
         }
         catch (JsonException exception)
         {
@@ -316,6 +341,11 @@ public sealed partial class LiveQueueConsumer(
             return false;
         }
     }
+
+    private static string? Check(RecordedEvent? recorded) =>
+        recorded is null || string.IsNullOrEmpty(recorded.StreamId) || string.IsNullOrEmpty(recorded.Type) || recorded.Version < 1 || recorded.Position < 1
+            ? "Not a recorded event: position, streamId, version and type are required."
+            : null;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Consumer}: {Count} live message(s) not published by the producer set aside (user_id {UserId})")]
     private partial void LogForged(string consumer, int count, string userId);

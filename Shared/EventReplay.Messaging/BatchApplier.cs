@@ -1,10 +1,11 @@
 using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Contracts.Monitoring;
+using EventReplay.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>
 /// How both of a consumer's queues (live and replay) apply a batch: retried with back-off while a dependency is

@@ -1,7 +1,8 @@
 using EventReplay.Contracts;
+using EventReplay.Hosting;
 using Npgsql;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>A consumer's read model as its queues see it: one apply step for live and replayed events.</summary>
 public interface IEventBatchHandler

@@ -1,6 +1,7 @@
+using EventReplay.Hosting;
 using Npgsql;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>
 /// One batch at a time per read model: a consumer's live and replay queues both apply to the same rows, and the

@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using EventReplay.Contracts;
 using EventReplay.EventLog;
+using EventReplay.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using StackExchange.Redis;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>One copy of a read model: its PostgreSQL schema and the generation in its Redis keys.</summary>
 public sealed record ReadModelCopy(string Schema, int Generation);
@@ -382,21 +383,8 @@ public sealed partial class ReadModelCopies(string consumer, NpgsqlDataSource da
         return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    private async Task<List<RecordedEvent>> ReadLogAsync(long after, long upTo, CancellationToken cancellationToken)
-    {
-        await using var command = eventStore.DataSource.CreateCommand(
-            $"select {EventTable.Columns} from {EventTable.Name} where seq_id > @after and seq_id <= @upTo and type <> '{EventTable.Tombstone}' order by seq_id limit {TailPage}");
-        command.Parameters.AddWithValue("after", after);
-        command.Parameters.AddWithValue("upTo", upTo);
-        var events = new List<RecordedEvent>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            events.Add(EventTable.Map(reader));
-        }
-
-        return events;
-    }
+    private Task<IReadOnlyList<RecordedEvent>> ReadLogAsync(long after, long upTo, CancellationToken cancellationToken) =>
+        EventLogReader.ReadRangeAsync(eventStore.DataSource, after, upTo, TailPage, cancellationToken);
 
     private async Task DropAsync(string schema, int generation, CancellationToken cancellationToken)
     {

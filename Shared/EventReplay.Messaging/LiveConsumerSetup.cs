@@ -1,11 +1,13 @@
 using EventReplay.Contracts;
+using EventReplay.Hosting;
+using EventReplay.Hosting.Monitoring;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Npgsql;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 public static class LiveConsumerSetup
 {
@@ -30,6 +32,7 @@ public static class LiveConsumerSetup
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<LastAppliedEvent>();
         builder.Services.AddSingleton<ConsumerMetrics>();
+        builder.Services.AddSingleton<IHeartbeatMetrics>(services => services.GetRequiredService<ConsumerMetrics>());
         builder.Services.AddSingleton<ReadFreshness>();
         builder.Services.AddSingleton<THandler>();
         builder.Services.AddSingleton<IEventBatchHandler>(services => services.GetRequiredService<THandler>());

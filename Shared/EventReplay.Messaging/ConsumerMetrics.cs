@@ -1,13 +1,15 @@
 using EventReplay.Contracts;
+using EventReplay.Hosting;
+using EventReplay.Hosting.Monitoring;
 
-namespace EventReplay.Hosting.Consuming;
+namespace EventReplay.Messaging;
 
 /// <summary>
 /// What a consumer's live queue did since it was last asked (each heartbeat asks): events applied, the time spent
 /// applying them, and their critical time (committed to the event store → applied here), average and highest; and the
 /// position of the last event its live copy applied (its checkpoint), from which the monitor tells its lag.
 /// </summary>
-public sealed class ConsumerMetrics(LastAppliedEvent last, TimeProvider clock)
+public sealed class ConsumerMetrics(LastAppliedEvent last, TimeProvider clock) : IHeartbeatMetrics
 {
     private readonly Lock _gate = new();
     private long _events;
