@@ -72,7 +72,9 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
 
     public Task<WriteResult> WriteAsync(AccountCommand command, CommandOptions commandOptions, CancellationToken cancellationToken)
     {
-        var pending = new PendingCommand(command, commandOptions, IdempotencyRecord.Hash(command), Activity.Current?.Id, cancellationToken);
+        // The request's hash matters only with a key (it tells a retry from another request under the same key).
+        var requestHash = commandOptions.IdempotencyKey is null ? "" : IdempotencyRecord.Hash(command);
+        var pending = new PendingCommand(command, commandOptions, requestHash, Activity.Current?.Id, cancellationToken);
         return _queue.Writer.TryWrite(pending) ? pending.Completion : Task.FromResult<WriteResult>(new WriteResult.Busy());
     }
 
@@ -182,21 +184,26 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
     {
         var streamIds = batch.Select(pending => pending.Command.AccountId).Distinct(StringComparer.Ordinal).ToList();
         var keys = batch.Select(pending => pending.Options.IdempotencyKey).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
-        var cached = new Dictionary<string, long>(StringComparer.Ordinal);
+        // The cached states this batch may use, taken once: the store returns a snapshot for every stream whose
+        // version is not the one taken here.
+        var cached = new Dictionary<string, CachedStream>(StringComparer.Ordinal);
         foreach (var id in streamIds)
         {
             if (_cache.TryGetValue(id, out var entry))
             {
-                cached[id] = entry.Version;
+                cached[id] = entry;
             }
         }
 
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var (stored, records) = await StreamBatch.LockAndReadAsync(connection, Tables, streamIds, cached, keys, cancellationToken);
+        var (stored, records) = await StreamBatch.LockAndReadAsync(connection, Tables, streamIds,
+            cached.ToDictionary(entry => entry.Key, entry => entry.Value.Version, StringComparer.Ordinal), keys, cancellationToken);
         var streams = new Dictionary<string, StreamState>(StringComparer.Ordinal);
         foreach (var id in streamIds)
         {
-            streams[id] = stored.TryGetValue(id, out var found) ? new StreamState(StateOf(id, found), found.Version, false) : new StreamState(null, 0, false);
+            streams[id] = stored.TryGetValue(id, out var found)
+                ? new StreamState(StateOf(found, cached.GetValueOrDefault(id)), found.Version, false)
+                : new StreamState(null, 0, false);
         }
 
         var decided = Decide(batch, streams, records);
@@ -237,7 +244,9 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
 
         foreach (var (id, stream) in changed)
         {
-            _cache[id] = new CachedStream(stream.Version, stream.State!);
+            // Newer versions only: another writer may have committed a later batch of this stream and cached it first.
+            var entry = new CachedStream(stream.Version, stream.State!);
+            _cache.AddOrUpdate(id, entry, (_, kept) => kept.Version >= entry.Version ? kept : entry);
         }
 
         if (decided.Events.Count > 0)
@@ -306,15 +315,15 @@ public sealed partial class AccountWriter(NpgsqlDataSource dataSource, IDocument
         return new Decided(outcomes, events);
     }
 
-    /// <summary>The state read under the lock, or the cached one when the store's version says it is still current.</summary>
-    private Account? StateOf(string id, StoredStream stored)
+    /// <summary>The state read under the lock, or the cached one the batch took when the store's version says it is current.</summary>
+    private Account? StateOf(StoredStream stored, CachedStream? cached)
     {
         if (stored.Snapshot is { } json)
         {
             return FromJson<Account>(json);
         }
 
-        return _cache.TryGetValue(id, out var entry) && entry.Version == stored.Version ? entry.State : null;
+        return cached is not null && cached.Version == stored.Version ? cached.State : null;
     }
 
     private T FromJson<T>(string json)

@@ -87,6 +87,48 @@ public class GroupCommitTests : ProducerTest
     }
 
     [Test]
+    public async Task Four_writers_committing_small_batches_of_two_accounts_answer_every_command_from_the_current_state()
+    {
+        var environment = new Dictionary<string, string>(ProducerSetup.Environment)
+        {
+            ["Producer__Writers"] = "4",
+            ["Producer__MaxBatch"] = "3",
+        };
+        await using var producer = new ServiceProcess("EventReplay.Producer", environment);
+        await producer.StartAsync();
+        using var client = producer.CreateClient();
+        var api = new ProducerApi(client);
+        var accounts = new[] { ProducerApi.NewAccountId(), ProducerApi.NewAccountId() };
+        foreach (var account in accounts)
+        {
+            await api.OpenedAsync(account);
+        }
+
+        // Writers commit batches of one account back to back and cache its state after their commits, in any order.
+        using var gate = new SemaphoreSlim(32);
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 600).Select(async i =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                using var response = await api.DepositAsync(accounts[i % 2], "1");
+                return response.StatusCode;
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+
+        Assert.That(statuses, Is.All.EqualTo(HttpStatusCode.OK));
+        foreach (var account in accounts)
+        {
+            Assert.That((await api.StreamAsync(account))!.Select(e => e.GetProperty("version").GetInt64()),
+                Is.EqualTo(Enumerable.Range(1, 301).Select(v => (long)v)));
+        }
+    }
+
+    [Test]
     public async Task One_key_sent_at_once_with_two_different_bodies_appends_once_and_answers_the_others_by_it()
     {
         var id = ProducerApi.NewAccountId();
