@@ -56,6 +56,8 @@ public static class TokenAuth
         {
             // Claims keep their JWT names ("sub", "name", "roles") instead of being renamed to long URIs.
             jwt.MapInboundClaims = false;
+            jwt.TokenHandlers.Clear();
+            jwt.TokenHandlers.Add(new ValidatedTokenCache(TimeProvider.System) { MapInboundClaims = false });
             // Kept with the request's identity: a service that calls another on the caller's behalf passes it on.
             jwt.SaveToken = true;
             jwt.TokenValidationParameters = new TokenValidationParameters
