@@ -20,12 +20,26 @@ public static class LiveLoad
         IReadOnlyDictionary<string, double> ResidentMiB);
 
     /// <summary>Runs for <paramref name="duration"/>, or until <paramref name="until"/> is cancelled if sooner.</summary>
-    public static async Task<Result> RunAsync(Uri api, int concurrency, TimeSpan duration, CancellationToken until = default)
+    public static Task<Result> RunAsync(Uri api, int concurrency, TimeSpan duration, CancellationToken until = default) =>
+        RunAsync(api, concurrency, null, duration, until);
+
+    /// <summary>
+    /// Deposits offered at a fixed rate (open loop) over 1,000 accounts for <paramref name="duration"/>: each command is
+    /// sent at its scheduled moment whether or not earlier ones were answered, and its latency counts from that moment,
+    /// so a slow answer cannot hide the commands that queued behind it. Commands that would exceed 4,096 in flight are
+    /// counted as failures, not sent.
+    /// </summary>
+    public static Task<Result> RunOfferedAsync(Uri api, int perSecond, TimeSpan duration) => RunAsync(api, 0, perSecond, duration, default);
+
+    private static async Task<Result> RunAsync(Uri api, int concurrency, int? perSecond, TimeSpan duration, CancellationToken until)
     {
-        using var http = ApiClient.Create(api, new SocketsHttpHandler { MaxConnectionsPerServer = concurrency + 2 });
+        const int OfferedAccounts = 1000;
+        const int MaxInFlight = 4096;
+        using var http = ApiClient.Create(api, new SocketsHttpHandler { MaxConnectionsPerServer = perSecond is null ? concurrency + 2 : 512 });
         var run = Guid.NewGuid().ToString("N")[..8];
-        var accounts = Enumerable.Range(0, concurrency)
-            .Select(worker => Enumerable.Range(0, AccountsPerWorker).Select(n => $"bench-{run}-{worker}-{n}").ToArray()).ToArray();
+        var accounts = perSecond is null
+            ? Enumerable.Range(0, concurrency).Select(worker => Enumerable.Range(0, AccountsPerWorker).Select(n => $"bench-{run}-{worker}-{n}").ToArray()).ToArray()
+            : [Enumerable.Range(0, OfferedAccounts).Select(n => $"bench-{run}-{n}").ToArray()];
         var probeAccount = $"bench-{run}-probe";
         await Parallel.ForEachAsync(accounts.SelectMany(a => a).Append(probeAccount), new ParallelOptions { MaxDegreeOfParallelism = 8 },
             async (id, ct) => await OpenAsync(http, id, ct));
@@ -34,25 +48,34 @@ public static class LiveLoad
         var clock = Stopwatch.StartNew();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(until);
         stop.CancelAfter(duration);
-        var latencies = new List<double>[concurrency];
-        var failures = new long[concurrency];
-        var workers = Enumerable.Range(0, concurrency).Select(worker => Task.Run(async () =>
+        var latencies = new List<double>[Math.Max(concurrency, 1)];
+        var failures = new long[latencies.Length];
+        List<Task> workers;
+        if (perSecond is { } rate)
         {
-            var mine = latencies[worker] = new List<double>(100_000);
-            for (var n = 0; !stop.IsCancellationRequested; n++)
+            workers = [OfferAsync(http, accounts[0], rate, MaxInFlight, latencies, failures, stop.Token)];
+        }
+        else
+        {
+            workers = [.. Enumerable.Range(0, concurrency).Select(worker => Task.Run(async () =>
             {
-                var started = Stopwatch.GetTimestamp();
-                var (status, _) = await DepositAsync(http, accounts[worker][n % AccountsPerWorker]);
-                if (status == HttpStatusCode.OK)
+                var mine = latencies[worker] = new List<double>(100_000);
+                for (var n = 0; !stop.IsCancellationRequested; n++)
                 {
-                    mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    var started = Stopwatch.GetTimestamp();
+                    var (status, _) = await DepositAsync(http, accounts[worker][n % AccountsPerWorker]);
+                    if (status == HttpStatusCode.OK)
+                    {
+                        mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    }
+                    else
+                    {
+                        failures[worker]++;
+                    }
                 }
-                else
-                {
-                    failures[worker]++;
-                }
-            }
-        })).ToList();
+            }))];
+        }
+
         var delays = new List<double>();
         var probe = Task.Run(async () =>
         {
@@ -74,9 +97,58 @@ public static class LiveLoad
         await Task.WhenAll(workers.Append(probe));
         var seconds = clock.Elapsed.TotalSeconds;
         var cpuSeconds = cpu.Elapsed();
-        var commandLatencies = latencies.SelectMany(l => l).ToList();
-        return new Result(concurrency, seconds, commandLatencies.Count, failures.Sum(), commandLatencies.Count / seconds,
+        var commandLatencies = latencies.Where(l => l is not null).SelectMany(l => l).ToList();
+        return new Result(perSecond ?? concurrency, seconds, commandLatencies.Count, failures.Sum(), commandLatencies.Count / seconds,
             Percentiles.Of(commandLatencies), Percentiles.Of(delays), delays.Count, cpuSeconds, ProcessCpu.ResidentMiB());
+    }
+
+    /// <summary>The open loop: every millisecond or so, sends the commands whose moment has come.</summary>
+    private static async Task OfferAsync(HttpClient http, string[] accounts, int perSecond, int maxInFlight, List<double>[] latencies,
+        long[] failures, CancellationToken stop)
+    {
+        var answered = latencies[0] = new List<double>(perSecond * 120);
+        var gate = new Lock();
+        var inFlight = 0;
+        var sent = new List<Task>();
+        var start = Stopwatch.GetTimestamp();
+        for (long n = 0; !stop.IsCancellationRequested;)
+        {
+            var due = (long)(Stopwatch.GetElapsedTime(start).TotalSeconds * perSecond);
+            for (; n < due; n++)
+            {
+                var scheduled = start + (long)(n * (double)Stopwatch.Frequency / perSecond);
+                if (Interlocked.Increment(ref inFlight) > maxInFlight)
+                {
+                    Interlocked.Decrement(ref inFlight);
+                    Interlocked.Increment(ref failures[0]);
+                    continue;
+                }
+
+                var account = accounts[n % accounts.Length];
+                sent.Add(Task.Run(async () =>
+                {
+                    var (status, _) = await DepositAsync(http, account);
+                    var latency = Stopwatch.GetElapsedTime(scheduled).TotalMilliseconds;
+                    Interlocked.Decrement(ref inFlight);
+                    if (status == HttpStatusCode.OK)
+                    {
+                        lock (gate)
+                        {
+                            answered.Add(latency);
+                        }
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref failures[0]);
+                    }
+                }, CancellationToken.None));
+            }
+
+            sent.RemoveAll(task => task.IsCompleted);
+            await Task.Delay(1, CancellationToken.None); // the open loop's tick: sends what came due since the last one
+        }
+
+        await Task.WhenAll(sent);
     }
 
     /// <summary>Milliseconds from a deposit's 200 to the read model showing its version.</summary>

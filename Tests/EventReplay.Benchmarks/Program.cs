@@ -8,6 +8,9 @@ using EventReplay.Benchmarks;
 //   seed    --eventstore "..." --events 1000000 --accounts 10000 [--layout interleaved|runs|contiguous] [--record file]
 //   leg     --leg replay|replay-no-redis|marten|apply-floor|floor|live --out runs.jsonl [--url --eventstore --readmodels --redis --batch-size
 //           --concurrency --seconds] (eng/bench.sh)
+//   live-matrix --url http://127.0.0.1:8080 --eventstore "..." --rabbit-management http://user:pass@host:15672/vhost
+//           [--legs live,http-floor --seconds 20 --warm-up 30 --concurrency 8,32,128 --rates 1000,2500,5000 --out bench-results]
+//           (eng/bench.sh)
 //   report  --runs runs.jsonl --layout L --events N --accounts M --batch-size B --seed-rate R --eventstore "..."
 //           --rabbit-management http://user:pass@host:15672/vhost --out bench-results
 //   rebuild --url http://127.0.0.1:8080 --eventstore "..." --readmodels "..." --batch-size 500 [--live-concurrency 4]
@@ -36,6 +39,25 @@ switch (args.FirstOrDefault())
             Console.WriteLine($"      resident MiB: {Memory(r.ResidentMiB)}");
         }
 
+        break;
+    case "live-matrix":
+        var matrixSeconds = Number("seconds", 20);
+        Console.WriteLine($"live-matrix: through {Option("url", "http://127.0.0.1:8080")}, {matrixSeconds} s per row after {Number("warm-up", 30)} s unmeasured, {Environment.ProcessorCount} cores shared by everything");
+        var matrix = await LiveMatrix.RunAsync(new Uri(Option("url", "http://127.0.0.1:8080")), Option("eventstore"), Option("rabbit-management"),
+            Option("legs", "live,http-floor").Split(',').ToHashSet(),
+            [.. Option("concurrency", "8,32,128").Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))],
+            [.. Option("rates", "1000,2500,5000").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture))],
+            TimeSpan.FromSeconds(matrixSeconds), TimeSpan.FromSeconds(Number("warm-up", 30)),
+            row => Console.WriteLine($"  {row.Leg,-10} {row.Load,-16} {row.PerSecond,8:F0}/s  p50 {row.LatencyMs.P50,6:F1}  p99 {row.LatencyMs.P99,7:F1}  p99.9 {row.LatencyMs.P999,7:F1} ms  failed {row.Failures}"
+                + (row.VisibleMs is { } visible ? $"  visible p50/p99/max {visible.P50:F0}/{visible.P99:F0}/{visible.Max:F0} ms" : "")));
+        var table = LiveMatrix.Table(matrix);
+        Console.WriteLine();
+        Console.WriteLine(table);
+        var matrixOut = Option("out", "bench-results");
+        Directory.CreateDirectory(matrixOut);
+        await File.WriteAllTextAsync(Path.Combine(matrixOut, "live.md"), table);
+        await File.WriteAllTextAsync(Path.Combine(matrixOut, "live.json"), System.Text.Json.JsonSerializer.Serialize(matrix,
+            new System.Text.Json.JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
         break;
     case "backlog":
         var result = await Backlog.RunAsync(Option("consumer"), Option("service"), Number("events", 100_000), Number("accounts", 10_000),

@@ -106,7 +106,7 @@ public class SoakFiguresTests
     {
         Assert.Multiple(() =>
         {
-            Assert.That(Percentiles.Of([7.5]), Is.EqualTo(new Percentiles(7.5, 7.5, 7.5, 7.5)));
+            Assert.That(Percentiles.Of([7.5]), Is.EqualTo(new Percentiles(7.5, 7.5, 7.5, 7.5, 7.5)));
             Assert.That(double.IsNaN(Percentiles.Of([]).P50), Is.True);
         });
     }
