@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using EventReplay.Contracts;
 using EventReplay.Hosting;
 using RabbitMQ.Client;
@@ -109,11 +110,12 @@ public static class Broker
     }
 
     /// <summary>
-    /// Takes every message now in a queue and puts back, in the same order and with the same properties, those the
-    /// filter keeps: how a test makes a published message go missing before its consumer sees it. Reads with a
-    /// consumer, not basic.get, which queues with a single active consumer refuse; the queue's own consumer must be stopped.
+    /// Takes every message now in a live queue and puts back, in the same order and with the same properties, the events
+    /// the filter keeps (a batch message without them, a message of one event not at all); returns how many events it
+    /// removed: how a test makes a published event go missing before its consumer sees it. Reads with a consumer, not
+    /// basic.get, which queues with a single active consumer refuse; the queue's own consumer must be stopped.
     /// </summary>
-    public static async Task<int> RemoveAsync(string queue, Func<string, bool> remove)
+    public static async Task<int> RemoveEventsAsync(string queue, Func<string, long, bool> remove)
     {
         await using var connection = await ConnectAsync();
         await using var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
@@ -124,13 +126,34 @@ public static class Broker
         var removed = 0;
         foreach (var (_, properties, body) in taken)
         {
-            if (remove(Encoding.UTF8.GetString(body)))
+            var message = JsonNode.Parse(body)!;
+            bool Removed(JsonNode recorded) => remove(recorded["streamId"]!.GetValue<string>(), recorded["version"]!.GetValue<long>());
+            if (properties.Type != Topology.ReplayBatchType)
             {
-                removed++;
+                if (Removed(message))
+                {
+                    removed++;
+                    continue;
+                }
+
+                await sender.BasicPublishAsync("", queue, mandatory: true, properties, body);
                 continue;
             }
 
-            await sender.BasicPublishAsync("", queue, mandatory: true, properties, body);
+            var events = message["events"]!.AsArray();
+            var kept = events.Where(recorded => !Removed(recorded!)).Select(recorded => recorded!.DeepClone()).ToArray();
+            removed += events.Count - kept.Length;
+            if (kept.Length == 0)
+            {
+                continue;
+            }
+
+            message["events"] = new JsonArray(kept);
+            properties.Headers = new Dictionary<string, object?>(properties.Headers ?? new Dictionary<string, object?>())
+            {
+                [Topology.EventCountHeader] = kept.Length,
+            };
+            await sender.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(message.ToJsonString()));
         }
 
         if (taken.Count > 0)
