@@ -29,9 +29,6 @@ public sealed partial class LiveQueueConsumer(
 
     private readonly BatchApplier _applier = new(consumer, handler, logger);
 
-    // Links a batch span keeps to the traces of the events it applied.
-    private const int MaxLinks = 64;
-
     private static readonly JsonSerializerOptions Json = StrictJson.Options;
 
     // Cache and gap repair also run this often while the queue never idles.
@@ -262,27 +259,8 @@ public sealed partial class LiveQueueConsumer(
     /// </summary>
     private Activity? StartApplyActivity(List<Delivery> batch)
     {
-        ActivityContext? parent = null;
-        var links = new List<ActivityLink>();
-        foreach (var delivery in batch)
-        {
-            if (Telemetry.Parse(delivery.TraceParent) is not { } context)
-            {
-                continue;
-            }
-
-            if (parent is null)
-            {
-                parent = context;
-            }
-            else if (links.Count < MaxLinks)
-            {
-                links.Add(new ActivityLink(context));
-            }
-        }
-
-        var activity = Telemetry.Source.StartActivity($"{Topology.LiveQueue(consumer)} process", ActivityKind.Consumer,
-            parent ?? default, links: links);
+        var activity = Telemetry.StartForMany($"{Topology.LiveQueue(consumer)} process", ActivityKind.Consumer,
+            batch.Select(delivery => delivery.TraceParent), rootWhenUntraced: true);
         activity?.SetTag("messaging.system", "rabbitmq");
         activity?.SetTag("messaging.operation.type", "process");
         activity?.SetTag("messaging.destination.name", Topology.LiveQueue(consumer));

@@ -38,9 +38,6 @@ public sealed partial class EventPublisher(
     // The wire format is the API's: camelCase JSON, the same RecordedEvent that GET /api/events returns.
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    // Links a publish span keeps to the traces of the other events of its message.
-    private const int MaxLinks = 64;
-
     private static readonly TimeSpan IdlePoll = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan CheckpointInterval = TimeSpan.FromMilliseconds(250);
 
@@ -172,31 +169,8 @@ public sealed partial class EventPublisher(
     /// </summary>
     private static Activity? StartPublishActivity(TracedEvent[] message)
     {
-        ActivityContext? parent = null;
-        var links = new List<ActivityLink>();
-        foreach (var traced in message)
-        {
-            if (Telemetry.Parse(traced.TraceParent) is not { } context)
-            {
-                continue;
-            }
-
-            if (parent is null)
-            {
-                parent = context;
-            }
-            else if (links.Count < MaxLinks)
-            {
-                links.Add(new ActivityLink(context));
-            }
-        }
-
-        if (parent is null)
-        {
-            return null;
-        }
-
-        var activity = Telemetry.Source.StartActivity($"{Topology.EventsExchange} publish", ActivityKind.Producer, parent.Value, links: links);
+        var activity = Telemetry.StartForMany($"{Topology.EventsExchange} publish", ActivityKind.Producer,
+            message.Select(traced => traced.TraceParent));
         activity?.SetTag("messaging.system", "rabbitmq");
         activity?.SetTag("messaging.operation.type", "send");
         activity?.SetTag("messaging.destination.name", Topology.EventsExchange);
