@@ -57,10 +57,34 @@ public static class AppendLock
     public static async Task<long?> SafeHeadAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
     {
         long head;
-        await using (var last = new NpgsqlCommand(
-            $"select case when is_called then last_value else 0 end from {schema}.mt_events_sequence", connection))
+        bool free;
+        // One round trip, in this order: the sequence's last value, then whether the lock is free at all (taken exclusively
+        // for an instant and given back; it never waits, so appends are held up by microseconds at most). Free: every
+        // append that drew a position up to the head has ended. Only when it is not are its holders listed (pg_locks reads
+        // every backend's locks, costly when asked for a hundred times a second).
+        await using (var batch = new NpgsqlBatch(connection)
         {
-            head = (long)(await last.ExecuteScalarAsync(cancellationToken))!;
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand($"select case when is_called then last_value else 0 end from {schema}.mt_events_sequence"),
+                new NpgsqlBatchCommand("select case when pg_try_advisory_lock($1) then pg_advisory_unlock($1) else false end")
+                {
+                    Parameters = { new NpgsqlParameter<long> { TypedValue = Key } },
+                },
+            },
+        })
+        {
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            head = reader.GetInt64(0);
+            await reader.NextResultAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            free = reader.GetBoolean(0);
+        }
+
+        if (free)
+        {
+            return head;
         }
 
         // Read after the sequence, never before: see the summary.
