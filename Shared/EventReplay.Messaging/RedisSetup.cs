@@ -1,9 +1,10 @@
+using EventReplay.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Trace;
 using StackExchange.Redis;
 
-namespace EventReplay.Hosting;
+namespace EventReplay.Messaging;
 
 public static class RedisSetup
 {

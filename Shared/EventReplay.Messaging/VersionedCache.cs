@@ -2,7 +2,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
-namespace EventReplay.Hosting;
+namespace EventReplay.Messaging;
 
 /// <summary>
 /// Read-model entries in Redis, each stored with its version. Writes go through a script that refuses to replace
