@@ -2,7 +2,7 @@
 # eng/bench.sh: the replay benchmark, every leg on the same data in one run (see the README, "Benchmarks").
 #   eng/bench.sh [--events 1000000] [--accounts 10000] [--layout interleaved|runs|contiguous] [--repeat 3]
 #                [--batch-size 500] [--legs replay,replay-no-redis,marten,apply-floor,floor,live,http-floor]
-#                [--live-seconds 20] [--live-concurrency 8,32,128] [--live-rates 1000,2500,5000] [--out bench-results]
+#                [--live-seconds 20] [--live-concurrency 8,32,128] [--live-rates 1000,2000,2500,5000] [--out bench-results]
 # The live and http-floor legs (the write path against the plumbing's own limit, eng/bench.sh --legs live,http-floor)
 # write OUT/live.md and OUT/live.json; with only them, nothing is seeded.
 # Seeds its own database (eventreplay_bench), vhost and Redis database, so it never touches a running system's data;
@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/bench/lib.sh"
 
 EVENTS=1000000 ACCOUNTS=10000 LAYOUT=interleaved REPEAT=3 BATCH=500 OUT=bench-results
 LEGS=replay,replay-no-redis,marten,apply-floor,floor,live,http-floor LIVE_SECONDS=20 LIVE_CONCURRENCY=8,32,128
-LIVE_RATES=1000,2500,5000
+LIVE_RATES=1000,2000,2500,5000
 while (( $# )); do
   case $1 in
     --events) EVENTS=$2 ;; --accounts) ACCOUNTS=$2 ;; --layout) LAYOUT=$2 ;; --repeat) REPEAT=$2 ;;

@@ -9,7 +9,7 @@ using EventReplay.Benchmarks;
 //   leg     --leg replay|replay-no-redis|marten|apply-floor|floor|live --out runs.jsonl [--url --eventstore --readmodels --redis --batch-size
 //           --concurrency --seconds] (eng/bench.sh)
 //   live-matrix --url http://127.0.0.1:8080 --eventstore "..." --rabbit-management http://user:pass@host:15672/vhost
-//           [--legs live,http-floor --seconds 20 --warm-up 30 --concurrency 8,32,128 --rates 1000,2500,5000 --out bench-results]
+//           [--legs live,http-floor --seconds 20 --warm-up 30 --concurrency 8,32,128 --rates 1000,2000,2500,5000 --out bench-results]
 //           (eng/bench.sh)
 //   report  --runs runs.jsonl --layout L --events N --accounts M --batch-size B --seed-rate R --eventstore "..."
 //           --rabbit-management http://user:pass@host:15672/vhost --out bench-results
@@ -46,7 +46,7 @@ switch (args.FirstOrDefault())
         var matrix = await LiveMatrix.RunAsync(new Uri(Option("url", "http://127.0.0.1:8080")), Option("eventstore"), Option("rabbit-management"),
             Option("legs", "live,http-floor").Split(',').ToHashSet(),
             [.. Option("concurrency", "8,32,128").Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))],
-            [.. Option("rates", "1000,2500,5000").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture))],
+            [.. Option("rates", "1000,2000,2500,5000").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture))],
             TimeSpan.FromSeconds(matrixSeconds), TimeSpan.FromSeconds(Number("warm-up", 30)),
             row => Console.WriteLine($"  {row.Leg,-10} {row.Load,-16} {row.PerSecond,8:F0}/s  p50 {row.LatencyMs.P50,6:F1}  p99 {row.LatencyMs.P99,7:F1}  p99.9 {row.LatencyMs.P999,7:F1} ms  failed {row.Failures}"
                 + (row.VisibleMs is { } visible ? $"  visible p50/p99/max {visible.P50:F0}/{visible.P99:F0}/{visible.Max:F0} ms" : "")));
