@@ -457,6 +457,8 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
     public async Task ReleaseRetryAsync(RetryClaim claim, string why, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        // The status and its history entry together: a reader never sees one without the other.
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand("""
             update monitor.failed_messages set status = 'unresolved', attempts = attempts - 1, status_changed_at = @now,
                 retry_message_id = null, retry_sent_at = null
@@ -469,12 +471,17 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
         {
             await AddHistoryAsync(connection, claim.Id, "retry not sent", why, null, cancellationToken);
         }
+
+        await transaction.CommitAsync(cancellationToken);
     }
 
     /// <summary>A consumer applied the retried message: resolved. False when there was nothing to resolve.</summary>
     public async Task<bool> ResolveAsync(Guid id, string detail, string? actor, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        // The status and its history entry together: a reader never sees "resolved" with the history still ending at the
+        // retry (which the console and the API showed for a moment).
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand("""
             update monitor.failed_messages set status = 'resolved', status_changed_at = @now
             where (id = @id or retry_message_id = @id) and status in ('unresolved', 'retrying') returning id
@@ -487,6 +494,7 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
         }
 
         await AddHistoryAsync(connection, resolved, "resolved", detail, actor, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         return true;
     }
 
@@ -494,12 +502,14 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
     public async Task<bool?> SetArchivedAsync(Guid id, bool archived, string actor, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = new NpgsqlCommand(ArchiveSql(archived, "id = @id") + " returning id", connection);
         command.Parameters.AddWithValue("id", id);
         command.Parameters.AddWithValue("now", clock.GetUtcNow());
         if (await command.ExecuteScalarAsync(cancellationToken) is Guid changed)
         {
             await AddHistoryAsync(connection, changed, archived ? "archived" : "unarchived", null, actor, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
             return true;
         }
 
