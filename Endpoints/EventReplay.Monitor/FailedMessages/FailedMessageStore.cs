@@ -457,59 +457,35 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
     public async Task ReleaseRetryAsync(RetryClaim claim, string why, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        // The status and its history entry together: a reader never sees one without the other.
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand("""
+        await ChangeStatusAsync(connection, """
             update monitor.failed_messages set status = 'unresolved', attempts = attempts - 1, status_changed_at = @now,
                 retry_message_id = null, retry_sent_at = null
             where id = @id and retry_message_id = @retry and status = 'retrying'
-            """, connection);
-        command.Parameters.AddWithValue("id", claim.Id);
-        command.Parameters.AddWithValue("retry", claim.RetryMessageId);
-        command.Parameters.AddWithValue("now", clock.GetUtcNow());
-        if (await command.ExecuteNonQueryAsync(cancellationToken) > 0)
-        {
-            await AddHistoryAsync(connection, claim.Id, "retry not sent", why, null, cancellationToken);
-        }
-
-        await transaction.CommitAsync(cancellationToken);
+            """, "retry not sent", why, null, parameters =>
+            {
+                parameters.AddWithValue("id", claim.Id);
+                parameters.AddWithValue("retry", claim.RetryMessageId);
+            }, cancellationToken);
     }
 
     /// <summary>A consumer applied the retried message: resolved. False when there was nothing to resolve.</summary>
     public async Task<bool> ResolveAsync(Guid id, string detail, string? actor, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        // The status and its history entry together: a reader never sees "resolved" with the history still ending at the
-        // retry (which the console and the API showed for a moment).
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand("""
+        var resolved = await ChangeStatusAsync(connection, """
             update monitor.failed_messages set status = 'resolved', status_changed_at = @now
-            where (id = @id or retry_message_id = @id) and status in ('unresolved', 'retrying') returning id
-            """, connection);
-        command.Parameters.AddWithValue("id", id);
-        command.Parameters.AddWithValue("now", clock.GetUtcNow());
-        if (await command.ExecuteScalarAsync(cancellationToken) is not Guid resolved)
-        {
-            return false;
-        }
-
-        await AddHistoryAsync(connection, resolved, "resolved", detail, actor, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        return true;
+            where (id = @id or retry_message_id = @id) and status in ('unresolved', 'retrying')
+            """, "resolved", detail, actor, parameters => parameters.AddWithValue("id", id), cancellationToken);
+        return resolved > 0;
     }
 
     /// <summary>Archives (or unarchives) one message. Null: no such message; false: not in a state that allows it.</summary>
     public async Task<bool?> SetArchivedAsync(Guid id, bool archived, string actor, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand(ArchiveSql(archived, "id = @id") + " returning id", connection);
-        command.Parameters.AddWithValue("id", id);
-        command.Parameters.AddWithValue("now", clock.GetUtcNow());
-        if (await command.ExecuteScalarAsync(cancellationToken) is Guid changed)
+        if (await ChangeStatusAsync(connection, ArchiveSql(archived, "id = @id"), archived ? "archived" : "unarchived", null, actor,
+                parameters => parameters.AddWithValue("id", id), cancellationToken) > 0)
         {
-            await AddHistoryAsync(connection, changed, archived ? "archived" : "unarchived", null, actor, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
             return true;
         }
 
@@ -529,19 +505,8 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlCommand($"""
-            with changed as ({ArchiveSql(archived, "group_id = @group")} returning id)
-            insert into monitor.failed_message_history (failed_message_id, at, action, actor)
-            select id, @now, @action, @actor from changed
-            """, connection);
-        command.Parameters.AddWithValue("group", groupId);
-        command.Parameters.AddWithValue("now", clock.GetUtcNow());
-        command.Parameters.AddWithValue("action", archived ? "archived" : "unarchived");
-        command.Parameters.AddWithValue("actor", actor);
-        var count = await command.ExecuteNonQueryAsync(cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
-        return count;
+        return await ChangeStatusAsync(connection, ArchiveSql(archived, "group_id = @group"), archived ? "archived" : "unarchived", null,
+            actor, parameters => parameters.AddWithValue("group", groupId), cancellationToken);
     }
 
     private static string ArchiveSql(bool archived, string which) => archived
@@ -551,16 +516,33 @@ public sealed class FailedMessageStore(NpgsqlDataSource dataSource, TimeProvider
     /// <summary>Retries sent longer ago than <paramref name="window"/> with no outcome: unresolved again, so they can be retried.</summary>
     public async Task<int> ExpireRetriesAsync(TimeSpan window, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand("""
-            with expired as (
-                update monitor.failed_messages set status = 'unresolved', status_changed_at = @now, retry_message_id = null, retry_sent_at = null
-                where status = 'retrying' and retry_sent_at < @before returning id)
-            insert into monitor.failed_message_history (failed_message_id, at, action, detail)
-            select id, @now, 'no outcome', @detail from expired
-            """);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await ChangeStatusAsync(connection, """
+            update monitor.failed_messages set status = 'unresolved', status_changed_at = @now, retry_message_id = null, retry_sent_at = null
+            where status = 'retrying' and retry_sent_at < @before
+            """, "no outcome", $"neither applied nor set aside within {window.TotalSeconds:0} s of the retry", null,
+            parameters => parameters.AddWithValue("before", clock.GetUtcNow() - window), cancellationToken);
+    }
+
+    /// <summary>
+    /// A change of status (<paramref name="update"/>: an update of <c>monitor.failed_messages</c>, which may use <c>@now</c>)
+    /// and the history entry of every message it changed, in one statement: a reader never sees a status without its entry
+    /// (as when the two were written one after the other, and a message showed "resolved" with its history still ending at
+    /// the retry). How many messages changed.
+    /// </summary>
+    private async Task<int> ChangeStatusAsync(NpgsqlConnection connection, string update, string action, string? detail, string? actor,
+        Action<NpgsqlParameterCollection> parameters, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand($"""
+            with changed as ({update} returning id)
+            insert into monitor.failed_message_history (failed_message_id, at, action, detail, actor)
+            select id, @now, @action, @detail, @actor from changed
+            """, connection);
+        parameters(command.Parameters);
         command.Parameters.AddWithValue("now", clock.GetUtcNow());
-        command.Parameters.AddWithValue("before", clock.GetUtcNow() - window);
-        command.Parameters.AddWithValue("detail", $"neither applied nor set aside within {window.TotalSeconds:0} s of the retry");
+        command.Parameters.AddWithValue("action", action);
+        command.Parameters.Add(new NpgsqlParameter<string?>("detail", detail));
+        command.Parameters.Add(new NpgsqlParameter<string?>("actor", actor));
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
