@@ -141,17 +141,15 @@ public static class Broker
             }
 
             var events = message["events"]!.AsArray();
-            var kept = events.Where(recorded => !Removed(recorded!)).Select(recorded => recorded!.DeepClone()).ToArray();
-            removed += events.Count - kept.Length;
-            if (kept.Length == 0)
+            removed += events.RemoveAll(recorded => Removed(recorded!));
+            if (events.Count == 0)
             {
                 continue;
             }
 
-            message["events"] = new JsonArray(kept);
             properties.Headers = new Dictionary<string, object?>(properties.Headers ?? new Dictionary<string, object?>())
             {
-                [Topology.EventCountHeader] = kept.Length,
+                [Topology.EventCountHeader] = events.Count,
             };
             await sender.BasicPublishAsync("", queue, mandatory: true, properties, Encoding.UTF8.GetBytes(message.ToJsonString()));
         }
