@@ -93,6 +93,10 @@ public static class ConsoleHtml
 /// <summary>The replays' table, shown by the page and sent again by its live stream while replays run.</summary>
 public static class ReplayHtml
 {
+    /// <summary>The dashboard's part: the table of replays not yet ended, or a line saying there are none.</summary>
+    public static string Running(IReadOnlyList<ReplayItem> replays, string token) =>
+        replays.Count == 0 ? "<p class=\"muted\" id=\"no-running-replays\">No replay is running.</p>" : Table(replays, token);
+
     /// <param name="token">The anti-forgery token of the page's forms (pause, resume, cancel).</param>
     public static string Table(IReadOnlyList<ReplayItem> replays, string token)
     {

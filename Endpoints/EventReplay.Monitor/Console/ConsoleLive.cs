@@ -43,9 +43,10 @@ public static class ConsoleLive
             });
         }).ExcludeFromDescription().RequireAuthorization(EventReplay.Security.Policies.Read);
 
-        // The replays' table, every second: progress, rate and ETA move while replays run.
+        // The replays' table, every second: progress, rate and ETA move while replays run. ?running=true: only those not
+        // yet ended (the dashboard's).
         app.MapGet("/console/live/replays", (HttpContext http, ReplayApi replays, Microsoft.AspNetCore.Antiforgery.IAntiforgery antiforgery,
-            TimeProvider clock) =>
+            TimeProvider clock, bool? running) =>
         {
             var token = antiforgery.GetAndStoreTokens(http).RequestToken!;
             string? sent = null;
@@ -53,7 +54,9 @@ public static class ConsoleLive
             {
                 try
                 {
-                    var table = ReplayHtml.Table(await replays.ListAsync(aborted), token);
+                    var table = running == true
+                        ? ReplayHtml.Running(await replays.RunningAsync(aborted), token)
+                        : ReplayHtml.Table(await replays.ListAsync(aborted), token);
                     var changed = table != sent;
                     sent = table;
                     return changed ? Event("replays", table) : NothingNew;

@@ -32,12 +32,18 @@ public sealed class ReplayApi(IHttpClientFactory http)
         client.Timeout = TimeSpan.FromSeconds(5);
     }
 
-    public async Task<IReadOnlyList<ReplayItem>> ListAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ReplayItem>> ListAsync(CancellationToken cancellationToken, int limit = 50)
     {
         var client = http.CreateClient(HttpClientName);
-        using var document = JsonDocument.Parse(await client.GetStringAsync(new Uri("api/replays?limit=50", UriKind.Relative), cancellationToken));
+        using var document = JsonDocument.Parse(await client.GetStringAsync(new Uri($"api/replays?limit={limit}", UriKind.Relative), cancellationToken));
         return [.. document.RootElement.GetProperty("replays").EnumerateArray().Select(replay => replay.Deserialize<ReplayItem>(Json)!)];
     }
+
+    /// <summary>
+    /// The replays not yet ended (requested, running, paused) among the newest 1,000 (the replay service's largest page).
+    /// </summary>
+    public async Task<IReadOnlyList<ReplayItem>> RunningAsync(CancellationToken cancellationToken) =>
+        [.. (await ListAsync(cancellationToken, limit: 1000)).Where(replay => replay.Running)];
 
     /// <summary>Sends a start request (its dry run when <paramref name="dryRun"/>); the answer's status and body.</summary>
     public async Task<(int Status, JsonElement Body)> StartAsync(IReadOnlyDictionary<string, object?> request, bool dryRun,

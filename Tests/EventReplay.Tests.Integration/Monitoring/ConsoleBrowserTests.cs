@@ -3,15 +3,17 @@ using System.Text.Json;
 using EventReplay.Contracts;
 using EventReplay.Tests.Integration.Infrastructure;
 using Microsoft.Playwright;
+using Microsoft.Playwright.NUnit;
 
 namespace EventReplay.Tests.Integration.Monitoring;
 
 /// <summary>
-/// The console in a real browser (Debian's chromium, headless, driven by Playwright) through the public path, against
-/// the whole system. Each test saves a screenshot of the pages it saw under <c>.local/test-results/console/</c>.
+/// The console in a real browser (Debian's chromium, headless, driven by Playwright's NUnit fixtures) through the public
+/// path, against the whole system. Each test saves a screenshot of the pages it saw under
+/// <c>.local/test-results/console/</c>.
 /// </summary>
 [NonParallelizable]
-public class ConsoleBrowserTests
+public class ConsoleBrowserTests : PlaywrightTest
 {
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
 
@@ -20,10 +22,6 @@ public class ConsoleBrowserTests
     private static readonly string Screenshots = Path.Combine(TestEnvironment.RepoRoot, ".local", "test-results", "console");
 
     private ServiceStack _stack = null!;
-
-    private IPlaywright _playwright = null!;
-
-    private IBrowser _browser = null!;
 
     private IPage _page = null!;
 
@@ -43,15 +41,20 @@ public class ConsoleBrowserTests
         }
 
         _stack = await ServiceStack.StartedAsync();
-        _playwright = await Playwright.CreateAsync();
-        Assertions.SetDefaultExpectTimeout((float)Settle.TotalMilliseconds);
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true });
     }
 
+    /// <summary>
+    /// Runs after the fixture's own set-up (which gives <see cref="PlaywrightTest.BrowserType"/>): one Debian chromium per
+    /// test worker, launched by its path (browsers are never downloaded), kept for the next test as Playwright's
+    /// <c>BrowserTest</c> keeps its own, and a new context per test.
+    /// </summary>
     [SetUp]
     public async Task OpenAPage()
     {
-        _context = await _browser.NewContextAsync(new BrowserNewContextOptions
+        SetDefaultExpectTimeout((float)Settle.TotalMilliseconds);
+        var browser = (await RegisterService("debian-chromium", async () => new DebianChromium(
+            await BrowserType.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true })))).Browser;
+        _context = await browser.NewContextAsync(new BrowserNewContextOptions
         {
             BaseURL = _stack.LoadBalancer.BaseAddress.ToString(), ViewportSize = new ViewportSize { Width = 1400, Height = 900 },
         });
@@ -60,22 +63,17 @@ public class ConsoleBrowserTests
         // Signed in as an operator the way a person is: the console sends a browser without its cookie to the sign-in
         // page, which takes a token and brings it back.
         await _page.GotoAsync("/console/");
-        await Assertions.Expect(_page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/sign-in\\?returnUrl="));
+        await Expect(_page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/sign-in\\?returnUrl="));
         await _page.Locator("#token").FillAsync(TestTokens.For("console operator", EventReplay.Security.Roles.Operator));
         await _page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await Assertions.Expect(_page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/?$"));
+        await Expect(_page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/?$"));
     }
 
     [TearDown]
     public async Task CloseThePage() => await _context.DisposeAsync();
 
     [OneTimeTearDown]
-    public async Task StopEverything()
-    {
-        await _browser.DisposeAsync();
-        _playwright.Dispose();
-        await _stack.DisposeAsync();
-    }
+    public async Task StopTheSystem() => await _stack.DisposeAsync();
 
     [Test]
     public async Task The_dashboard_lists_every_endpoint_alive_and_a_killed_consumer_goes_missing_and_comes_back_live()
@@ -83,7 +81,7 @@ public class ConsoleBrowserTests
         await _page.GotoAsync("/console/");
         foreach (var endpoint in new[] { "producer", "balances", "statistics", "replay", "monitor", "gateway" })
         {
-            await Assertions.Expect(_page.Locator($"#endpoints tr[data-endpoint='{endpoint}'][data-status='alive']").First).ToBeVisibleAsync();
+            await Expect(_page.Locator($"#endpoints tr[data-endpoint='{endpoint}'][data-status='alive']").First).ToBeVisibleAsync();
         }
 
         await ShotAsync("dashboard");
@@ -91,16 +89,16 @@ public class ConsoleBrowserTests
         // The endpoints page, left open: the kill and the restart arrive over the live stream, without a reload.
         await _page.GotoAsync("/console/endpoints");
         var pid = _stack.Balances.ProcessId!.Value;
-        await Assertions.Expect(_page.Locator($"#endpoints tr[data-pid='{pid}'][data-status='alive']")).ToBeVisibleAsync();
+        await Expect(_page.Locator($"#endpoints tr[data-pid='{pid}'][data-status='alive']")).ToBeVisibleAsync();
         await ShotAsync("endpoints");
         var killed = Stopwatch.StartNew();
         await Signals.SendAsync(pid, "KILL");
-        await Assertions.Expect(_page.Locator($"#endpoints tr[data-pid='{pid}'][data-status='missing']")).ToBeVisibleAsync();
+        await Expect(_page.Locator($"#endpoints tr[data-pid='{pid}'][data-status='missing']")).ToBeVisibleAsync();
         var missingAfter = killed.Elapsed;
         await ShotAsync("endpoints-missing");
         var restarted = await Eventually.Until(() => Task.FromResult(_stack.Balances.ProcessId), p => p is { } next && next != pid, Settle,
             "the balances consumer to be started again");
-        await Assertions.Expect(_page.Locator($"#endpoints tr[data-pid='{restarted}'][data-status='alive']")).ToBeVisibleAsync();
+        await Expect(_page.Locator($"#endpoints tr[data-pid='{restarted}'][data-status='alive']")).ToBeVisibleAsync();
         await TestContext.Out.WriteLineAsync($"killed balances shown missing after {missingAfter.TotalSeconds:0.0} s, "
             + $"its restart (pid {restarted}) alive after {killed.Elapsed.TotalSeconds:0.0} s, on a page never reloaded");
     }
@@ -121,12 +119,12 @@ public class ConsoleBrowserTests
         await ShotAsync("failed-messages");
 
         await row.Locator("a").ClickAsync();
-        await Assertions.Expect(_page.Locator("#body")).ToContainTextAsync(marker);
+        await Expect(_page.Locator("#body")).ToContainTextAsync(marker);
         await ShotAsync("failed-message");
         await _page.Locator("#archive").ClickAsync();
-        await Assertions.Expect(_page.Locator("#message-status")).ToHaveTextAsync("archived");
+        await Expect(_page.Locator("#message-status")).ToHaveTextAsync("archived");
         await _page.Locator("#unarchive").ClickAsync();
-        await Assertions.Expect(_page.Locator("#message-status")).ToHaveTextAsync("unresolved");
+        await Expect(_page.Locator("#message-status")).ToHaveTextAsync("unresolved");
     }
 
     [Test]
@@ -149,7 +147,7 @@ public class ConsoleBrowserTests
         await _page.Locator("#edit-body").FillAsync(body.Replace("\"seven\"", "7", StringComparison.Ordinal));
         await ShotAsync("edit-and-retry");
         await _page.Locator("#edit-and-retry").ClickAsync();
-        await Assertions.Expect(_page.Locator("#action-result")).ToContainTextAsync("Edited message sent");
+        await Expect(_page.Locator("#action-result")).ToContainTextAsync("Edited message sent");
 
         var read = await Eventually.Until(async () =>
         {
@@ -158,7 +156,7 @@ public class ConsoleBrowserTests
         }, r => r.TryGetProperty("version", out var version) && version.GetInt64() == 2, Settle, "the edited deposit in the read model");
         Assert.That(read.GetProperty("balance").GetDecimal(), Is.EqualTo(7m));
         await _page.ReloadAsync();
-        await Assertions.Expect(_page.Locator("#message-status")).ToHaveTextAsync("resolved");
+        await Expect(_page.Locator("#message-status")).ToHaveTextAsync("resolved");
     }
 
     [Test]
@@ -171,21 +169,29 @@ public class ConsoleBrowserTests
         await _page.Locator("#max-rate").FillAsync("20");
         await _page.Locator("#reason").FillAsync("started from the console");
         await _page.Locator("#preview-button").ClickAsync();
-        await Assertions.Expect(_page.Locator("#preview")).ToContainTextAsync("Nothing was sent");
+        await Expect(_page.Locator("#preview")).ToContainTextAsync("Nothing was sent");
         var preview = await _page.Locator("#preview").InnerTextAsync();
         await _page.Locator("#start-button").ClickAsync();
-        await Assertions.Expect(_page.Locator("#action-result")).ToContainTextAsync("started");
+        await Expect(_page.Locator("#action-result")).ToContainTextAsync("started");
         var replayId = System.Text.RegularExpressions.Regex.Match(await _page.Locator("#action-result").InnerTextAsync(), "Replay (\\S+) started").Groups[1].Value;
         var row = _page.Locator($"#replays-table tr[data-replay='{replayId}']");
 
         // Progress arrives over the live stream; pause and resume from the row.
-        await Assertions.Expect(row).ToHaveAttributeAsync("data-status", "running");
+        await Expect(row).ToHaveAttributeAsync("data-status", "running");
         await ShotAsync("replays");
         await row.Locator("button[data-action='pause']").ClickAsync();
-        await Assertions.Expect(row).ToHaveAttributeAsync("data-status", "paused");
+        await Expect(row).ToHaveAttributeAsync("data-status", "paused");
         var pausedAt = await row.Locator(".done").InnerTextAsync();
+
+        // The dashboard, in a second tab, lists it among the running replays while it waits.
+        var dashboard = await _context.NewPageAsync();
+        await dashboard.GotoAsync("/console/");
+        await Expect(dashboard.Locator($"#replays-table tr[data-replay='{replayId}'][data-status='paused']")).ToBeVisibleAsync();
+        await Expect(dashboard.Locator("#running-count")).Not.ToHaveTextAsync("0");
+        await dashboard.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "dashboard-replay.png"), FullPage = true });
+        await dashboard.CloseAsync();
         await row.Locator("button[data-action='resume']").ClickAsync();
-        await Assertions.Expect(row).ToHaveAttributeAsync("data-status", "completed", new LocatorAssertionsToHaveAttributeOptions { Timeout = 60_000 });
+        await Expect(row).ToHaveAttributeAsync("data-status", "completed", new LocatorAssertionsToHaveAttributeOptions { Timeout = 60_000 });
         var done = await row.Locator("progress").GetAttributeAsync("value");
         var max = await row.Locator("progress").GetAttributeAsync("max");
         await TestContext.Out.WriteLineAsync($"{preview} | paused at {pausedAt} events, completed with {done} of {max}");
@@ -207,8 +213,8 @@ public class ConsoleBrowserTests
         await _page.GotoAsync("/console/events");
         await _page.Locator("#stream").FillAsync(account);
         await _page.Locator("#stream-form button").ClickAsync();
-        await Assertions.Expect(_page.Locator("#events-table tr[data-version]")).ToHaveCountAsync(2);
-        await Assertions.Expect(_page.Locator("#events-table tr[data-version='2'] .trace")).Not.ToBeEmptyAsync();
+        await Expect(_page.Locator("#events-table tr[data-version]")).ToHaveCountAsync(2);
+        await Expect(_page.Locator("#events-table tr[data-version='2'] .trace")).Not.ToBeEmptyAsync();
         await _page.Locator("#events-table tr[data-version='2'] a").First.ClickAsync();
 
         // A consumer's checkpoint is as recent as its last heartbeat (5 s): the flow is complete once both said so.
@@ -234,6 +240,22 @@ public class ConsoleBrowserTests
             return await _page.Locator("#queues-table tr[data-queue='balances.live'] svg.spark").CountAsync();
         }, count => count == 1, Settle, "the balances' live queue with its sparkline");
         await ShotAsync("queues");
+    }
+
+    /// <summary>The worker's browser: emptied between tests (its contexts closed), closed when a test failed.</summary>
+    private sealed class DebianChromium(IBrowser browser) : IWorkerService
+    {
+        public IBrowser Browser => browser;
+
+        public async Task ResetAsync()
+        {
+            foreach (var context in browser.Contexts.ToArray())
+            {
+                await context.CloseAsync();
+            }
+        }
+
+        public async Task DisposeAsync() => await browser.CloseAsync();
     }
 
     private async Task ShotAsync(string name) =>

@@ -1,3 +1,4 @@
+using EventReplay.Monitor.Console;
 using EventReplay.Monitor.Endpoints;
 using EventReplay.Monitor.FailedMessages;
 using EventReplay.Monitor.Metrics;
@@ -5,8 +6,9 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace EventReplay.Monitor.Pages.Console;
 
-/// <summary>The dashboard: endpoint health (live), failed messages by group, consumers' lag.</summary>
-public sealed class DashboardModel(EndpointStore endpoints, FailedMessageStore failures, MetricsStore metrics, TimeProvider clock) : PageModel
+/// <summary>The dashboard: endpoint health (live), failed messages by group, consumers' lag, running replays (live).</summary>
+public sealed class DashboardModel(EndpointStore endpoints, FailedMessageStore failures, MetricsStore metrics, ReplayApi replays, TimeProvider clock)
+    : PageModel
 {
     public DateTimeOffset Now { get; private set; }
 
@@ -18,11 +20,22 @@ public sealed class DashboardModel(EndpointStore endpoints, FailedMessageStore f
 
     public IReadOnlyList<(DateTimeOffset At, LagSample Lag)> Lags { get; private set; } = [];
 
+    /// <summary>The replays running, requested or paused among the newest; null when the replay service does not answer.</summary>
+    public IReadOnlyList<ReplayItem>? RunningReplays { get; private set; }
+
     public async Task OnGetAsync(CancellationToken cancellationToken)
     {
         Now = clock.GetUtcNow();
         Instances = await endpoints.ListAsync(cancellationToken);
         Groups = await failures.GroupsAsync(cancellationToken);
         Lags = (await metrics.CurrentAsync(Now, cancellationToken)).Lags;
+        try
+        {
+            RunningReplays = await replays.RunningAsync(cancellationToken);
+        }
+        catch (HttpRequestException)
+        {
+            RunningReplays = null; // shown as "does not answer"
+        }
     }
 }
