@@ -4,7 +4,7 @@
 # A highly available PostgreSQL 15 for the event store: a pg_auto_failover formation of a monitor and two nodes
 # (node1, node2) on loopback ports, with synchronous replication (an acknowledged commit is on both nodes), data and
 # logs in DIR. Role and databases as eng/services.sh makes them: the role eventreplay (password: eng/secrets.sh), databases eventreplay and
-# eventreplay_tests (plus any named in FORMATION_DATABASES). The monitor is tuned to fail over in about 15 s after the
+# eventreplay_tests (plus any named in FORMATION_DATABASES). The monitor is tuned to fail over in about 10 s after the
 # primary dies (pg_auto_failover's defaults take about 50 s): see /docs or the README, "Failure and recovery".
 #
 #   start       creates what is missing, starts the monitor and both nodes, waits for a primary and a secondary
@@ -17,6 +17,9 @@
 #   switchover  planned: the secondary becomes the primary, the old primary its secondary
 #   wait        until the formation has a primary and a secondary again (FORMATION_WAIT seconds, default 120)
 #   events      the monitor's record of state changes, oldest first (time, node, reported, assigned, description)
+#   reform      a new formation around node1's data directory as it is (eng/restore.sh --in-place restores into it):
+#               stops everything, drops the monitor, node2 and every keeper's state, then starts as `start` does,
+#               node1 registered as the primary with its data and node2 made anew as its copy
 #
 # With FORMATION_BACKUP_REPO=PATH when it is created, the formation archives its WAL with pgBackRest into that
 # repository, stanza FORMATION_BACKUP_STANZA (default eventstore), whichever node is the primary: its configuration
@@ -30,7 +33,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 source "$(dirname "${BASH_SOURCE[0]}")/backup/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/secrets.sh"
 
-usage="usage: $0 start|stop|status|uri|primary|kill9 NODE|run NODE|switchover|wait|events DIR MONITOR_PORT NODE1_PORT NODE2_PORT [NODE]"
+usage="usage: $0 start|stop|status|uri|primary|kill9 NODE|run NODE|switchover|wait|events|reform DIR MONITOR_PORT NODE1_PORT NODE2_PORT [NODE]"
 action=${1:?$usage}
 dir=${2:?$usage}
 monitor_port=${3:?$usage}
@@ -145,11 +148,14 @@ tune_monitor() {
     select pg_reload_conf();" >/dev/null
 }
 
-create_node() {  # create_node NAME
+# A node's keeper was created for its data directory (pg_autoctl's configuration under DIR/xdg).
+registered() { [[ -f $dir/xdg/config/pg_autoctl$(node_dir "$1")/pg_autoctl.cfg ]]; }
+
+create_node() {  # create_node NAME: a new node, or (when it has a data directory but no keeper) one registered with its data
   local name=$1 pgdata port
   pgdata=$(node_dir "$name")
   port=$(node_port "$name")
-  [[ -f $pgdata/PG_VERSION ]] && return 0
+  [[ -f $pgdata/PG_VERSION ]] && registered "$name" && return 0
   as_pg pg_autoctl create postgres --pgdata "$pgdata" --pgport "$port" --hostname 127.0.0.1 --listen 127.0.0.1 \
     --name "$name" --dbname eventreplay --monitor "$monitor_uri" --auth trust --no-ssl >>"$logs/$name.log" 2>&1 \
     || die "creating $name failed (see $logs/$name.log)"
@@ -174,6 +180,8 @@ EOF
     # push, and so does its shutdown.
     backup_postgres_settings "$backup_config" "$(sed -n 2p "$backup_settings")" \
       '--pg1-path="$(pwd)" --spool-path="$(pwd).pgbackrest/spool" --lock-path="$(pwd).pgbackrest/lock"' >>"$pgdata/eventreplay.conf"
+    # Each commit's time, by which a restore to a time can be checked against the transactions it should hold.
+    echo "track_commit_timestamp = on" >>"$pgdata/eventreplay.conf"
   fi
   echo "include_if_exists = 'eventreplay.conf'" >>"$pgdata/postgresql.conf"
   echo "host all eventreplay 127.0.0.1/32 scram-sha-256" >>"$pgdata/pg_hba.conf"
@@ -234,6 +242,7 @@ cmd_start() {
     install -d -o postgres -g postgres -m 2775 /var/run/postgresql
   fi
   local started=$SECONDS
+  echo "$monitor_port $node1_port $node2_port" >"$dir/ports"   # for eng/restore.sh --in-place, which knows DIR alone
   create_monitor
   run_keeper monitor "$monitor"
   wait_for 60 "the monitor" sql "$monitor_port" pg_auto_failover "select 1"
@@ -250,6 +259,13 @@ cmd_start() {
     wait_for 60 "node1 accepting connections" sql "$node1_port" postgres "select 1"
     provision_node1
     if backing_up; then ensure_stanza; fi
+  elif ! registered node1; then
+    # node1's data without its keeper (reform): pg_autoctl registers a stopped cluster that is the first of its group
+    # as it is, the primary, with its data, roles and settings.
+    create_node node1
+    run_keeper node1 "$(node_dir node1)"
+    wait_for 120 "node1 as the only node" alone node1
+    wait_for 60 "node1 accepting connections" sql "$node1_port" postgres "select 1"
   fi
   if [[ ! -f $(node_dir node2)/PG_VERSION ]]; then
     # node2 starts as a pg_basebackup of node1, which waits for a spread checkpoint (a minute or more on a quiet
@@ -290,6 +306,15 @@ cmd_stop() {
     if alive "$pid"; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
   done
   say "stopped"
+}
+
+cmd_reform() {
+  [[ -f $(node_dir node1)/PG_VERSION ]] || die "node1 has no data directory to form a formation around"
+  cmd_stop
+  clear_stale_locks "$(node_dir node1)"
+  rm -rf "$monitor" "$(node_dir node2)" "$(node_dir node2).pgbackrest" "$dir/xdg" "$dir/monitor.pid" "$dir/node1.pid" "$dir/node2.pid"
+  say "formed anew around node1's data: a new monitor, node2 a new copy"
+  cmd_start
 }
 
 cmd_kill9() {
@@ -335,6 +360,7 @@ case "$action" in
     say "switched over: $before -> $after"
     ;;
   wait) cmd_wait ;;
+  reform) cmd_reform ;;
   events)
     sql "$monitor_port" pg_auto_failover "select to_char(eventtime, 'HH24:MI:SS.MS'), nodename, reportedstate, goalstate,
         description from pgautofailover.event order by eventid" | tr '|' ' '

@@ -14,7 +14,9 @@
 # `pg_ctl -D DIR/data stop` (as the postgres user) and remove DIR when done.
 # --in-place restores the cluster backed up itself, as an operator does after its data was destroyed: the cluster is
 # stopped, its data directory restored over (pgBackRest --delta) and started again, archiving as before. Everything
-# it recorded after the target is gone from it (the WAL archive still holds it).
+# it recorded after the target is gone from it (the WAL archive still holds it). A formation's (eng/pg-formation.sh,
+# ER_EVENTSTORE_HA=1) is restored into node1's data directory and formed anew around it (pg-formation.sh reform):
+# node1 the primary with the restored data, node2 a new copy of it, so no node keeps the history the restore removed.
 #
 # Before restoring while the cluster runs, the script commits a transaction and has the current WAL segment archived
 # (pgBackRest check), so the archive reaches past the target (or holds all of the WAL, for --latest). It waits until
@@ -39,7 +41,7 @@
 # --config FILE  (or ER_BACKUP_CONFIG) the pgBackRest configuration naming the cluster and repository; default
 #                .local/pgbackrest/pgbackrest.conf (eng/services.sh); eng/postgres-instance.sh --archive writes one for a
 #                throwaway server. With ER_EVENTSTORE_HA=1: the formation's, .local/eventstore-ha/pgbackrest/pgbackrest.conf
-#                (restored from whichever node was the primary; --in-place is refused for a formation).
+#                (its checks read whichever node is the primary).
 # --stanza NAME  (or ER_BACKUP_STANZA) default eventstore (eventstore-ha with ER_EVENTSTORE_HA=1)
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -126,8 +128,12 @@ REPO=$(backup_config_value "$CONFIG" repo1-path) || die "$CONFIG names no reposi
 backup_config_value "$CONFIG" pg1-path >/dev/null || die "$CONFIG names no cluster (pg1-path)"
 # The cluster backed up; of a formation's nodes, the primary.
 read -r SOURCE_DATA SOURCE_PORT SOURCE_SOCKET SUPERUSER <<<"$(backup_source "$CONFIG")"
+# A formation's configuration is DIR/pgbackrest/pgbackrest.conf, and DIR/ports its monitor's and nodes' ports.
+FORMATION=""
 if [[ -n $IN_PLACE ]] && (( $(backup_nodes "$CONFIG") > 1 )); then
-  die "--in-place restores a single server; $CONFIG names a formation of $(backup_nodes "$CONFIG") nodes, whose secondaries would keep the history a restore removes. Restore into a new cluster instead (without --in-place) and see the README, 'Failure and recovery'"
+  FORMATION=$(cd "$(dirname "$CONFIG")/.." && pwd -P)
+  read -r -a FORMATION_PORTS <"$FORMATION/ports" 2>/dev/null && (( ${#FORMATION_PORTS[@]} == 3 )) \
+    || die "$CONFIG names $(backup_nodes "$CONFIG") nodes but $FORMATION/ports (written by eng/pg-formation.sh start) is missing: is $FORMATION a formation?"
 fi
 backup_stanza_exists "$CONFIG" "$STANZA" || die "no backup: the repository $REPO has no stanza '$STANZA'"
 
@@ -194,7 +200,13 @@ case $TYPE in
 esac
 
 # Where the restored cluster goes, checked before anything changes.
-if [[ -n $IN_PLACE ]]; then
+if [[ -n $FORMATION ]]; then
+  # Into node1, whichever node is the primary now.
+  DATA=$(backup_config_value "$CONFIG" pg1-path)
+  PORT=$(backup_config_value "$CONFIG" pg1-port)
+  SOCKET=$(backup_config_value "$CONFIG" pg1-socket-path)
+  LOG=$FORMATION/logs/restore.log
+elif [[ -n $IN_PLACE ]]; then
   DATA=$SOURCE_DATA
   PORT=$SOURCE_PORT
   SOCKET=$SOURCE_SOCKET
@@ -247,6 +259,10 @@ case $TYPE in
   latest) options+=(--type=default) ;;
 esac
 
+if [[ -n $FORMATION ]]; then
+  say "stopping the formation in $FORMATION"
+  "$SCRIPT_DIR/pg-formation.sh" stop "$FORMATION" "${FORMATION_PORTS[@]}" >&2 || die "cannot stop the formation in $FORMATION"
+fi
 if [[ -n $IN_PLACE ]]; then
   if [[ -f $DATA/postmaster.pid ]] && backup_as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
     say "stopping the cluster on port $PORT"
@@ -290,6 +306,8 @@ if [[ -z $IN_PLACE ]]; then start_options+=" -c archive_mode=off -c synchronous_
 # recovers on its unix socket alone, and listens on TCP once the epoch is drawn (a restart, below).
 recovery_options=$start_options
 if [[ -n $IN_PLACE ]]; then recovery_options="-p $PORT -k $SOCKET -c listen_addresses="; fi
+# A formation's node alone: no standby to wait for until it is formed anew.
+if [[ -n $FORMATION ]]; then recovery_options+=" -c synchronous_standby_names="; fi
 : >>"$LOG"; [[ $EUID -ne 0 ]] || chown "$(backup_pg_user)": "$LOG"
 log_from=$(( $(wc -l <"$LOG") + 1 ))
 # pg_ctl -w returns once connections are accepted, which during a point-in-time recovery is before it has ended (and
@@ -329,7 +347,19 @@ if [[ $(psql_ "$SOCKET" "$PORT" postgres "select count(*) from pg_database where
            reason = 'restored to $(describe_target | sed "s/'/''/g") by eng/restore.sh'
     returning epoch")
 fi
-if [[ -n $IN_PLACE ]]; then
+if [[ -n $FORMATION ]]; then
+  # pgBackRest wrote the recovery's settings into postgresql.auto.conf, which node2's copy would take with the files:
+  # recovering to the same target, it would stop there and promote itself instead of following node1.
+  psql_ "$SOCKET" "$PORT" postgres "alter system reset restore_command" >/dev/null
+  for setting in recovery_target_time recovery_target_lsn recovery_target_action recovery_target_timeline; do
+    psql_ "$SOCKET" "$PORT" postgres "alter system reset $setting" >/dev/null
+  done
+  backup_as_pg "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w -t 120 stop >/dev/null || die "the restored node1 did not stop; see $LOG"
+  mark
+  "$SCRIPT_DIR/pg-formation.sh" reform "$FORMATION" "${FORMATION_PORTS[@]}" >&2 \
+    || die "the formation was not formed again around the restored node1; see $FORMATION/logs"
+  phase "formation"
+elif [[ -n $IN_PLACE ]]; then
   backup_as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 120 -o "$start_options" restart >/dev/null \
     || die "the restored cluster did not start listening again; see $LOG"
 fi

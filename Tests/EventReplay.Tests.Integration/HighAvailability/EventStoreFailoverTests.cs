@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
 using EventReplay.Tests.Integration.Infrastructure;
+using EventReplay.Tests.Integration.Pipeline;
 
 namespace EventReplay.Tests.Integration.HighAvailability;
 
@@ -100,6 +103,90 @@ public class EventStoreFailoverTests
         await _formation.RunAsync(primary);
         await _formation.WaitAsync();
         await TestContext.Out.WriteLineAsync($"{primary} back as the secondary {rejoin.Elapsed.TotalSeconds:0.0} s after its keeper was started again");
+    }
+
+    [Test]
+    public async Task After_an_in_place_restore_to_an_earlier_time_the_formation_is_formed_anew_and_the_read_models_rebuild_themselves()
+    {
+        await _formation.WaitAsync();
+        await using var load = CommandLoad.Start(Api, new LoadOptions { Workers = 2, AccountsPerWorker = 3, CommandsPerSecond = 25 });
+        await load.WaitForMoreAsync(20, "commands before the backup", Recover);
+        await Backups.BackupAsync(_formation.BackupConfig, "full");
+        // A restore to a time needs it a second past the backup's end (recorded to the second), and commands in between.
+        var backedUp = await Backups.ClockAsync(_formation.ConnectionString);
+        await Eventually.Until(() => Backups.ClockAsync(_formation.ConnectionString), now => now >= backedUp.AddSeconds(1.1), Recover,
+            "a second on the primary's clock since the backup");
+        await load.WaitForMoreAsync(20, "commands before T", Recover);
+        var t = await Backups.ClockAsync(_formation.ConnectionString);
+        await load.WaitForMoreAsync(40, "commands after T", Recover);
+        await load.StopAsync();
+        await FaultRecovery.CatchUpAsync(Databases, Recover);
+        string epochBefore;
+        await using (var connection = new Npgsql.NpgsqlConnection(_formation.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new Npgsql.NpgsqlCommand("select epoch from producer.store_epoch", connection);
+            epochBefore = (string)(await command.ExecuteScalarAsync())!;
+        }
+
+        var expected = await StoredEvents.SummaryAsync(_formation.ConnectionString, StoredEvents.CommittedBy, ("t", (object)t));
+        var primaryBefore = await _formation.PrimaryAsync();
+
+        var clock = Stopwatch.StartNew();
+        var printed = await Backups.RestoreInPlaceAsync(_formation.BackupConfig, "--time", Backups.Format(t));
+        var restored = clock.Elapsed;
+        var rebuilds = new List<JsonElement>();
+        foreach (var consumer in EventReplay.Contracts.Topology.Consumers)
+        {
+            var id = $"restore-{consumer}-{printed["epoch"].Replace("-", "", StringComparison.Ordinal)[..16]}";
+            rebuilds.Add(await Eventually.Until(() => ReplayApi.ShowAsync(Api, id),
+                replay => replay?.GetProperty("status").GetString() is "completed" or "failed" or "cancelled", ReplayApi.Finish,
+                $"the automatic rebuild {id} to end") ?? default);
+        }
+
+        var rebuilt = clock.Elapsed;
+        await TestContext.Out.WriteLineAsync($"the formation (primary {primaryBefore}) restored in place to {Backups.Format(t)} in "
+            + $"{restored.TotalSeconds:0.0} s ({printed["took"]}; position {printed["position"]}, {printed["events"]} events, epoch "
+            + $"{epochBefore} -> {printed["epoch"]}); both read models rebuilt {rebuilt.TotalSeconds:0.0} s after the restore began");
+        Assert.Multiple(() =>
+        {
+            Assert.That((printed["position"], printed["events"], printed["checksum"]), Is.EqualTo(expected), "the restored store");
+            Assert.That(printed["epoch"], Is.Not.EqualTo(epochBefore), "the restored store's epoch");
+            Assert.That(rebuilds.Select(r => r.GetProperty("status").GetString()), Is.All.EqualTo("completed"), "the automatic rebuilds");
+        });
+        await _formation.WaitAsync();
+        Assert.That(await _formation.PrimaryAsync(), Is.EqualTo("node1"), "formed anew around the restored node1");
+        await LivePipelineTests.AssertReadModelEqualsFoldAsync(Api, Databases);
+        await Invariants.AssertCacheNotBehindAsync(Databases.ReadModels, TestEnvironment.RedisConnectionString);
+
+        // Commands go on over the restored formation, its standby synchronous again.
+        await using var after = CommandLoad.Start(Api, new LoadOptions { Workers = 2, AccountsPerWorker = 3, CommandsPerSecond = 25 });
+        await after.WaitForMoreAsync(20, "commands after the restore", Recover);
+        await after.StopAsync();
+        await FaultRecovery.CatchUpAsync(Databases, Recover);
+        await Invariants.AssertAllAsync(Api, after.Ledger, Databases, TestEnvironment.RedisConnectionString);
+    }
+
+    [Test]
+    public async Task The_primary_commits_only_once_the_standby_has_the_commit()
+    {
+        await _formation.WaitAsync();
+        await using var connection = new Npgsql.NpgsqlConnection(_formation.ConnectionString);
+        await connection.OpenAsync();
+        async Task<string> ShowAsync(string setting)
+        {
+            await using var command = new Npgsql.NpgsqlCommand($"show {setting}", connection);
+            return (string)(await command.ExecuteScalarAsync())!;
+        }
+
+        var standbys = await ShowAsync("synchronous_standby_names");
+        var commit = await ShowAsync("synchronous_commit");
+        await TestContext.Out.WriteLineAsync($"synchronous_standby_names = {standbys}; synchronous_commit = {commit}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(standbys, Does.StartWith("ANY 1 (").Or.StartWith("FIRST 1 ("), "a synchronous standby named");
+            Assert.That(commit, Is.AnyOf("on", "remote_apply"), "a commit waits for the standby's flush");
+        });
     }
 
     [Test]

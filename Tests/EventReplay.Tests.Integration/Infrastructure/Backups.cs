@@ -26,9 +26,13 @@ public static class Backups
     }
 
     /// <summary>Restores the server itself to the target (stopped, restored, started again); returns what the script printed.</summary>
-    public static async Task<IReadOnlyDictionary<string, string>> RestoreInPlaceAsync(PostgresInstance server, params string[] target)
+    public static Task<IReadOnlyDictionary<string, string>> RestoreInPlaceAsync(PostgresInstance server, params string[] target) =>
+        RestoreInPlaceAsync(server.BackupConfig, target);
+
+    /// <summary>Restores the cluster (or formation) a pgBackRest configuration names in place; returns what the script printed.</summary>
+    public static async Task<IReadOnlyDictionary<string, string>> RestoreInPlaceAsync(string config, params string[] target)
     {
-        var output = await Scripts.OutputAsync("restore.sh", ["--in-place", .. target, "--config", server.BackupConfig]);
+        var output = await Scripts.OutputAsync("restore.sh", ["--in-place", .. target, "--config", config]);
 
         // The restart ended every connection the test had to the server, under whichever connection string.
         NpgsqlConnection.ClearAllPools();
