@@ -28,7 +28,7 @@ public static class FailedMessageEndpoints
             .WithName("listFailedMessages").WithSummary("List and search failed messages")
             .WithDescription("Newest first; without `status`, the unresolved and retrying ones.")
             .Query("status", $"One or more of {string.Join(", ", FailedMessageStatus.All)}, separated by commas.")
-            .Query("q", "Text searched in the reason and the body (at most 200 characters).")
+            .Query("q", "Text searched in the reason, message type, stream id and body (at most 200 characters).")
             .Query("queue", "Only this queue's.").Query("messageType", "Only this message type's.").Query("groupId", "Only this group's.")
             .Query("from", "Failed at or after (ISO 8601).", format: "date-time").Query("to", "Failed before (ISO 8601).", format: "date-time")
             .Query("limit", "1 to 500; default 50.", JsonSchemaType.Integer).Query("after", "The `next` of the previous page.")

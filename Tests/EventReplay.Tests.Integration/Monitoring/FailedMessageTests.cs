@@ -205,6 +205,128 @@ public class FailedMessageTests
     }
 
     [Test]
+    public async Task The_list_filters_pages_newest_first_and_a_retry_by_ids_runs_as_a_job()
+    {
+        var type = $"FilterTest{Guid.NewGuid():N}";
+        foreach (var (queue, n) in new[] { ("balances", 1), ("statistics", 2), ("balances", 3), ("statistics", 4) })
+        {
+            // One at a time, so each is set aside (and stamped) after the one before.
+            await Broker.SendAsync(Topology.LiveQueue(queue), $"{{\"n\":{n}}}", type);
+            await Eventually.Until(() => ListAsync($"?messageType={type}"), items => items.Count == n, Settle, $"message {n} collected");
+        }
+
+        var all = await ListAsync($"?messageType={type}");
+        var times = all.Select(i => i.GetProperty("failedAt").GetDateTimeOffset()).ToList();
+        var statistics = await ListAsync($"?messageType={type}&queue=statistics.live");
+        var byText = await ListAsync($"?q={type}&status=unresolved");
+        var resolved = await ListAsync($"?messageType={type}&status=resolved");
+        var otherType = await ListAsync($"?messageType={type}x");
+        var newest = all[0].GetProperty("failedAt").GetString()!;
+        var since = await ListAsync($"?messageType={type}&from={Uri.EscapeDataString(newest)}");
+        var before = await ListAsync($"?messageType={type}&to={Uri.EscapeDataString(newest)}");
+        var pages = new List<string>();
+        string? after = null;
+        do
+        {
+            var page = await GetAsync($"/api/failed-messages?messageType={type}&limit=1" + (after is null ? "" : $"&after={Uri.EscapeDataString(after)}"));
+            pages.AddRange(page.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("id").GetString()!));
+            after = page.GetProperty("next").GetString();
+        }
+        while (after is not null && pages.Count < 10);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(all, Has.Count.EqualTo(4));
+            Assert.That(times, Is.Ordered.Descending, "newest first");
+            Assert.That(statistics.Select(i => i.GetProperty("queue").GetString()), Is.EqualTo(new[] { "statistics.live", "statistics.live" }));
+            Assert.That(byText, Has.Count.EqualTo(4), "q finds the message type");
+            Assert.That(resolved, Is.Empty);
+            Assert.That(otherType, Is.Empty);
+            Assert.That(since.Concat(before).Select(Id), Is.EquivalentTo(all.Select(Id)), "from and to split the list at a time");
+            Assert.That(since.Select(Id), Does.Contain(Id(all[0])));
+            Assert.That(pages, Is.EqualTo(all.Select(Id).ToList()), "pages of one, in the list's order, to the end");
+        });
+
+        // A retry by ids: a job like a group's; the two balances messages fail again (attempts 2), the others are untouched.
+        var ids = all.Where(i => i.GetProperty("queue").GetString() == "balances.live").Select(Id).ToList();
+        using var request = await PostJsonAsync("/api/failed-messages/retry", JsonSerializer.Serialize(new { ids }));
+        var job = await ExpectAsync(request, 202);
+        var done = await Eventually.Until(() => GetAsync(request.Headers.Location!.ToString()), state => state.GetProperty("status").GetString() == "done",
+            Settle, "the retry by ids to finish");
+        var back = await Eventually.Until(() => ListAsync($"?messageType={type}"),
+            items => items.Where(i => ids.Contains(Id(i))).All(i => i.GetProperty("attempts").GetInt32() == 2 && i.GetProperty("status").GetString() == "unresolved"),
+            Settle, "both retried messages set aside again");
+        Assert.Multiple(() =>
+        {
+            Assert.That(job.GetProperty("total").GetInt32(), Is.EqualTo(2));
+            Assert.That(done.GetProperty("sent").GetInt32(), Is.EqualTo(2));
+            Assert.That(back.Where(i => !ids.Contains(Id(i))).Select(i => i.GetProperty("attempts").GetInt32()), Is.EqualTo(new[] { 1, 1 }));
+        });
+
+        static string Id(JsonElement item) => item.GetProperty("id").GetString()!;
+    }
+
+    [Test]
+    public async Task Every_refusal_is_a_problem_and_changes_nothing(
+        [Values(
+            "GET /api/failed-messages?status=bogus 400", "GET /api/failed-messages?status=unresolved&status=archived 400",
+            "GET /api/failed-messages?limit=0 400", "GET /api/failed-messages?limit=501 400", "GET /api/failed-messages?limit=x 400",
+            "GET /api/failed-messages?from=yesterday 400", "GET /api/failed-messages?to=2026-13-01 400", "GET /api/failed-messages?after=garbage 400",
+            "GET /api/failed-messages/{unknown} 404", "GET /api/failed-messages/not-an-id 404",
+            "POST /api/failed-messages/{unknown}/retry 404", "POST /api/failed-messages/{unknown}/archive 404", "POST /api/failed-messages/{unknown}/unarchive 404",
+            "POST /api/failed-messages/groups/no-such-group/archive 404", "POST /api/failed-messages/groups/no-such-group/unarchive 404",
+            "GET /api/failed-messages/retry-jobs/{unknown} 404", "GET /api/failed-messages/retry-jobs/not-an-id 404",
+            "GET /api/monitoring/endpoints/no-such-endpoint/metrics 404", "GET /api/monitoring/endpoints/balances/metrics?period=0m 400",
+            "GET /api/monitoring/endpoints/balances/metrics?period=25h 400", "GET /api/monitoring/endpoints/balances/metrics?period=soon 400",
+            "GET /api/monitoring/endpoints/balances/metrics?period=1h&period=2h 400",
+            "POST /api/failed-messages/retry 404 {\"groupId\":\"no-such-group\"}",
+            "POST /api/failed-messages/{unknown}/edit-and-retry 404 {\"body\":\"{}\"}")]
+        string request)
+    {
+        var jobsBefore = await JobCountAsync();
+        var parts = request.Replace("{unknown}", Guid.NewGuid().ToString(), StringComparison.Ordinal).Split(' ', 4);
+        using var message = new HttpRequestMessage(new HttpMethod(parts[0]), new Uri(parts[1], UriKind.Relative))
+        {
+            Content = parts.Length == 4 ? new StringContent(parts[3], Encoding.UTF8, "application/json") : null,
+        };
+        await ExpectAsync(await Http.SendAsync(message), int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.That(await JobCountAsync(), Is.EqualTo(jobsBefore), "no retry job made");
+    }
+
+    [Test]
+    public async Task A_malformed_bulk_retry_is_refused_and_makes_no_job(
+        [Values("", "{", "[]", "{}", "{\"ids\":[],\"groupId\":null}", "{\"ids\":[\"x\"]}", "{\"ids\":\"x\"}", "{\"groupId\":5}",
+            "{\"ids\":[\"00000000-0000-0000-0000-000000000001\"],\"groupId\":\"g\"}", "{\"groupId\":\"\"}")]
+        string body)
+    {
+        var jobsBefore = await JobCountAsync();
+        await ExpectAsync(await PostJsonAsync("/api/failed-messages/retry", body), 400);
+        Assert.That(await JobCountAsync(), Is.EqualTo(jobsBefore), "no retry job made");
+    }
+
+    [Test]
+    public async Task An_endpoints_series_covers_the_period_asked_for()
+    {
+        var series = await Eventually.Until(() => GetAsync("/api/monitoring/endpoints/balances/metrics?period=15m"),
+            s => s.GetProperty("points").GetArrayLength() > 0, Settle, "a point of the balances' series");
+        var fallback = await GetAsync("/api/monitoring/endpoints/balances/metrics");
+        Assert.Multiple(() =>
+        {
+            Assert.That(series.GetProperty("period").GetString(), Is.EqualTo("15m"));
+            Assert.That(series.GetProperty("to").GetDateTimeOffset() - series.GetProperty("from").GetDateTimeOffset(), Is.EqualTo(TimeSpan.FromMinutes(15)));
+            Assert.That(fallback.GetProperty("period").GetString(), Is.EqualTo("15m"), "the default period");
+        });
+    }
+
+    private static async Task<long> JobCountAsync()
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(ReadModels);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("select count(*) from monitor.retry_jobs", connection);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Test]
     public async Task An_event_parked_too_long_is_a_failed_message_resolved_once_its_gap_is_filled()
     {
         // Positions of events the log has, in order, for the synthetic deposits (a consumer never sees one past the log's head).
