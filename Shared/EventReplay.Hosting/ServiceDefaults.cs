@@ -137,12 +137,29 @@ public static class ServiceDefaults
     public static string PostgresConnectionString(this WebApplicationBuilder builder, string database) =>
         new Npgsql.NpgsqlConnectionStringBuilder(builder.RequiredConnectionString(database)) { CancellationTimeout = -1 }.ConnectionString;
 
-    /// <summary>Health: anyone may ask.</summary>
+    /// <summary>
+    /// Health: anyone may ask. <c>/health/live</c> and <c>/health/ready</c> answer a word for load balancers and
+    /// supervisors; <c>/health</c> answers JSON with each check's status and why (a consumer's "the event store went back in
+    /// time …", a dependency that does not answer).
+    /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains("live") }).AllowAnonymous();
         app.MapHealthChecks("/health/ready").AllowAnonymous();
-        app.MapHealthChecks("/health").AllowAnonymous();
+        app.MapHealthChecks("/health", new HealthCheckOptions { ResponseWriter = WriteHealthAsync }).AllowAnonymous();
         return app;
+    }
+
+    private static Task WriteHealthAsync(HttpContext http, HealthReport report)
+    {
+        http.Response.ContentType = "application/json";
+        return http.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.Select(entry => new
+            {
+                name = entry.Key, status = entry.Value.Status.ToString(), description = entry.Value.Description ?? entry.Value.Exception?.Message,
+            }),
+        }, http.RequestAborted);
     }
 }

@@ -121,6 +121,9 @@ public class EventStoreGoesBackTests
         var refused = await Eventually.Until(() => RebuildAsync(api, "balances"), found => found?.GetProperty("status").GetString() == "failed",
             Settle, "the automatic rebuild of balances to be refused");
         var refusedId = refused!.Value.GetProperty("replayId").GetString();
+        // Meanwhile the consumer says why it is degraded (its read model is behind a store that went back).
+        using var health = await stack.Balances.CreateClient().GetAsync(new Uri("/health", UriKind.Relative));
+        var report = System.Text.Json.JsonDocument.Parse(await health.Content.ReadAsStringAsync()).RootElement;
         await ReplayApi.ControlAsync(api, "operators-rebuild", "cancel");
         var again = await Eventually.Until(() => RebuildAsync(api, "balances"), found => found?.GetProperty("replayId").GetString() != refusedId,
             Settle, "the automatic rebuild of balances to be asked for again");
@@ -131,6 +134,9 @@ public class EventStoreGoesBackTests
         Assert.Multiple(() =>
         {
             Assert.That(refused.Value.GetProperty("error").GetString(), Does.Contain("operators-rebuild"), "why the first was refused");
+            Assert.That(report.GetProperty("status").GetString(), Is.EqualTo("Degraded"), report.ToString());
+            Assert.That(report.GetProperty("checks").EnumerateArray().Select(c => c.GetProperty("description").GetString() ?? ""),
+                Has.Some.Contains("went back in time"), "the reason in /health");
             Assert.That(ended.GetProperty("replayId").GetString(), Is.EqualTo(refusedId + "-2"));
             Assert.That(ended.GetProperty("status").GetString(), Is.EqualTo("completed"));
             Assert.That(read.Balance, Is.EqualTo(5m), "the balance without the deposit the store no longer has");
