@@ -80,6 +80,14 @@ public static class ConsoleHtml
 
     public static string E(string text) => Html.Encode(text);
 
+    /// <summary>The trace in the dashboard of traces (<c>Monitoring:TracesUrl</c>, e.g. the Aspire dashboard's), when there is one.</summary>
+    public static string? TraceLink(IConfiguration configuration, string traceId) =>
+        configuration["Monitoring:TracesUrl"] is { Length: > 0 } traces ? $"{traces.TrimEnd('/')}/traces/detail/{traceId}" : null;
+
+    /// <summary>The trace id of a W3C <c>traceparent</c> value (<c>00-{trace id}-{span id}-{flags}</c>), or null.</summary>
+    public static string? TraceIdOf(string traceparent) =>
+        traceparent.Split('-') is [_, { Length: 32 } traceId, _, _] && traceId.All(char.IsAsciiHexDigitLower) ? traceId : null;
+
     public static string Time(DateTimeOffset time) => time.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
 
     public static string Ago(TimeSpan age) =>

@@ -23,6 +23,9 @@ public partial class ConsolePageTests : StackOverEmptyLog
         var listed = await Eventually.Until(() => PageAsync($"/console/failed-messages?q={marker}"), html => html.Contains("data-id=", StringComparison.Ordinal),
             Settle, "the poison message on the failed messages page");
         var id = DataId().Match(listed).Groups[1].Value;
+        var filtered = await PageAsync($"/console/failed-messages?q={marker}&messageType=RecordedEvent&from=2000-01-01T00:00:00&queue=balances.live");
+        var before2000 = await PageAsync($"/console/failed-messages?q={marker}&to=2000-01-01T00:00:00");
+        var otherType = await PageAsync($"/console/failed-messages?q={marker}&messageType=NoSuchType");
         var dashboard = await Eventually.Until(() => PageAsync("/console/"), html => html.Contains("data-endpoint=\"balances\"", StringComparison.Ordinal)
             && html.Contains("data-endpoint=\"monitor\"", StringComparison.Ordinal), Settle, "the dashboard to list the endpoints");
         var queues = await Eventually.Until(() => PageAsync("/console/queues"), html => html.Contains("data-queue=\"balances.live\"", StringComparison.Ordinal),
@@ -55,6 +58,9 @@ public partial class ConsolePageTests : StackOverEmptyLog
             Assert.That(dashboard, Does.Contain("Unreadable JSON"), "the poison message's group");
             Assert.That(queues, Does.Contain("<svg class=\"spark\""), "a sparkline of the last 15 minutes");
             Assert.That(detail, Does.Contain(marker), "the body");
+            Assert.That(filtered, Does.Contain($"data-id=\"{id}\""), "type, queue and a time it failed after");
+            Assert.That(before2000, Does.Not.Contain("data-id="), "nothing failed before 2000");
+            Assert.That(otherType, Does.Not.Contain("data-id="), "another message type");
             Assert.That(archive.StatusCode, Is.EqualTo(HttpStatusCode.OK), "the archive form, after its redirect");
             Assert.That(after, Does.Contain("id=\"message-status\">archived<"));
             Assert.That(forged.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), "a form without its anti-forgery token");

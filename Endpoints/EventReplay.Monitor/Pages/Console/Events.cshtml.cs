@@ -20,8 +20,7 @@ public sealed class EventsModel(EventFlow flow, IConfiguration configuration) : 
     public IReadOnlyList<FlowStep> Steps { get; private set; } = [];
 
     /// <summary>The trace in the dashboard of traces (<c>Monitoring:TracesUrl</c>, e.g. the Aspire dashboard's), when there is one.</summary>
-    public string? TraceLink(string traceId) =>
-        configuration["Monitoring:TracesUrl"] is { Length: > 0 } traces ? $"{traces.TrimEnd('/')}/traces/detail/{traceId}" : null;
+    public string? TraceLink(string traceId) => ConsoleHtml.TraceLink(configuration, traceId);
 
     public async Task OnGetAsync(CancellationToken cancellationToken)
     {

@@ -9,8 +9,12 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 namespace EventReplay.Monitor.Pages.Console.FailedMessages;
 
 /// <summary>One failed message: body, headers, history, edits; retry, edit and retry, archive, unarchive.</summary>
-public sealed class FailedMessageDetailModel(FailedMessageStore store, FailedMessageRetrier retrier) : PageModel
+public sealed class FailedMessageDetailModel(FailedMessageStore store, FailedMessageRetrier retrier, IConfiguration configuration) : PageModel
 {
+    /// <summary>A <c>traceparent</c> header's trace in the dashboard of traces, when it is one and there is a dashboard.</summary>
+    public string? TraceLink(string header, string value) =>
+        header == "traceparent" && ConsoleHtml.TraceIdOf(value) is { } traceId ? ConsoleHtml.TraceLink(configuration, traceId) : null;
+
     [TempData]
     public string? Notice { get; set; }
 

@@ -20,6 +20,17 @@ public sealed class FailedMessagesModel(FailedMessageStore store, RetryJobStore 
     public string? Queue { get; set; }
 
     [BindProperty(SupportsGet = true)]
+    public string? MessageType { get; set; }
+
+    /// <summary>Failed at or after (the form's local date and time, taken as UTC).</summary>
+    [BindProperty(SupportsGet = true)]
+    public DateTime? From { get; set; }
+
+    /// <summary>Failed before.</summary>
+    [BindProperty(SupportsGet = true)]
+    public DateTime? To { get; set; }
+
+    [BindProperty(SupportsGet = true)]
     public string? GroupId { get; set; }
 
     [BindProperty(SupportsGet = true)]
@@ -46,12 +57,26 @@ public sealed class FailedMessagesModel(FailedMessageStore store, RetryJobStore 
         (DateTimeOffset, Guid)? after = After?.Split('|') is [var time, var id]
             && DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var at) && Guid.TryParse(id, out var key)
             ? (at, key) : null;
-        var (items, next) = await store.ListAsync(new FailedMessageQuery(statuses, Q is { Length: > 200 } ? Q[..200] : Q, Queue, null, GroupId,
-            null, null, 50, after), cancellationToken);
+        var (items, next) = await store.ListAsync(new FailedMessageQuery(statuses, Q is { Length: > 200 } ? Q[..200] : Q, Queue,
+            MessageType is { Length: > 0 } ? MessageType : null, GroupId, Utc(From), Utc(To), 50, after), cancellationToken);
         Items = items;
         Next = next is var (nextAt, nextId) ? Uri.EscapeDataString($"{nextAt:O}|{nextId}") : null;
         Job = JobId is { } jobId ? await jobs.GetAsync(jobId, cancellationToken) : null;
     }
+
+    /// <summary>The next page's address: the same filters, after the last message shown (already escaped).</summary>
+    public string OlderLink(string next)
+    {
+        var filters = new Dictionary<string, string?>
+        {
+            ["q"] = Q, ["status"] = Status, ["queue"] = Queue, ["messageType"] = MessageType, ["groupId"] = GroupId,
+            ["from"] = From?.ToString("s", CultureInfo.InvariantCulture), ["to"] = To?.ToString("s", CultureInfo.InvariantCulture),
+        };
+        var query = QueryString.Create(filters.Where(filter => filter.Value is { Length: > 0 }));
+        return (query.HasValue ? query + "&" : "?") + "after=" + next;
+    }
+
+    private static DateTimeOffset? Utc(DateTime? time) => time is { } value ? new DateTimeOffset(DateTime.SpecifyKind(value, DateTimeKind.Utc)) : null;
 
     /// <summary>The progress of a bulk retry, polled by the page while it runs.</summary>
     public async Task<IActionResult> OnGetJobAsync(Guid job, CancellationToken cancellationToken) =>
