@@ -36,19 +36,29 @@ public class ClusterOutageTests
         using var refused = await stack.Api.DepositAsync(id, "1");
         var ready = await ReadyAsync(stack);
 
-        // 30 s of reads, both read models, through the load balancer: every one answered, from the read side alone.
+        // 30 s of reads, both read models, through the load balancer: every one answered, from the read side alone; and a
+        // command about every second, each refused with 503 problem details and Retry-After.
         var reads = new List<Read>();
+        var commands = new List<string>();
         var outage = System.Diagnostics.Stopwatch.StartNew();
+        var nextCommand = TimeSpan.Zero;
         while (outage.Elapsed < TimeSpan.FromSeconds(30))
         {
             reads.Add(await ReadAsync(stack, $"/api/accounts/{id}"));
             reads.Add(await ReadAsync(stack, "/api/statistics"));
+            if (outage.Elapsed >= nextCommand)
+            {
+                nextCommand = outage.Elapsed + TimeSpan.FromSeconds(1);
+                using var command = await stack.Api.DepositAsync(id, "1");
+                commands.Add($"{(int)command.StatusCode} {command.Content.Headers.ContentType?.MediaType} {(command.Headers.RetryAfter is null ? "no Retry-After" : "Retry-After")}");
+            }
         }
 
         var ages = reads.Select(r => r.Age).OfType<double>().ToList();
         await TestContext.Out.WriteLineAsync($"{reads.Count} reads in 30 s with the event store down: "
             + string.Join(", ", reads.GroupBy(r => $"{(int)r.Status} {r.EventStore ?? "no header"}").Select(g => $"{g.Key} ×{g.Count()}"))
-            + $"; last event position {reads[^1].Position}, age {ages.Min():0.0}–{ages.Max():0.0} s");
+            + $"; last event position {reads[^1].Position}, age {ages.Min():0.0}–{ages.Max():0.0} s; {commands.Count} commands meanwhile: "
+            + string.Join(", ", commands.GroupBy(c => c).Select(g => $"{g.Key} ×{g.Count()}")));
         Assert.Multiple(() =>
         {
             Assert.That(reads.Where(r => r.Status != HttpStatusCode.OK).Select(r => $"{r.Path} {(int)r.Status}"), Is.Empty, "reads not answered 200");
@@ -62,6 +72,8 @@ public class ClusterOutageTests
             Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable), "a command");
             Assert.That(refused.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
             Assert.That(refused.Headers.RetryAfter, Is.Not.Null);
+            Assert.That(commands, Has.Count.GreaterThanOrEqualTo(10).And.All.EqualTo("503 application/problem+json Retry-After"),
+                "a command every second of the outage");
             Assert.That(ready, Is.EqualTo(new Dictionary<string, HttpStatusCode>
             {
                 ["producer"] = HttpStatusCode.ServiceUnavailable,
