@@ -103,10 +103,13 @@ public static class ReplayHtml
 {
     /// <summary>The dashboard's part: the table of replays not yet ended, or a line saying there are none.</summary>
     public static string Running(IReadOnlyList<ReplayItem> replays, string token) =>
-        replays.Count == 0 ? "<p class=\"muted\" id=\"no-running-replays\">No replay is running.</p>" : Table(replays, token);
+        replays.Count == 0
+            ? "<p class=\"muted\" id=\"running-count\" data-count=\"0\">No replay is running.</p>"
+            : $"<p class=\"muted\" id=\"running-count\" data-count=\"{replays.Count}\">{replays.Count} not yet ended</p>" + Table(replays, token, "/console/");
 
     /// <param name="token">The anti-forgery token of the page's forms (pause, resume, cancel).</param>
-    public static string Table(IReadOnlyList<ReplayItem> replays, string token)
+    /// <param name="returnTo">The console page an action comes back to (the replays page when null).</param>
+    public static string Table(IReadOnlyList<ReplayItem> replays, string token, string? returnTo = null)
     {
         var html = new StringBuilder("<table id=\"replays-table\"><thead><tr><th>Replay</th><th>Target</th><th>Mode</th><th>Status</th>"
             + "<th>Progress</th><th>Rate</th><th>ETA</th><th>Requested</th><th></th></tr></thead><tbody>");
@@ -129,6 +132,7 @@ public static class ReplayHtml
                     html.Append(CultureInfo.InvariantCulture, $"<form class=\"inline\" method=\"post\" action=\"/console/replays?handler=Control\" hx-boost=\"true\">")
                         .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"replayId\" value=\"{ConsoleHtml.E(replay.ReplayId)}\">")
                         .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"action\" value=\"{action}\">")
+                        .Append(returnTo is null ? "" : $"<input type=\"hidden\" name=\"returnTo\" value=\"{ConsoleHtml.E(returnTo)}\">")
                         .Append(CultureInfo.InvariantCulture, $"<input type=\"hidden\" name=\"__RequestVerificationToken\" value=\"{ConsoleHtml.E(token)}\">")
                         .Append(CultureInfo.InvariantCulture, $"<button data-action=\"{action}\">{action}</button></form> ");
                 }

@@ -54,14 +54,16 @@ public static class ConsoleLive
             {
                 try
                 {
+                    using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+                    deadline.CancelAfter(RequestDeadline.Limit);
                     var table = running == true
-                        ? ReplayHtml.Running(await replays.RunningAsync(aborted), token)
-                        : ReplayHtml.Table(await replays.ListAsync(aborted), token);
+                        ? ReplayHtml.Running(await replays.RunningAsync(deadline.Token), token)
+                        : ReplayHtml.Table(await replays.ListAsync(deadline.Token), token);
                     var changed = table != sent;
                     sent = table;
                     return changed ? Event("replays", table) : NothingNew;
                 }
-                catch (HttpRequestException)
+                catch (Exception exception) when (ReplayApi.DoesNotAnswer(exception, aborted))
                 {
                     return ": the replay service does not answer; trying again\n\n";
                 }

@@ -39,11 +39,16 @@ public sealed class ReplayApi(IHttpClientFactory http)
         return [.. document.RootElement.GetProperty("replays").EnumerateArray().Select(replay => replay.Deserialize<ReplayItem>(Json)!)];
     }
 
-    /// <summary>
-    /// The replays not yet ended (requested, running, paused) among the newest 1,000 (the replay service's largest page).
-    /// </summary>
+    /// <summary>The replays not yet ended (requested, running, paused) among the newest 200.</summary>
     public async Task<IReadOnlyList<ReplayItem>> RunningAsync(CancellationToken cancellationToken) =>
-        [.. (await ListAsync(cancellationToken, limit: 1000)).Where(replay => replay.Running)];
+        [.. (await ListAsync(cancellationToken, limit: 200)).Where(replay => replay.Running)];
+
+    /// <summary>
+    /// Whether <paramref name="exception"/> says the replay service did not answer (down, slow past a deadline, or an
+    /// answer that does not read) rather than that the caller went away.
+    /// </summary>
+    public static bool DoesNotAnswer(Exception exception, CancellationToken caller) =>
+        exception is HttpRequestException or JsonException || exception is OperationCanceledException && !caller.IsCancellationRequested;
 
     /// <summary>Sends a start request (its dry run when <paramref name="dryRun"/>); the answer's status and body.</summary>
     public async Task<(int Status, JsonElement Body)> StartAsync(IReadOnlyDictionary<string, object?> request, bool dryRun,

@@ -183,14 +183,18 @@ public class ConsoleBrowserTests : PlaywrightTest
         await Expect(row).ToHaveAttributeAsync("data-status", "paused");
         var pausedAt = await row.Locator(".done").InnerTextAsync();
 
-        // The dashboard, in a second tab, lists it among the running replays while it waits.
+        // The dashboard, in a second tab, lists it among the running replays while it waits, and resumes it from there
+        // (coming back to the dashboard); the first tab sees it run on over its live stream.
         var dashboard = await _context.NewPageAsync();
         await dashboard.GotoAsync("/console/");
-        await Expect(dashboard.Locator($"#replays-table tr[data-replay='{replayId}'][data-status='paused']")).ToBeVisibleAsync();
-        await Expect(dashboard.Locator("#running-count")).Not.ToHaveTextAsync("0");
+        var onDashboard = dashboard.Locator($"#replays-table tr[data-replay='{replayId}'][data-status='paused']");
+        await Expect(onDashboard).ToBeVisibleAsync();
+        await Expect(dashboard.Locator("#running-count")).Not.ToHaveAttributeAsync("data-count", "0");
         await dashboard.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "dashboard-replay.png"), FullPage = true });
+        await onDashboard.Locator("button[data-action='resume']").ClickAsync();
+        await Expect(dashboard.Locator("#action-result")).ToContainTextAsync($"Replay {replayId}: resume asked");
+        await Expect(dashboard).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/?$"));
         await dashboard.CloseAsync();
-        await row.Locator("button[data-action='resume']").ClickAsync();
         await Expect(row).ToHaveAttributeAsync("data-status", "completed", new LocatorAssertionsToHaveAttributeOptions { Timeout = 60_000 });
         var done = await row.Locator("progress").GetAttributeAsync("value");
         var max = await row.Locator("progress").GetAttributeAsync("max");

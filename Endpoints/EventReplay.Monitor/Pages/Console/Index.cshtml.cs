@@ -2,6 +2,7 @@ using EventReplay.Monitor.Console;
 using EventReplay.Monitor.Endpoints;
 using EventReplay.Monitor.FailedMessages;
 using EventReplay.Monitor.Metrics;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace EventReplay.Monitor.Pages.Console;
@@ -10,6 +11,10 @@ namespace EventReplay.Monitor.Pages.Console;
 public sealed class DashboardModel(EndpointStore endpoints, FailedMessageStore failures, MetricsStore metrics, ReplayApi replays, TimeProvider clock)
     : PageModel
 {
+    /// <summary>What a replay action taken from the dashboard (pause, resume, cancel) answered.</summary>
+    [TempData]
+    public string? Notice { get; set; }
+
     public DateTimeOffset Now { get; private set; }
 
     public IReadOnlyList<EndpointInstance> Instances { get; private set; } = [];
@@ -29,11 +34,14 @@ public sealed class DashboardModel(EndpointStore endpoints, FailedMessageStore f
         Instances = await endpoints.ListAsync(cancellationToken);
         Groups = await failures.GroupsAsync(cancellationToken);
         Lags = (await metrics.CurrentAsync(Now, cancellationToken)).Lags;
+        // The replay service's part waits 2 s at most: the rest of the dashboard does not depend on it.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(TimeSpan.FromSeconds(2));
         try
         {
-            RunningReplays = await replays.RunningAsync(cancellationToken);
+            RunningReplays = await replays.RunningAsync(deadline.Token);
         }
-        catch (HttpRequestException)
+        catch (Exception exception) when (ReplayApi.DoesNotAnswer(exception, cancellationToken))
         {
             RunningReplays = null; // shown as "does not answer"
         }

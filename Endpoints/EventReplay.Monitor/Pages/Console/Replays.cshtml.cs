@@ -80,7 +80,7 @@ public sealed class ReplaysModel(ReplayApi replays) : PageModel
         return RedirectToPage();
     }
 
-    public async Task<IActionResult> OnPostControlAsync(string replayId, string action, CancellationToken cancellationToken)
+    public async Task<IActionResult> OnPostControlAsync(string replayId, string action, string? returnTo, CancellationToken cancellationToken)
     {
         if (action is not ("pause" or "resume" or "cancel"))
         {
@@ -89,6 +89,7 @@ public sealed class ReplaysModel(ReplayApi replays) : PageModel
 
         var (status, body) = await replays.ControlAsync(replayId, action, cancellationToken);
         Notice = status == 202 ? $"Replay {replayId}: {action} asked." : ReplayApi.Problem(body);
-        return RedirectToPage();
+        // Back to the dashboard when the action came from there; never to another site.
+        return returnTo == "/console/" ? LocalRedirect(returnTo) : RedirectToPage();
     }
 }
