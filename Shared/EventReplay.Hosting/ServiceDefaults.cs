@@ -158,7 +158,8 @@ public static class ServiceDefaults
             status = report.Status.ToString(),
             checks = report.Entries.Select(entry => new
             {
-                name = entry.Key, status = entry.Value.Status.ToString(), description = entry.Value.Description ?? entry.Value.Exception?.Message,
+                // What the check itself said; never an exception's text (it may name hosts), as anyone may ask.
+                name = entry.Key, status = entry.Value.Status.ToString(), description = entry.Value.Description,
             }),
         }, http.RequestAborted);
     }
