@@ -18,8 +18,9 @@
 #   wait        until the formation has a primary and a secondary again (FORMATION_WAIT seconds, default 120)
 #   events      the monitor's record of state changes, oldest first (time, node, reported, assigned, description)
 #   reform      a new formation around node1's data directory as it is (eng/restore.sh --in-place restores into it):
-#               stops everything, drops the monitor, node2 and every keeper's state, then starts as `start` does,
-#               node1 registered as the primary with its data and node2 made anew as its copy
+#               drops the monitor, node2 and every keeper's state, then starts as `start` does, node1 registered as
+#               the primary with its data and node2 made anew as its copy. node2's data is thrown away: refused while
+#               any part of the formation runs (eng/restore.sh stops it first)
 #
 # With FORMATION_BACKUP_REPO=PATH when it is created, the formation archives its WAL with pgBackRest into that
 # repository, stanza FORMATION_BACKUP_STANZA (default eventstore), whichever node is the primary: its configuration
@@ -266,6 +267,7 @@ cmd_start() {
     run_keeper node1 "$(node_dir node1)"
     wait_for 120 "node1 as the only node" alone node1
     wait_for 60 "node1 accepting connections" sql "$node1_port" postgres "select 1"
+    provision_node1   # roles and passwords as they are now (the data may be from before a rotation)
   fi
   if [[ ! -f $(node_dir node2)/PG_VERSION ]]; then
     # node2 starts as a pg_basebackup of node1, which waits for a spread checkpoint (a minute or more on a quiet
@@ -304,13 +306,21 @@ cmd_stop() {
     local _
     for _ in $(seq 1 150); do alive "$pid" || break; sleep 0.2; done
     if alive "$pid"; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
+    rm -f "$dir/$name.pid"   # a later stop must not signal whatever process reuses the number
   done
   say "stopped"
 }
 
 cmd_reform() {
+  local name
   [[ -f $(node_dir node1)/PG_VERSION ]] || die "node1 has no data directory to form a formation around"
-  cmd_stop
+  for name in monitor node1 node2; do
+    ! keeper_pid "$name" >/dev/null || die "$name runs: reform throws node2's data away, so it is for a stopped formation whose node1 was restored (eng/restore.sh --in-place)"
+  done
+  # A postmaster whose keeper died (kill9) may still hold node2's files.
+  if [[ -f $(node_dir node2)/postmaster.pid ]] && alive "$(head -1 "$(node_dir node2)/postmaster.pid")"; then
+    as_pg "$bin/pg_ctl" -D "$(node_dir node2)" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
   clear_stale_locks "$(node_dir node1)"
   rm -rf "$monitor" "$(node_dir node2)" "$(node_dir node2).pgbackrest" "$dir/xdg" "$dir/monitor.pid" "$dir/node1.pid" "$dir/node2.pid"
   say "formed anew around node1's data: a new monitor, node2 a new copy"

@@ -132,7 +132,7 @@ read -r SOURCE_DATA SOURCE_PORT SOURCE_SOCKET SUPERUSER <<<"$(backup_source "$CO
 FORMATION=""
 if [[ -n $IN_PLACE ]] && (( $(backup_nodes "$CONFIG") > 1 )); then
   FORMATION=$(cd "$(dirname "$CONFIG")/.." && pwd -P)
-  read -r -a FORMATION_PORTS <"$FORMATION/ports" 2>/dev/null && (( ${#FORMATION_PORTS[@]} == 3 )) \
+  [[ -r $FORMATION/ports ]] && read -r -a FORMATION_PORTS <"$FORMATION/ports" && (( ${#FORMATION_PORTS[@]} == 3 )) \
     || die "$CONFIG names $(backup_nodes "$CONFIG") nodes but $FORMATION/ports (written by eng/pg-formation.sh start) is missing: is $FORMATION a formation?"
 fi
 backup_stanza_exists "$CONFIG" "$STANZA" || die "no backup: the repository $REPO has no stanza '$STANZA'"
@@ -319,6 +319,7 @@ backup_as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -o "$recovery_options" start 
 recovery_log() { tail -n "+$log_from" "$LOG"; }
 # What is left after a failed recovery: the cluster in place stopped, or the new directory for a look at its log.
 LEFT=${IN_PLACE:+; the cluster is stopped}
+if [[ -n $FORMATION ]]; then LEFT="; the formation is stopped and node1 half restored: run this restore again (the same or an earlier target)"; fi
 LEFT=${LEFT:-; $DIR holds the restored files and the log: remove it}
 deadline=$((SECONDS + ${ER_RESTORE_TIMEOUT:-3600}))
 while true; do
@@ -337,6 +338,8 @@ while true; do
 done
 
 phase "recovery"
+# The last transaction replayed: known until the server restarts (in place it restarts below).
+replayed=$(psql_ "$SOCKET" "$PORT" postgres "select coalesce(to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00'), 'nothing')")
 
 # The restored store is not the one the read models and the published events knew: it gets a new epoch, by which the
 # consumers notice and rebuild their read models from it (see the README, "When the event store goes back in time").
@@ -350,8 +353,9 @@ fi
 if [[ -n $FORMATION ]]; then
   # pgBackRest wrote the recovery's settings into postgresql.auto.conf, which node2's copy would take with the files:
   # recovering to the same target, it would stop there and promote itself instead of following node1.
+  # And the old standby's name: pg_autoctl names node2's when it joins.
   psql_ "$SOCKET" "$PORT" postgres "alter system reset restore_command" >/dev/null
-  for setting in recovery_target_time recovery_target_lsn recovery_target_action recovery_target_timeline; do
+  for setting in recovery_target_time recovery_target_lsn recovery_target_action recovery_target_timeline synchronous_standby_names; do
     psql_ "$SOCKET" "$PORT" postgres "alter system reset $setting" >/dev/null
   done
   backup_as_pg "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w -t 120 stop >/dev/null || die "the restored node1 did not stop; see $LOG"
@@ -376,7 +380,6 @@ elif [[ $(psql_ "$SOCKET" "$PORT" "$DATABASE" "select to_regclass('producer.mt_e
            md5(coalesce(string_agg(md5(concat_ws('|', seq_id, stream_id, version, type, data::text)), '' order by seq_id), ''))
       from producer.mt_events" | tr '|' ' ')
 fi
-replayed=$(psql_ "$SOCKET" "$PORT" postgres "select coalesce(to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00'), 'nothing')")
 phase "summary"
 ms=$(( ($(date +%s%N) - STARTED_NS) / 1000000 ))
 
