@@ -254,7 +254,8 @@ public class FailedMessageTests
         var done = await Eventually.Until(() => GetAsync(request.Headers.Location!.ToString()), state => state.GetProperty("status").GetString() == "done",
             Settle, "the retry by ids to finish");
         var back = await Eventually.Until(() => ListAsync($"?messageType={type}"),
-            items => items.Where(i => ids.Contains(Id(i))).All(i => i.GetProperty("attempts").GetInt32() == 2 && i.GetProperty("status").GetString() == "unresolved"),
+            items => items.Count(i => ids.Contains(Id(i))) == 2
+                     && items.Where(i => ids.Contains(Id(i))).All(i => i.GetProperty("attempts").GetInt32() == 2 && i.GetProperty("status").GetString() == "unresolved"),
             Settle, "both retried messages set aside again");
         Assert.Multiple(() =>
         {
