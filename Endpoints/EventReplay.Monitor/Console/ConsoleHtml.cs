@@ -103,9 +103,8 @@ public static class ReplayHtml
 {
     /// <summary>The dashboard's part: the table of replays not yet ended, or a line saying there are none.</summary>
     public static string Running(IReadOnlyList<ReplayItem> replays, string token) =>
-        replays.Count == 0
-            ? "<p class=\"muted\" id=\"running-count\" data-count=\"0\">No replay is running.</p>"
-            : $"<p class=\"muted\" id=\"running-count\" data-count=\"{replays.Count}\">{replays.Count} not yet ended</p>" + Table(replays, token, "/console/");
+        $"<p class=\"muted\" id=\"running-count\" data-count=\"{replays.Count}\">"
+        + (replays.Count == 0 ? "No replay is running.</p>" : $"{replays.Count} not yet ended</p>{Table(replays, token, "/console/")}");
 
     /// <param name="token">The anti-forgery token of the page's forms (pause, resume, cancel).</param>
     /// <param name="returnTo">The console page an action comes back to (the replays page when null).</param>

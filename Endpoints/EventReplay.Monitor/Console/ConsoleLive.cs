@@ -52,21 +52,15 @@ public static class ConsoleLive
             string? sent = null;
             return StreamAsync(http, clock, TimeSpan.FromSeconds(1), async aborted =>
             {
-                try
-                {
-                    using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-                    deadline.CancelAfter(RequestDeadline.Limit);
-                    var table = running == true
-                        ? ReplayHtml.Running(await replays.RunningAsync(deadline.Token), token)
-                        : ReplayHtml.Table(await replays.ListAsync(deadline.Token), token);
-                    var changed = table != sent;
-                    sent = table;
-                    return changed ? Event("replays", table) : NothingNew;
-                }
-                catch (Exception exception) when (ReplayApi.DoesNotAnswer(exception, aborted))
+                if (await replays.TryListAsync(running == true, aborted) is not { } list)
                 {
                     return ": the replay service does not answer; trying again\n\n";
                 }
+
+                var table = running == true ? ReplayHtml.Running(list, token) : ReplayHtml.Table(list, token);
+                var changed = table != sent;
+                sent = table;
+                return changed ? Event("replays", table) : NothingNew;
             });
         }).ExcludeFromDescription().RequireAuthorization(EventReplay.Security.Policies.Read);
         return app;

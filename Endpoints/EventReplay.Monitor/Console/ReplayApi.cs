@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using EventReplay.Hosting;
 
 namespace EventReplay.Monitor.Console;
 
@@ -32,23 +33,32 @@ public sealed class ReplayApi(IHttpClientFactory http)
         client.Timeout = TimeSpan.FromSeconds(5);
     }
 
-    public async Task<IReadOnlyList<ReplayItem>> ListAsync(CancellationToken cancellationToken, int limit = 50)
-    {
-        var client = http.CreateClient(HttpClientName);
-        using var document = JsonDocument.Parse(await client.GetStringAsync(new Uri($"api/replays?limit={limit}", UriKind.Relative), cancellationToken));
-        return [.. document.RootElement.GetProperty("replays").EnumerateArray().Select(replay => replay.Deserialize<ReplayItem>(Json)!)];
-    }
-
-    /// <summary>The replays not yet ended (requested, running, paused) among the newest 200.</summary>
-    public async Task<IReadOnlyList<ReplayItem>> RunningAsync(CancellationToken cancellationToken) =>
-        [.. (await ListAsync(cancellationToken, limit: 200)).Where(replay => replay.Running)];
+    /// <summary>How long a page or live stream waits for the list: half the request deadline, the rest is the page's own.</summary>
+    public static readonly TimeSpan Patience = RequestDeadline.Limit / 2;
 
     /// <summary>
-    /// Whether <paramref name="exception"/> says the replay service did not answer (down, slow past a deadline, or an
-    /// answer that does not read) rather than that the caller went away.
+    /// The newest 50 replays, or with <paramref name="running"/> those not yet ended (requested, running, paused) among the
+    /// newest 200; null when the replay service does not answer within <see cref="Patience"/> (down, slow, or an answer
+    /// that does not read), which the console shows as such instead of failing the page.
     /// </summary>
-    public static bool DoesNotAnswer(Exception exception, CancellationToken caller) =>
-        exception is HttpRequestException or JsonException || exception is OperationCanceledException && !caller.IsCancellationRequested;
+    public async Task<IReadOnlyList<ReplayItem>?> TryListAsync(bool running, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(Patience);
+        try
+        {
+            var client = http.CreateClient(HttpClientName);
+            using var document = JsonDocument.Parse(await client.GetStringAsync(
+                new Uri($"api/replays?limit={(running ? 200 : 50)}", UriKind.Relative), deadline.Token));
+            var replays = document.RootElement.GetProperty("replays").EnumerateArray().Select(replay => replay.Deserialize<ReplayItem>(Json)!);
+            return [.. running ? replays.Where(replay => replay.Running) : replays];
+        }
+        catch (Exception exception) when (exception is HttpRequestException or JsonException or KeyNotFoundException
+                                          || exception is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Sends a start request (its dry run when <paramref name="dryRun"/>); the answer's status and body.</summary>
     public async Task<(int Status, JsonElement Body)> StartAsync(IReadOnlyDictionary<string, object?> request, bool dryRun,

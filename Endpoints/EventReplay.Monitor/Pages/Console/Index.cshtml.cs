@@ -34,16 +34,6 @@ public sealed class DashboardModel(EndpointStore endpoints, FailedMessageStore f
         Instances = await endpoints.ListAsync(cancellationToken);
         Groups = await failures.GroupsAsync(cancellationToken);
         Lags = (await metrics.CurrentAsync(Now, cancellationToken)).Lags;
-        // The replay service's part waits 2 s at most: the rest of the dashboard does not depend on it.
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(TimeSpan.FromSeconds(2));
-        try
-        {
-            RunningReplays = await replays.RunningAsync(deadline.Token);
-        }
-        catch (Exception exception) when (ReplayApi.DoesNotAnswer(exception, cancellationToken))
-        {
-            RunningReplays = null; // shown as "does not answer"
-        }
+        RunningReplays = await replays.TryListAsync(running: true, cancellationToken);
     }
 }

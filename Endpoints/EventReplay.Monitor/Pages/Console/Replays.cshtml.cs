@@ -42,17 +42,8 @@ public sealed class ReplaysModel(ReplayApi replays) : PageModel
 
     public async Task OnGetAsync(CancellationToken cancellationToken) => await LoadAsync(cancellationToken);
 
-    private async Task LoadAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            Replays = await replays.ListAsync(cancellationToken);
-        }
-        catch (HttpRequestException)
-        {
-            Replays = null; // shown as "does not answer"
-        }
-    }
+    // Null: shown as "does not answer".
+    private async Task LoadAsync(CancellationToken cancellationToken) => Replays = await replays.TryListAsync(running: false, cancellationToken);
 
     public async Task<IActionResult> OnPostStartAsync(bool dryRun, CancellationToken cancellationToken)
     {
