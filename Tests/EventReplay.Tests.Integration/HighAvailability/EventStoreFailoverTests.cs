@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Text.Json;
 using EventReplay.Tests.Integration.Infrastructure;
 using EventReplay.Tests.Integration.Pipeline;
 
@@ -112,38 +111,18 @@ public class EventStoreFailoverTests
         await using var load = CommandLoad.Start(Api, new LoadOptions { Workers = 2, AccountsPerWorker = 3, CommandsPerSecond = 25 });
         await load.WaitForMoreAsync(20, "commands before the backup", Recover);
         await Backups.BackupAsync(_formation.BackupConfig, "full");
-        // A restore to a time needs it a second past the backup's end (recorded to the second), and commands in between.
-        var backedUp = await Backups.ClockAsync(_formation.ConnectionString);
-        await Eventually.Until(() => Backups.ClockAsync(_formation.ConnectionString), now => now >= backedUp.AddSeconds(1.1), Recover,
-            "a second on the primary's clock since the backup");
-        await load.WaitForMoreAsync(20, "commands before T", Recover);
-        var t = await Backups.ClockAsync(_formation.ConnectionString);
+        var t = await Backups.TimeAfterBackupAsync(_formation.ConnectionString, load, Recover);
         await load.WaitForMoreAsync(40, "commands after T", Recover);
         await load.StopAsync();
         await FaultRecovery.CatchUpAsync(Databases, Recover);
-        string epochBefore;
-        await using (var connection = new Npgsql.NpgsqlConnection(_formation.ConnectionString))
-        {
-            await connection.OpenAsync();
-            await using var command = new Npgsql.NpgsqlCommand("select epoch from producer.store_epoch", connection);
-            epochBefore = (string)(await command.ExecuteScalarAsync())!;
-        }
-
+        var epochBefore = await Database.TextAsync(_formation.ConnectionString, "select epoch from producer.store_epoch");
         var expected = await StoredEvents.SummaryAsync(_formation.ConnectionString, StoredEvents.CommittedBy, ("t", (object)t));
         var primaryBefore = await _formation.PrimaryAsync();
 
         var clock = Stopwatch.StartNew();
         var printed = await Backups.RestoreInPlaceAsync(_formation.BackupConfig, "--time", Backups.Format(t));
         var restored = clock.Elapsed;
-        var rebuilds = new List<JsonElement>();
-        foreach (var consumer in EventReplay.Contracts.Topology.Consumers)
-        {
-            var id = $"restore-{consumer}-{printed["epoch"].Replace("-", "", StringComparison.Ordinal)[..16]}";
-            rebuilds.Add(await Eventually.Until(() => ReplayApi.ShowAsync(Api, id),
-                replay => replay?.GetProperty("status").GetString() is "completed" or "failed" or "cancelled", ReplayApi.Finish,
-                $"the automatic rebuild {id} to end") ?? default);
-        }
-
+        var rebuilds = await ReplayApi.AutomaticRebuildsAsync(Api, printed["epoch"]);
         var rebuilt = clock.Elapsed;
         await TestContext.Out.WriteLineAsync($"the formation (primary {primaryBefore}) restored in place to {Backups.Format(t)} in "
             + $"{restored.TotalSeconds:0.0} s ({printed["took"]}; position {printed["position"]}, {printed["events"]} events, epoch "
@@ -171,16 +150,8 @@ public class EventStoreFailoverTests
     public async Task The_primary_commits_only_once_the_standby_has_the_commit()
     {
         await _formation.WaitAsync();
-        await using var connection = new Npgsql.NpgsqlConnection(_formation.ConnectionString);
-        await connection.OpenAsync();
-        async Task<string> ShowAsync(string setting)
-        {
-            await using var command = new Npgsql.NpgsqlCommand($"show {setting}", connection);
-            return (string)(await command.ExecuteScalarAsync())!;
-        }
-
-        var standbys = await ShowAsync("synchronous_standby_names");
-        var commit = await ShowAsync("synchronous_commit");
+        var standbys = await Database.TextAsync(_formation.ConnectionString, "show synchronous_standby_names");
+        var commit = await Database.TextAsync(_formation.ConnectionString, "show synchronous_commit");
         await TestContext.Out.WriteLineAsync($"synchronous_standby_names = {standbys}; synchronous_commit = {commit}");
         Assert.Multiple(() =>
         {

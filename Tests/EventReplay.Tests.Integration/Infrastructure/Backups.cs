@@ -51,6 +51,19 @@ public static class Backups
         return (DateTime)(await command.ExecuteScalarAsync())!;
     }
 
+    /// <summary>
+    /// A time T on the server's clock, after commands acknowledged since the last backup: at least a second after the
+    /// backup, which eng/restore.sh needs to restore from it (a backup's end is recorded to the second).
+    /// </summary>
+    public static async Task<DateTime> TimeAfterBackupAsync(string connectionString, CommandLoad load, TimeSpan within)
+    {
+        var backedUp = await ClockAsync(connectionString);
+        await Eventually.Until(() => ClockAsync(connectionString), now => now >= backedUp.AddSeconds(1.1), within,
+            "a second on the server's clock since the backup");
+        await load.WaitForMoreAsync(20, "commands before T", within);
+        return await ClockAsync(connectionString);
+    }
+
     /// <summary>The `name: value` lines a script printed.</summary>
     public static IReadOnlyDictionary<string, string> Printed(string output) =>
         output.Split('\n', StringSplitOptions.RemoveEmptyEntries)

@@ -8,6 +8,18 @@ public static class ReplayApi
 {
     public static readonly TimeSpan Finish = TimeSpan.FromSeconds(90);
 
+    /// <summary>The rebuild each consumer asks for by itself once the store has <paramref name="epoch"/> (a restore), once ended.</summary>
+    public static async Task<IReadOnlyList<JsonElement>> AutomaticRebuildsAsync(ProducerApi api, string epoch)
+    {
+        var rebuilds = new List<JsonElement>();
+        foreach (var consumer in EventReplay.Contracts.Topology.Consumers)
+        {
+            rebuilds.Add(await WaitForEndAsync(api, $"restore-{consumer}-{epoch.Replace("-", "", StringComparison.Ordinal)[..16]}"));
+        }
+
+        return rebuilds;
+    }
+
     /// <summary>Starts a replay (202 expected) and returns its id.</summary>
     public static async Task<string> StartAsync(ProducerApi api, string body)
     {

@@ -30,7 +30,7 @@ public class BackupRestoreTests
         var backup = await Backups.BackupAsync(eventStore, "full");
         var backupTook = clock.Elapsed;
         var duringBackup = load.Acknowledged - before;
-        var t = await TimeAfterAsync(eventStore, load);
+        var t = await Backups.TimeAfterBackupAsync(Patient(eventStore), load, Flow);
         var acknowledgedBeforeT = load.Ledger.Acknowledged.ToList();
         await load.WaitForMoreAsync(20, "commands after T", Flow);
         await load.StopAsync();
@@ -82,7 +82,7 @@ public class BackupRestoreTests
         var duringBackup = load.Acknowledged - before;
         await load.WaitForMoreAsync(20, "commands after the differential backup", Flow);
         await load.StopAsync();
-        var lsn = await TextAsync(Patient(eventStore), "select pg_current_wal_insert_lsn()::text");
+        var lsn = await Database.TextAsync(Patient(eventStore), "select pg_current_wal_insert_lsn()::text");
         var head = await Database.ScalarAsync(Patient(eventStore), "select max(seq_id) from producer.mt_events");
         var later = ProducerApi.NewAccountId();
         await api.OpenedAsync(later);
@@ -117,7 +117,7 @@ public class BackupRestoreTests
         await using var load = CommandLoad.Start(api, Trickle);
         await load.WaitForMoreAsync(20, "commands before the backup", Flow);
         await Backups.BackupAsync(eventStore, "full");
-        var t = await TimeAfterAsync(eventStore, load);
+        var t = await Backups.TimeAfterBackupAsync(Patient(eventStore), load, Flow);
         var acknowledgedBeforeT = load.Ledger.Acknowledged.ToList();
         await load.WaitForMoreAsync(20, "commands after T", Flow);
         await load.StopAsync();
@@ -162,25 +162,18 @@ public class BackupRestoreTests
         await using var load = CommandLoad.Start(stack.Api, Trickle);
         await load.WaitForMoreAsync(20, "commands before the backup", Flow);
         await Backups.BackupAsync(eventStore, "full");
-        var t = await TimeAfterAsync(eventStore, load);
+        var t = await Backups.TimeAfterBackupAsync(Patient(eventStore), load, Flow);
         await load.WaitForMoreAsync(40, "commands after T", Flow);
         await load.StopAsync();
         await FaultRecovery.CatchUpAsync(databases, Flow);
-        var epochBefore = await TextAsync(Patient(eventStore), "select epoch from producer.store_epoch");
+        var epochBefore = await Database.TextAsync(Patient(eventStore), "select epoch from producer.store_epoch");
         var expected = await StoredEvents.SummaryAsync(Patient(eventStore), StoredEvents.CommittedBy, ("t", (object)t));
 
         // The read models, their cache and the publisher are ahead of the store from here on.
         var clock = Stopwatch.StartNew();
         var printed = await Backups.RestoreInPlaceAsync(eventStore, "--time", Backups.Format(t));
         var restored = clock.Elapsed;
-        var rebuilds = new List<System.Text.Json.JsonElement>();
-        foreach (var consumer in EventReplay.Contracts.Topology.Consumers)
-        {
-            var id = $"restore-{consumer}-{printed["epoch"].Replace("-", "", StringComparison.Ordinal)[..16]}";
-            rebuilds.Add(await Eventually.Until(() => ReplayApi.ShowAsync(stack.Api, id),
-                replay => replay?.GetProperty("status").GetString() is "completed" or "failed" or "cancelled", ReplayApi.Finish,
-                $"the automatic rebuild {id} to end") ?? default);
-        }
+        var rebuilds = await ReplayApi.AutomaticRebuildsAsync(stack.Api, printed["epoch"]);
 
         var rebuilt = clock.Elapsed;
         await TestContext.Out.WriteLineAsync($"restored in place to {Backups.Format(t)} in {restored.TotalSeconds:0.0} s (position {printed["position"]}, "
@@ -245,28 +238,7 @@ public class BackupRestoreTests
             TestEnvironment.RedisConnectionString);
     }
 
-    /// <summary>
-    /// A time T on the server's clock, after commands acknowledged since the last backup: at least a second after the
-    /// backup, which eng/restore.sh needs to restore from it (a backup's end is recorded to the second).
-    /// </summary>
-    private static async Task<DateTime> TimeAfterAsync(PostgresInstance eventStore, CommandLoad load)
-    {
-        var backedUp = await Backups.ClockAsync(Patient(eventStore));
-        await Eventually.Until(() => Backups.ClockAsync(Patient(eventStore)), now => now >= backedUp.AddSeconds(1.1), Flow,
-            "a second on the server's clock since the backup");
-        await load.WaitForMoreAsync(20, "commands before T", Flow);
-        return await Backups.ClockAsync(Patient(eventStore));
-    }
-
     private static List<string> Missing(IEnumerable<Acknowledged> acknowledged, Dictionary<(string Stream, long Version), long> positions) =>
         [.. acknowledged.Where(a => positions.GetValueOrDefault((a.AccountId, a.Version)) != a.Position)
             .Select(a => $"{a.AccountId} v{a.Version} {a.Type} at {a.Position}")];
-
-    private static async Task<string> TextAsync(string connectionString, string sql)
-    {
-        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
-        return (string)(await command.ExecuteScalarAsync())!;
-    }
 }
