@@ -52,6 +52,11 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout http-request 10s
+    # How long a client's connection may idle between requests. Left unset it is http-request's 10 s, and a client that
+    # keeps connections longer (.NET's pool keeps them 60 s, browsers longer) can send a request just as HAProxy closes
+    # the connection: the client sees the response end unanswered, and a POST is not retried. Longer than .NET's 60 s,
+    # so such a client lets go of the connection first.
+    timeout http-keep-alive 75s
     retries 2
     retry-on conn-failure
     option redispatch

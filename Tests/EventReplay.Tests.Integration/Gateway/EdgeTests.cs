@@ -80,6 +80,29 @@ public sealed class EdgeTests
     }
 
     [Test]
+    public async Task A_connection_a_client_leaves_idle_for_longer_than_a_request_may_take_is_kept_for_its_next_request()
+    {
+        var connections = 0;
+        using var client = TestTokens.Authorized(
+            LoopbackClient.From("127.0.0.1", _loadBalancer.BaseAddress, connected: () => Interlocked.Increment(ref connections)),
+            TestTokens.For("edge", Roles.Reader));
+        var path = $"/api/streams/acc-{Guid.NewGuid():N}/events";
+        using var first = await client.GetAsync(new Uri(path, UriKind.Relative));
+
+        // The idle time is what is tested: longer than HAProxy's 10-s request timeout, which was once its keep-alive
+        // too, so that it closed connections .NET keeps for 60 s and a POST sent just then ended unanswered.
+        await Task.Delay(TimeSpan.FromSeconds(11));
+        using var second = await client.GetAsync(new Uri(path, UriKind.Relative));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(second.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(connections, Is.EqualTo(1), "the second request went on the first one's connection");
+        });
+    }
+
+    [Test]
     public async Task No_answer_of_the_gateway_names_its_server()
     {
         using var client = TestTokens.Authorized(new HttpClient { BaseAddress = _loadBalancer.BaseAddress }, TestTokens.For("edge", Roles.Reader));

@@ -6,10 +6,11 @@ namespace EventReplay.Tests.Integration.Infrastructure;
 /// <summary>
 /// A client that connects from an address of its own on the loopback network (127.0.0.2, 127.0.0.3…), so that
 /// servers behind the load balancer can tell clients on this one machine apart, as they would clients of a network.
+/// <paramref name="connected"/>, when given, is called for each connection the client opens.
 /// </summary>
 public static class LoopbackClient
 {
-    public static HttpClient From(string localAddress, Uri baseAddress)
+    public static HttpClient From(string localAddress, Uri baseAddress, Action? connected = null)
     {
         var local = IPAddress.Parse(localAddress);
         var handler = new SocketsHttpHandler
@@ -21,6 +22,7 @@ public static class LoopbackClient
                 {
                     socket.Bind(new IPEndPoint(local, 0));
                     await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    connected?.Invoke();
                     return new NetworkStream(socket, ownsSocket: true);
                 }
                 catch
