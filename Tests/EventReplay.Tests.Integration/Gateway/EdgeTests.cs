@@ -91,7 +91,7 @@ public sealed class EdgeTests
 
         // The idle time is what is tested: longer than HAProxy's 10-s request timeout, which was once its keep-alive
         // too, so that it closed connections .NET keeps for 60 s and a POST sent just then ended unanswered.
-        await Task.Delay(TimeSpan.FromSeconds(11));
+        await Task.Delay(TimeSpan.FromSeconds(11)); // the idle time under test (see above), not synchronisation
         using var second = await client.GetAsync(new Uri(path, UriKind.Relative));
 
         Assert.Multiple(() =>
