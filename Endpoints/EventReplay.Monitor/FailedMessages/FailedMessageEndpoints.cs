@@ -133,7 +133,7 @@ public static class FailedMessageEndpoints
         (DateTimeOffset, Guid)? after = null;
         if (One("after") is { } cursor)
         {
-            after = Cursor.Parse(cursor);
+            after = FailedMessageCursor.Parse(cursor);
             if (after is null)
             {
                 errors["after"] = ["after is the \"next\" value of a previous page."];
@@ -153,7 +153,7 @@ public static class FailedMessageEndpoints
         }
 
         var (items, next) = await store.ListAsync(request, cancellationToken);
-        return TypedResults.Ok(new FailedMessagePage(items, next is { } page ? Cursor.Format(page) : null));
+        return TypedResults.Ok(new FailedMessagePage(items, next is { } page ? FailedMessageCursor.Format(page) : null));
     }
 
     private static DateTimeOffset? Time(string? text, string name, Dictionary<string, string[]> errors)
@@ -397,20 +397,4 @@ public static class FailedMessageEndpoints
     private static ProblemHttpResult UnknownMessage(string id) => NotFound("No such failed message.", $"Failed message {id} does not exist.");
 
     private static ProblemHttpResult NotFound(string title, string detail) => TypedResults.Problem(statusCode: 404, title: title, detail: detail);
-
-    /// <summary>The "next" of a page: the last item's time and id, as opaque text.</summary>
-    private static class Cursor
-    {
-        public static string Format((DateTimeOffset FailedAt, Guid Id) page) =>
-            $"{page.FailedAt.ToUnixTimeMilliseconds() * 1000 + page.FailedAt.Ticks % TimeSpan.TicksPerMillisecond / 10}-{page.Id:N}";
-
-        public static (DateTimeOffset, Guid)? Parse(string text)
-        {
-            var parts = text.Split('-');
-            return parts.Length == 2 && parts[0].All(char.IsAsciiDigit) && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var micros)
-                && micros < 253402300799000000 && Guid.TryParseExact(parts[1], "N", out var id)
-                ? (DateTimeOffset.UnixEpoch.AddTicks(micros * 10), id)
-                : null;
-        }
-    }
 }

@@ -68,6 +68,32 @@ public partial class ConsolePageTests : StackOverEmptyLog
     }
 
     [Test]
+    public async Task The_older_link_keeps_the_filters_and_shows_the_messages_after_the_first_50()
+    {
+        const int count = 60;
+        var type = $"ConsolePaging{Guid.NewGuid():N}";
+        await Broker.SendManyAsync(Topology.LiveQueue("statistics"), Enumerable.Range(1, count).Select(i => $"{{\"n\":{i}}}"), type);
+        const string list = "/console/failed-messages";
+        var filtered = $"{list}?messageType={type}&queue=statistics.live";
+        var (first, link, second) = await Eventually.Until(async () =>
+        {
+            var page = await PageAsync(filtered);
+            var older = OlderLink().Match(page) is { Success: true } found ? WebUtility.HtmlDecode(found.Groups[1].Value) : null;
+            return (First: page, Link: older, Second: older is null ? "" : await PageAsync(list + older));
+        }, pages => Ids(pages.Second).Count == count - 50, Settle, $"all {count} collected, the last {count - 50} on the older page");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(Ids(first), Has.Count.EqualTo(50));
+            Assert.That(Ids(first).Concat(Ids(second)).Distinct().Count(), Is.EqualTo(count), "no message on both pages");
+            Assert.That(link, Does.Contain($"messageType={type}").And.Contain("queue=statistics.live").And.Contain("&after="));
+            Assert.That(OlderLink().IsMatch(second), Is.False, "the last page has no older link");
+        });
+
+        static List<string> Ids(string html) => [.. DataId().Matches(html).Select(match => match.Groups[1].Value)];
+    }
+
+    [Test]
     public async Task The_live_stream_sends_the_endpoints_table()
     {
         using var client = TestTokens.Authorized(new HttpClient { BaseAddress = Stack.LoadBalancer.BaseAddress, Timeout = Settle },
@@ -94,6 +120,9 @@ public partial class ConsolePageTests : StackOverEmptyLog
 
     [GeneratedRegex("data-id=\"([0-9a-f-]{36})\"")]
     private static partial Regex DataId();
+
+    [GeneratedRegex("<a href=\"([^\"]+)\" id=\"older\">")]
+    private static partial Regex OlderLink();
 
     [GeneratedRegex("name=\"__RequestVerificationToken\" type=\"hidden\" value=\"([^\"]+)\"")]
     private static partial Regex Token();

@@ -54,17 +54,15 @@ public sealed class FailedMessagesModel(FailedMessageStore store, RetryJobStore 
     {
         Groups = await store.GroupsAsync(cancellationToken);
         var statuses = Status is { Length: > 0 } status && FailedMessageStatus.All.Contains(status) ? new[] { status } : [];
-        (DateTimeOffset, Guid)? after = After?.Split('|') is [var time, var id]
-            && DateTimeOffset.TryParse(time, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var at) && Guid.TryParse(id, out var key)
-            ? (at, key) : null;
+        var after = After is { } cursor ? FailedMessageCursor.Parse(cursor) : null;
         var (items, next) = await store.ListAsync(new FailedMessageQuery(statuses, Q is { Length: > 200 } ? Q[..200] : Q, Queue,
             MessageType is { Length: > 0 } ? MessageType : null, GroupId, Utc(From), Utc(To), 50, after), cancellationToken);
         Items = items;
-        Next = next is var (nextAt, nextId) ? Uri.EscapeDataString($"{nextAt:O}|{nextId}") : null;
+        Next = next is { } page ? FailedMessageCursor.Format(page) : null;
         Job = JobId is { } jobId ? await jobs.GetAsync(jobId, cancellationToken) : null;
     }
 
-    /// <summary>The next page's address: the same filters, after the last message shown (already escaped).</summary>
+    /// <summary>The next page's address: the same filters, after the last message shown (a cursor needs no escaping).</summary>
     public string OlderLink(string next)
     {
         var filters = new Dictionary<string, string?>
